@@ -1,0 +1,478 @@
+package directory
+
+import (
+	"context"
+	"crypto/ed25519"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/parley-voip/parley/directory/identity"
+	"github.com/parley-voip/parley/directory/internal/wire"
+)
+
+const (
+	// signalBuffer and presenceBuffer size the channels Signals and
+	// PresenceUpdates return.
+	signalBuffer   = 128
+	presenceBuffer = 64
+	// deliveryWait is how long the read loop waits for room in a full
+	// channel before it drops the event (and logs it).
+	deliveryWait = time.Second
+	// maxFrameFromServer caps the frame size a server may announce.
+	maxFrameFromServer = 4 << 20
+)
+
+// ClientConfig configures Dial.
+type ClientConfig struct {
+	// URL of the directory: http://host:port, https://…, ws://…, wss://…, or
+	// bare host:port (plain ws). Without a path, or with "/", the WebSocket is
+	// at /v1/ws; another path is a prefix that /v1/ws is appended to (unless
+	// it already ends with /v1/ws), for directories behind a reverse proxy.
+	URL      string
+	User     string
+	Identity *identity.Identity
+	Logger   *slog.Logger // nil → slog.Default()
+	// PingInterval is how often the client pings the directory; an
+	// unanswered ping ends the connection with ErrConnectionLost. 0 → 15 s.
+	PingInterval time.Duration
+}
+
+func (c ClientConfig) validate() error {
+	if !wire.ValidUsername(c.User) {
+		return fmt.Errorf("user %q: %w", c.User, ErrBadUsername)
+	}
+	if c.Identity == nil || len(c.Identity.Private) != ed25519.PrivateKeySize {
+		return errors.New("missing or invalid Identity")
+	}
+	if c.PingInterval < 0 {
+		return fmt.Errorf("negative PingInterval %v", c.PingInterval)
+	}
+	return nil
+}
+
+// Client is a logged-in connection to the directory. Its methods are safe for
+// concurrent use. Reconnecting is up to the caller: after Done, Dial again.
+type Client struct {
+	user         string
+	conn         *websocket.Conn
+	log          *slog.Logger
+	maxBytes     int // the server's limit on one frame from us
+	pingInterval time.Duration
+
+	ctx    context.Context // cancelled by Close; stops the goroutines
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	nextID atomic.Uint64
+
+	signals  chan Signal
+	presence chan Presence
+	done     chan struct{}
+	closed   sync.Once
+
+	// mu guards the following fields.
+	mu      sync.Mutex
+	pending map[string]chan wire.Message // request id → where its answer goes
+	err     error                        // why the connection ended; set once
+}
+
+// Dial connects to the directory and logs in, both bounded by ctx (give it a
+// timeout). Errors wrap ErrBadUsername, ErrUnreachable (no WebSocket
+// connection), ErrNameTaken, ErrBadSignature or ErrProtocol.
+func Dial(ctx context.Context, cfg ClientConfig) (*Client, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, fmt.Errorf("dial directory: %w", err)
+	}
+	endpoint, err := websocketURL(cfg.URL)
+	if err != nil {
+		return nil, fmt.Errorf("dial directory: %w", err)
+	}
+	conn, _, err := websocket.Dial(ctx, endpoint, nil)
+	if err != nil {
+		return nil, fmt.Errorf("dial directory %s: %w: %w", endpoint, ErrUnreachable, err)
+	}
+	maxBytes, err := login(ctx, conn, cfg.User, cfg.Identity)
+	if err != nil {
+		_ = conn.CloseNow()
+		return nil, fmt.Errorf("log in to directory %s as %s: %w", endpoint, cfg.User, err)
+	}
+
+	c := &Client{
+		user:         cfg.User,
+		conn:         conn,
+		log:          cfg.Logger,
+		maxBytes:     maxBytes,
+		pingInterval: cfg.PingInterval,
+		signals:      make(chan Signal, signalBuffer),
+		presence:     make(chan Presence, presenceBuffer),
+		done:         make(chan struct{}),
+		pending:      make(map[string]chan wire.Message),
+	}
+	if c.log == nil {
+		c.log = slog.Default()
+	}
+	if c.pingInterval == 0 {
+		c.pingInterval = defaultPingInterval
+	}
+	c.ctx, c.cancel = context.WithCancel(context.Background())
+	c.wg.Add(2)
+	go func() {
+		defer c.wg.Done()
+		c.readRunLoop()
+	}()
+	go func() {
+		defer c.wg.Done()
+		c.keepAliveRunLoop()
+	}()
+	return c, nil
+}
+
+// loginID is the id of the login request, the first on every connection.
+const loginID = "login"
+
+// login answers the server's hello and returns the server's frame limit.
+func login(ctx context.Context, conn *websocket.Conn, user string, id *identity.Identity) (maxBytes int, err error) {
+	msg, err := readEvent(ctx, conn)
+	if err != nil {
+		return 0, err
+	}
+	hello, ok := msg.(*wire.Hello)
+	if !ok {
+		return 0, fmt.Errorf("%w: expected hello, got %T", ErrProtocol, msg)
+	}
+	// Relayed signals can be a little larger than what a client may send;
+	// the cap keeps a hostile server from making us buffer huge frames.
+	maxBytes = min(hello.MaxBytes, maxFrameFromServer)
+	conn.SetReadLimit(int64(maxBytes) + wire.EnvelopeSlack)
+
+	req := &wire.Login{
+		Header: wire.Header{ID: loginID},
+		User:   user,
+		Key:    id.Public(),
+		Sig:    ed25519.Sign(id.Private, wire.LoginMessage(hello.Nonce, user)),
+	}
+	frame, err := wire.Encode(req)
+	if err != nil {
+		return 0, err
+	}
+	if err := conn.Write(ctx, websocket.MessageText, frame); err != nil {
+		return 0, fmt.Errorf("%w: %w", ErrConnectionLost, err)
+	}
+	msg, err = readEvent(ctx, conn)
+	if err != nil {
+		return 0, err
+	}
+	switch m := msg.(type) {
+	case *wire.OK:
+		return maxBytes, nil
+	case *wire.Error:
+		return 0, &ProtocolError{Code: m.Code, Message: m.Message}
+	}
+	return 0, fmt.Errorf("%w: expected the login answer, got %T", ErrProtocol, msg)
+}
+
+func readEvent(ctx context.Context, conn *websocket.Conn) (wire.Message, error) {
+	_, data, err := conn.Read(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrConnectionLost, err)
+	}
+	msg, err := wire.DecodeEvent(data)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrProtocol, err)
+	}
+	return msg, nil
+}
+
+// websocketURL turns the forms ClientConfig.URL accepts into a ws:// or wss:// URL.
+func websocketURL(raw string) (string, error) {
+	if raw == "" {
+		return "", errors.New("empty directory URL")
+	}
+	if !strings.Contains(raw, "://") {
+		raw = "ws://" + raw
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "", fmt.Errorf("directory URL: %w", err)
+	}
+	switch u.Scheme {
+	case "ws", "wss":
+	case "http":
+		u.Scheme = "ws"
+	case "https":
+		u.Scheme = "wss"
+	default:
+		return "", fmt.Errorf("directory URL %q: scheme must be http, https, ws or wss", raw)
+	}
+	if u.Host == "" {
+		return "", fmt.Errorf("directory URL %q: missing host", raw)
+	}
+	if !strings.HasSuffix(u.Path, wire.Path) {
+		u.Path = strings.TrimSuffix(u.Path, "/") + wire.Path
+	}
+	u.RawPath = ""
+	return u.String(), nil
+}
+
+// User returns the username the client logged in as.
+func (c *Client) User() string { return c.user }
+
+// Lookup returns user's existence and status and makes the directory push
+// that user's presence changes to PresenceUpdates.
+func (c *Client) Lookup(ctx context.Context, user string) (Presence, error) {
+	if !wire.ValidUsername(user) {
+		return Presence{}, fmt.Errorf("look up %q: %w", user, ErrBadUsername)
+	}
+	id := c.newID()
+	answer, err := c.request(ctx, id, &wire.Lookup{Header: wire.Header{ID: id}, User: user})
+	if err != nil {
+		return Presence{}, fmt.Errorf("look up %s: %w", user, err)
+	}
+	result, ok := answer.(*wire.LookupResult)
+	if !ok || result.User != user {
+		return Presence{}, fmt.Errorf("look up %s: %w: unexpected answer %T", user, ErrProtocol, answer)
+	}
+	return Presence{User: result.User, Exists: result.Exists, Status: result.Status}, nil
+}
+
+// Send relays s to s.To and waits for the directory's acknowledgement, which
+// means the signal was queued for the recipient's live session, not that the
+// recipient has read it. s.From is ignored: the directory sets it. Errors wrap
+// ErrNoSuchUser, ErrOffline, ErrBadUsername or ErrTooLarge.
+func (c *Client) Send(ctx context.Context, s Signal) error {
+	if !wire.ValidUsername(s.To) {
+		return fmt.Errorf("send %s signal to %q: %w", s.Kind, s.To, ErrBadUsername)
+	}
+	if !wire.ValidKind(string(s.Kind)) {
+		return fmt.Errorf("send signal to %s: unknown kind %q", s.To, s.Kind)
+	}
+	if !wire.ValidCallID(s.CallID) {
+		return fmt.Errorf("send %s signal to %s: call id %q is not 1-64 of A-Z a-z 0-9 . _ -", s.Kind, s.To, s.CallID)
+	}
+	if len(s.Payload) > 0 && !json.Valid(s.Payload) {
+		return fmt.Errorf("send %s signal to %s: payload is not JSON", s.Kind, s.To)
+	}
+	id := c.newID()
+	req := &wire.Signal{Header: wire.Header{ID: id}, To: s.To, CallID: s.CallID, Kind: string(s.Kind), Payload: s.Payload}
+	answer, err := c.request(ctx, id, req)
+	if err != nil {
+		return fmt.Errorf("send %s signal to %s: %w", s.Kind, s.To, err)
+	}
+	if _, ok := answer.(*wire.OK); !ok {
+		return fmt.Errorf("send %s signal to %s: %w: unexpected answer %T", s.Kind, s.To, ErrProtocol, answer)
+	}
+	return nil
+}
+
+// Signals returns incoming signalling. The channel is buffered (128); when it
+// is full the client waits up to one second for room, then drops the signal
+// and logs a warning, so that a stalled consumer cannot stall the connection
+// (acks and pings). It is closed when the connection is gone (see Done).
+func (c *Client) Signals() <-chan Signal { return c.signals }
+
+// PresenceUpdates returns presence changes of looked-up users, buffered (64)
+// and dropped when full like Signals. It is closed when the connection is gone.
+func (c *Client) PresenceUpdates() <-chan Presence { return c.presence }
+
+// Done is closed when the connection is gone; Err says why.
+func (c *Client) Done() <-chan struct{} { return c.done }
+
+// Err returns nil while the connection is up, then why it ended: ErrClosed
+// after Close, ErrReplaced when a newer login of the same user took over, or
+// an error wrapping ErrConnectionLost.
+func (c *Client) Err() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.err
+}
+
+// Close ends the connection with a normal closure and waits for the client's
+// goroutines.
+func (c *Client) Close() error {
+	var err error
+	c.closed.Do(func() {
+		c.setErr(ErrClosed)
+		c.cancel()
+		err = c.conn.Close(websocket.StatusNormalClosure, "")
+		c.wg.Wait()
+	})
+	if err != nil && !errors.Is(err, net.ErrClosed) {
+		return fmt.Errorf("close directory connection: %w", err)
+	}
+	return nil
+}
+
+// setErr records why the connection ended, unless a reason is known already.
+func (c *Client) setErr(err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.err == nil {
+		c.err = err
+	}
+}
+
+func (c *Client) newID() string { return strconv.FormatUint(c.nextID.Add(1), 10) }
+
+// request sends m, whose id is id, and waits for the answer with that id.
+func (c *Client) request(ctx context.Context, id string, m wire.Message) (wire.Message, error) {
+	frame, err := wire.Encode(m)
+	if err != nil {
+		return nil, err
+	}
+	if len(frame) > c.maxBytes {
+		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(frame), c.maxBytes)
+	}
+	answer := make(chan wire.Message, 1)
+	c.mu.Lock()
+	if c.err != nil {
+		c.mu.Unlock()
+		return nil, c.err
+	}
+	c.pending[id] = answer
+	c.mu.Unlock()
+	defer func() {
+		c.mu.Lock()
+		delete(c.pending, id)
+		c.mu.Unlock()
+	}()
+
+	// The write is bounded by the connection's life, not ctx: the library
+	// closes the connection when a write's context ends mid-frame.
+	wctx, cancel := context.WithTimeout(c.ctx, writeTimeout)
+	err = c.conn.Write(wctx, websocket.MessageText, frame)
+	cancel()
+	if err != nil {
+		if cerr := c.Err(); cerr != nil {
+			return nil, cerr
+		}
+		return nil, fmt.Errorf("%w: %w", ErrConnectionLost, err)
+	}
+
+	select {
+	case msg := <-answer:
+		if e, ok := msg.(*wire.Error); ok {
+			return nil, &ProtocolError{Code: e.Code, Message: e.Message}
+		}
+		return msg, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-c.done:
+		return nil, c.Err()
+	}
+}
+
+func (c *Client) readRunLoop() {
+	defer close(c.done)
+	defer close(c.presence)
+	defer close(c.signals)
+	defer c.cancel() // the connection is gone: stop the keep-alive loop and pending writes
+	for {
+		_, data, err := c.conn.Read(context.Background())
+		if err != nil {
+			if websocket.CloseStatus(err) == statusReplaced {
+				c.setErr(ErrReplaced)
+			} else {
+				c.setErr(fmt.Errorf("%w: %w", ErrConnectionLost, err))
+			}
+			return
+		}
+		msg, err := wire.DecodeEvent(data)
+		if err != nil {
+			c.log.Warn("directory: skipping a frame the client does not understand", "err", err)
+			continue
+		}
+		c.dispatch(msg)
+	}
+}
+
+func (c *Client) dispatch(msg wire.Message) {
+	switch m := msg.(type) {
+	case *wire.Signal:
+		s := Signal{From: m.From, To: m.To, CallID: m.CallID, Kind: SignalKind(m.Kind), Payload: m.Payload}
+		if !deliver(c.ctx, c.signals, s) {
+			c.log.Warn("directory: signal dropped: Signals channel full", "from", s.From, "call", s.CallID, "kind", s.Kind)
+		}
+	case *wire.Presence:
+		p := Presence{User: m.User, Exists: true, Status: m.Status}
+		if !deliver(c.ctx, c.presence, p) {
+			c.log.Warn("directory: presence update dropped: channel full", "user", p.User, "status", p.Status)
+		}
+	case *wire.OK, *wire.LookupResult, *wire.Pong:
+		c.answer(wire.RequestID(m), m)
+	case *wire.Error:
+		if m.ID == "" {
+			c.log.Warn("directory: error", "code", m.Code, "message", m.Message)
+			return
+		}
+		c.answer(m.ID, m)
+	default:
+		c.log.Warn("directory: unexpected frame", "type", fmt.Sprintf("%T", m))
+	}
+}
+
+// answer hands msg to the request waiting for id, if any still is.
+func (c *Client) answer(id string, msg wire.Message) {
+	c.mu.Lock()
+	ch := c.pending[id]
+	c.mu.Unlock()
+	if ch == nil {
+		c.log.Debug("directory: answer to no pending request", "id", id)
+		return
+	}
+	select {
+	case ch <- msg:
+	default: // a duplicate answer; the first one counts
+	}
+}
+
+// deliver sends v on ch, waiting at most deliveryWait for room, and reports
+// whether it did.
+func deliver[T any](ctx context.Context, ch chan<- T, v T) bool {
+	select {
+	case ch <- v:
+		return true
+	default:
+	}
+	timer := time.NewTimer(deliveryWait)
+	defer timer.Stop()
+	select {
+	case ch <- v:
+		return true
+	case <-timer.C:
+	case <-ctx.Done():
+	}
+	return false
+}
+
+func (c *Client) keepAliveRunLoop() {
+	ticker := time.NewTicker(c.pingInterval)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-c.ctx.Done():
+			return
+		case <-ticker.C:
+			ctx, cancel := context.WithTimeout(c.ctx, c.pingInterval)
+			err := c.conn.Ping(ctx)
+			cancel()
+			if err != nil {
+				// A closed connection is the read loop's to explain.
+				if c.ctx.Err() == nil && !errors.Is(err, net.ErrClosed) {
+					c.setErr(fmt.Errorf("%w: directory stopped answering pings: %w", ErrConnectionLost, err))
+					_ = c.conn.CloseNow()
+				}
+				return
+			}
+		}
+	}
+}

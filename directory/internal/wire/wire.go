@@ -1,0 +1,256 @@
+// Package wire is the directory protocol's message layer: the JSON frames
+// exchanged over the /v1/ws WebSocket, their decoding and validation, and the
+// login message a client signs. docs/protocol.md is the specification in
+// prose; this package is its executable form, shared by server and client.
+//
+// Every frame is one JSON object in one WebSocket text message with "v"
+// (the protocol version, 1) and "type". Requests (client to server) carry an
+// "id" that the server's answer echoes. The server decodes strictly
+// (DecodeRequest); the client decodes leniently (DecodeEvent) so that a
+// server may add fields within version 1.
+package wire
+
+import (
+	"bytes"
+	"encoding/json"
+	"regexp"
+)
+
+// Version is the protocol version this package speaks, carried in every frame's "v".
+const Version = 1
+
+// Path is where a directory serves the WebSocket.
+const Path = "/v1/ws"
+
+// DefaultMaxMessageBytes is the default limit on one frame from a client.
+const DefaultMaxMessageBytes = 64 << 10
+
+// EnvelopeSlack bounds how much larger than the client frame limit a server
+// frame can be: a relayed signal gains a "from" field.
+const EnvelopeSlack = 1 << 10
+
+// NonceSize is the length of the hello nonce a client signs at login.
+const NonceSize = 32
+
+// Frame types ("type").
+const (
+	TypeHello        = "hello"
+	TypeLogin        = "login"
+	TypeOK           = "ok"
+	TypeError        = "error"
+	TypeLookup       = "lookup"
+	TypeLookupResult = "lookup-result"
+	TypeSignal       = "signal"
+	TypePresence     = "presence"
+	TypePing         = "ping"
+	TypePong         = "pong"
+)
+
+// Error codes carried by error frames.
+const (
+	CodeBadRequest      = "bad-request"     // malformed frame: not JSON, unknown or missing field, wrong type
+	CodeBadVersion      = "bad-version"     // "v" is not Version
+	CodeUnknownType     = "unknown-type"    // "type" is not a request this server knows
+	CodeUnauthenticated = "unauthenticated" // anything but login before login
+	CodeBadUsername     = "bad-username"    // a username field does not match the username syntax
+	CodeBadSignature    = "bad-signature"   // the login signature does not verify
+	CodeNameTaken       = "name-taken"      // the username belongs to another key
+	CodeNoSuchUser      = "no-such-user"    // the addressed user has no account
+	CodeOffline         = "offline"         // the addressed user has no session
+	CodeTooLarge        = "too-large"       // the frame exceeds the limit; the server then closes
+	CodeInternal        = "internal"        // the server failed (storage); retrying may help
+)
+
+// Signal kinds ("kind" of a signal frame).
+const (
+	KindOffer     = "offer"
+	KindAnswer    = "answer"
+	KindCandidate = "candidate"
+	KindRinging   = "ringing"
+	KindAccept    = "accept"
+	KindReject    = "reject"
+	KindBusy      = "busy"
+	KindHangup    = "hangup"
+)
+
+// Presence statuses.
+const (
+	StatusOnline  = "online"
+	StatusOffline = "offline"
+)
+
+// Header is the part every frame shares. Encode fills V and Type.
+type Header struct {
+	V    int    `json:"v"`
+	Type string `json:"type"`
+	ID   string `json:"id,omitempty"`
+}
+
+func (h *Header) head() *Header { return h }
+
+// Message is a frame of the protocol: one of the types below.
+type Message interface{ head() *Header }
+
+// RequestID returns the id of m, "" if it has none.
+func RequestID(m Message) string { return m.head().ID }
+
+// Hello is the server's first frame on every connection.
+type Hello struct {
+	Header
+	Nonce    []byte `json:"nonce"`     // NonceSize random bytes, base64
+	MaxBytes int    `json:"max_bytes"` // the server's limit on one client frame
+}
+
+// Login proves ownership of Key by signing LoginMessage(nonce, User) with it.
+type Login struct {
+	Header
+	User string `json:"user"`
+	Key  []byte `json:"key"` // Ed25519 public key, base64
+	Sig  []byte `json:"sig"` // Ed25519 signature, base64
+}
+
+// OK acknowledges a login or a signal.
+type OK struct{ Header }
+
+// Error reports why a request failed; ID is empty when the request had no
+// usable id. It implements error so decoders can return it ready to send.
+type Error struct {
+	Header
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// Error returns the code and message of the frame.
+func (e *Error) Error() string { return e.Code + ": " + e.Message }
+
+// Lookup asks for a user's existence and presence, and subscribes the asking
+// session to that user's presence changes.
+type Lookup struct {
+	Header
+	User string `json:"user"`
+}
+
+// LookupResult answers a Lookup.
+type LookupResult struct {
+	Header
+	User   string `json:"user"`
+	Exists bool   `json:"exists"`
+	Status string `json:"status"`
+}
+
+// Signal carries call signalling. From is empty in a request (the server sets
+// it from the session) and names the sender in a relayed signal.
+type Signal struct {
+	Header
+	From    string          `json:"from,omitempty"`
+	To      string          `json:"to"`
+	CallID  string          `json:"call_id"`
+	Kind    string          `json:"kind"`
+	Payload json.RawMessage `json:"payload,omitempty"` // opaque to the directory
+}
+
+// Presence is pushed when a followed user goes online or offline.
+type Presence struct {
+	Header
+	User   string `json:"user"`
+	Status string `json:"status"`
+}
+
+// Ping asks for a Pong, for clients that cannot send WebSocket pings.
+type Ping struct{ Header }
+
+// Pong answers a Ping.
+type Pong struct{ Header }
+
+// Encode returns m as one frame, setting its V and Type.
+func Encode(m Message) ([]byte, error) {
+	h := m.head()
+	h.V = Version
+	h.Type = typeOf(m)
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	// Payloads are relayed byte for byte as compacted JSON; escaping them
+	// would change them (and grow them past the size the client checked).
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(m); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+}
+
+func typeOf(m Message) string {
+	switch m.(type) {
+	case *Hello:
+		return TypeHello
+	case *Login:
+		return TypeLogin
+	case *OK:
+		return TypeOK
+	case *Error:
+		return TypeError
+	case *Lookup:
+		return TypeLookup
+	case *LookupResult:
+		return TypeLookupResult
+	case *Signal:
+		return TypeSignal
+	case *Presence:
+		return TypePresence
+	case *Ping:
+		return TypePing
+	case *Pong:
+		return TypePong
+	}
+	panic("wire: unknown message type")
+}
+
+// loginContext separates login signatures from anything else a Parley key signs.
+const loginContext = "parley directory login v1\x00"
+
+// LoginMessage returns the bytes a client signs to log in: a context string,
+// the connection's nonce and the username. The nonce has a fixed size, so the
+// concatenation is unambiguous; a signature cannot be replayed on another
+// connection, for another name or in another protocol using the same key.
+func LoginMessage(nonce []byte, user string) []byte {
+	msg := make([]byte, 0, len(loginContext)+len(nonce)+len(user))
+	msg = append(msg, loginContext...)
+	msg = append(msg, nonce...)
+	return append(msg, user...)
+}
+
+var usernamePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{2,31}$`)
+
+// ValidUsername reports whether name is a well-formed username.
+func ValidUsername(name string) bool { return usernamePattern.MatchString(name) }
+
+var tokenPattern = regexp.MustCompile(`^[\x21-\x7e]{1,64}$`)
+
+// ValidID reports whether id can be a request id: 1–64 printable ASCII characters.
+func ValidID(id string) bool { return tokenPattern.MatchString(id) }
+
+var callIDPattern = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
+
+// ValidCallID reports whether id can be a call id: 1–64 of A–Z a–z 0–9 . _ -.
+func ValidCallID(id string) bool { return callIDPattern.MatchString(id) }
+
+// ValidKind reports whether kind is a signal kind.
+func ValidKind(kind string) bool {
+	switch kind {
+	case KindOffer, KindAnswer, KindCandidate, KindRinging, KindAccept, KindReject, KindBusy, KindHangup:
+		return true
+	}
+	return false
+}
+
+// normalizePayload compacts an opaque payload and treats JSON null as absent,
+// so that a payload has one encoding whatever whitespace the sender used.
+func normalizePayload(p json.RawMessage) (json.RawMessage, error) {
+	if len(p) == 0 || string(p) == "null" {
+		return nil, nil
+	}
+	var buf bytes.Buffer
+	if err := json.Compact(&buf, p); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}

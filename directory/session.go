@@ -1,0 +1,335 @@
+package directory
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/parley-voip/parley/directory/internal/wire"
+)
+
+// statusReplaced is the WebSocket close code of a session that a newer login
+// of the same user took over (4000-4999 is for private use, RFC 6455 §7.4.2).
+const statusReplaced websocket.StatusCode = 4001
+
+const (
+	// outboundQueue is how many frames may wait for a slow client before it
+	// is dropped; a healthy client drains the queue as fast as TCP allows.
+	outboundQueue = 256
+	// writeTimeout bounds one frame write.
+	writeTimeout = 10 * time.Second
+	// drainAllowance is how far past the limit an oversized frame is read so
+	// that its sender gets a too-large error; beyond it the WebSocket library
+	// closes the connection itself (status 1009) without one.
+	drainAllowance = 1 << 20
+)
+
+// session is one client connection. Three goroutines serve it: the read loop
+// (the HTTP handler's goroutine, which owns the other two), the writer, and
+// the keep-alive loop.
+type session struct {
+	srv   *Server
+	conn  *websocket.Conn
+	log   *slog.Logger
+	nonce []byte
+
+	out      chan []byte   // encoded frames for the writer; never closed
+	loggedIn chan struct{} // closed by the read loop at login
+	closing  chan struct{} // closed by close
+	once     sync.Once
+	// closeCode and closeReason are written once, before closing is closed.
+	closeCode   websocket.StatusCode
+	closeReason string
+
+	// user is written under srv.mu at login; the read loop, which writes it,
+	// reads it without the lock, other goroutines through userName.
+	user string
+	// watching (guarded by srv.mu) holds the users whose presence this session follows.
+	watching map[string]struct{}
+}
+
+func newSession(srv *Server, conn *websocket.Conn, remote string) *session {
+	nonce := make([]byte, wire.NonceSize)
+	_, _ = rand.Read(nonce) // never fails (crypto/rand, Go 1.24+)
+	conn.SetReadLimit(int64(srv.maxMessageBytes) + drainAllowance)
+	return &session{
+		srv:      srv,
+		conn:     conn,
+		log:      srv.log.With("remote", remote),
+		nonce:    nonce,
+		out:      make(chan []byte, outboundQueue),
+		loggedIn: make(chan struct{}),
+		closing:  make(chan struct{}),
+		watching: make(map[string]struct{}),
+	}
+}
+
+func (ss *session) run() {
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		ss.writeRunLoop()
+	}()
+	go func() {
+		defer wg.Done()
+		ss.keepAliveRunLoop()
+	}()
+
+	ss.send(&wire.Hello{Nonce: ss.nonce, MaxBytes: ss.srv.maxMessageBytes})
+	ss.readRunLoop()
+	ss.srv.unregister(ss)
+	ss.close(websocket.StatusNormalClosure, "")
+	wg.Wait()
+}
+
+// close asks the writer to flush queued frames and close the connection with
+// code and reason. It never blocks; only the first call counts.
+func (ss *session) close(code websocket.StatusCode, reason string) {
+	ss.once.Do(func() {
+		ss.closeCode, ss.closeReason = code, reason
+		close(ss.closing)
+	})
+}
+
+// userName returns the session's user, "" before login; for goroutines other
+// than the read loop.
+func (ss *session) userName() string {
+	ss.srv.mu.Lock()
+	defer ss.srv.mu.Unlock()
+	return ss.user
+}
+
+// send queues m for the client.
+func (ss *session) send(m wire.Message) {
+	frame, err := wire.Encode(m)
+	if err != nil {
+		ss.log.Error("directory: encode frame", "err", err)
+		return
+	}
+	ss.enqueue(frame)
+}
+
+// enqueue queues a frame without blocking, so that no session ever waits on
+// another's client, and reports whether it did; a client too slow to keep up
+// is dropped.
+func (ss *session) enqueue(frame []byte) bool {
+	select {
+	case ss.out <- frame:
+		return true
+	default:
+		ss.log.Warn("directory: dropping client that does not keep up", "queued", len(ss.out))
+		ss.close(websocket.StatusPolicyViolation, "too slow: outbound queue full")
+		return false
+	}
+}
+
+func (ss *session) fail(id, code, format string, args ...any) {
+	ss.send(&wire.Error{Header: wire.Header{ID: id}, Code: code, Message: fmt.Sprintf(format, args...)})
+}
+
+func (ss *session) writeRunLoop() {
+	for {
+		select {
+		case frame := <-ss.out:
+			if err := ss.write(frame); err != nil {
+				ss.log.Debug("directory: write failed", "err", err)
+				return
+			}
+		case <-ss.closing:
+			// Flush what was queued first: a too-large error must precede the close.
+			for flushed := false; !flushed; {
+				select {
+				case frame := <-ss.out:
+					if ss.write(frame) != nil {
+						return
+					}
+				default:
+					flushed = true
+				}
+			}
+			_ = ss.conn.Close(ss.closeCode, ss.closeReason)
+			return
+		}
+	}
+}
+
+func (ss *session) write(frame []byte) error {
+	ctx, cancel := context.WithTimeout(context.Background(), writeTimeout)
+	defer cancel()
+	return ss.conn.Write(ctx, websocket.MessageText, frame)
+}
+
+// keepAliveRunLoop enforces the login deadline and pings the client. A ping
+// not answered within one interval means the peer is gone: the connection is
+// dropped without a close handshake, which would only wait on it longer.
+func (ss *session) keepAliveRunLoop() {
+	loginDeadline := time.NewTimer(ss.srv.loginTimeout)
+	defer loginDeadline.Stop()
+	ticker := time.NewTicker(ss.srv.pingInterval)
+	defer ticker.Stop()
+	loggedIn := ss.loggedIn
+	for {
+		select {
+		case <-ss.closing:
+			return
+		case <-loggedIn:
+			loginDeadline.Stop()
+			loggedIn = nil
+		case <-loginDeadline.C:
+			ss.fail("", wire.CodeUnauthenticated, "no login within %v", ss.srv.loginTimeout)
+			ss.close(websocket.StatusPolicyViolation, "login timeout")
+			return
+		case <-ticker.C:
+			ctx, cancel := context.WithTimeout(context.Background(), ss.srv.pingInterval)
+			err := ss.conn.Ping(ctx)
+			cancel()
+			if err != nil {
+				select {
+				case <-ss.closing:
+				default:
+					ss.log.Info("directory: peer stopped answering pings", "user", ss.userName(), "err", err)
+					_ = ss.conn.CloseNow()
+				}
+				return
+			}
+		}
+	}
+}
+
+func (ss *session) readRunLoop() {
+	limit := ss.srv.maxMessageBytes
+	for {
+		typ, r, err := ss.conn.Reader(context.Background())
+		if err != nil {
+			ss.log.Debug("directory: connection ended", "user", ss.user, "err", err)
+			return
+		}
+		data, err := io.ReadAll(io.LimitReader(r, int64(limit)+1))
+		if err != nil {
+			return
+		}
+		if len(data) > limit {
+			_, _ = io.Copy(io.Discard, r)
+			ss.fail("", wire.CodeTooLarge, "frame exceeds %d bytes", limit)
+			ss.close(websocket.StatusMessageTooBig, "frame too large")
+			return
+		}
+		if typ != websocket.MessageText {
+			ss.fail("", wire.CodeBadRequest, "binary frames are not accepted; send JSON text")
+			continue
+		}
+		ss.handle(data)
+	}
+}
+
+func (ss *session) handle(data []byte) {
+	msg, err := wire.DecodeRequest(data)
+	if err != nil {
+		var e *wire.Error
+		if errors.As(err, &e) {
+			ss.send(e)
+		}
+		return
+	}
+	if ss.user == "" {
+		if m, ok := msg.(*wire.Login); ok {
+			ss.login(m)
+			return
+		}
+		ss.fail(wire.RequestID(msg), wire.CodeUnauthenticated, "log in first")
+		return
+	}
+	switch m := msg.(type) {
+	case *wire.Login:
+		ss.fail(m.ID, wire.CodeBadRequest, "already logged in as %s", ss.user)
+	case *wire.Lookup:
+		ss.lookup(m)
+	case *wire.Signal:
+		ss.relay(m)
+	case *wire.Ping:
+		ss.send(&wire.Pong{Header: wire.Header{ID: m.ID}})
+	}
+}
+
+func (ss *session) login(m *wire.Login) {
+	if !ed25519.Verify(m.Key, wire.LoginMessage(ss.nonce, m.User), m.Sig) {
+		ss.fail(m.ID, wire.CodeBadSignature, "signature does not verify for this key, nonce and user")
+		return
+	}
+	if err := ss.srv.claim(m.User, m.Key); err != nil {
+		if errors.Is(err, ErrNameTaken) {
+			ss.fail(m.ID, wire.CodeNameTaken, "%s belongs to another key", m.User)
+			return
+		}
+		ss.log.Error("directory: claim account", "user", m.User, "err", err)
+		ss.fail(m.ID, wire.CodeInternal, "cannot store the account; try again")
+		return
+	}
+	ack, err := wire.Encode(&wire.OK{Header: wire.Header{ID: m.ID}})
+	if err != nil {
+		ss.log.Error("directory: encode login ack", "err", err)
+		ss.fail(m.ID, wire.CodeInternal, "cannot log in")
+		return
+	}
+	ss.srv.register(ss, m.User, ack)
+	close(ss.loggedIn)
+	ss.log.Debug("directory: logged in", "user", m.User)
+}
+
+func (ss *session) lookup(m *wire.Lookup) {
+	result := &wire.LookupResult{Header: wire.Header{ID: m.ID}, User: m.User, Status: wire.StatusOffline}
+	if ss.srv.follow(ss, m.User) {
+		result.Exists, result.Status = true, wire.StatusOnline
+	} else {
+		exists, err := ss.srv.accountExists(m.User)
+		if err != nil {
+			ss.log.Error("directory: look up account", "lookup", m.User, "err", err)
+			ss.fail(m.ID, wire.CodeInternal, "cannot read accounts; try again")
+			return
+		}
+		result.Exists = exists
+	}
+	ss.send(result)
+}
+
+func (ss *session) relay(m *wire.Signal) {
+	if m.To == ss.user {
+		ss.fail(m.ID, wire.CodeBadRequest, "cannot signal yourself")
+		return
+	}
+	recipient := ss.srv.sessionOf(m.To)
+	if recipient == nil {
+		exists, err := ss.srv.accountExists(m.To)
+		switch {
+		case err != nil:
+			ss.log.Error("directory: look up account", "to", m.To, "err", err)
+			ss.fail(m.ID, wire.CodeInternal, "cannot read accounts; try again")
+		case exists:
+			ss.fail(m.ID, wire.CodeOffline, "%s is offline", m.To)
+		default:
+			ss.fail(m.ID, wire.CodeNoSuchUser, "no such user %s", m.To)
+		}
+		return
+	}
+	relayed := &wire.Signal{From: ss.user, To: m.To, CallID: m.CallID, Kind: m.Kind, Payload: m.Payload}
+	frame, err := wire.Encode(relayed)
+	if err != nil {
+		ss.log.Error("directory: encode signal", "err", err)
+		ss.fail(m.ID, wire.CodeInternal, "cannot relay")
+		return
+	}
+	if !recipient.enqueue(frame) {
+		ss.fail(m.ID, wire.CodeOffline, "%s is offline (not keeping up)", m.To)
+		return
+	}
+	ss.send(&wire.OK{Header: wire.Header{ID: m.ID}})
+}
