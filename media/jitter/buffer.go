@@ -1,0 +1,428 @@
+// Package jitter is the receive side's playout buffer: it takes RTP packets
+// in the order the network delivers them and hands out one frame per frame
+// duration in timestamp order, saying for each frame whether to decode a
+// packet, conceal a lost one (offering the next packet for in-band FEC), or
+// play nothing.
+//
+// Playout follows RTP timestamps, not sequence numbers, so that DTX pauses
+// (timestamps jump, sequence numbers do not) play as silence rather than
+// loss. Sequence numbers tell the two apart and detect duplicates; both
+// wrap around (16 and 32 bits) and all comparisons are modular.
+//
+// This first cut keeps a fixed target delay per stream; the mapping from
+// timestamps to local time is re-anchored only on an underrun or a
+// discontinuity. Memory is a fixed ring of slots allocated by New, so a
+// hostile peer cannot grow it and steady-state Push/Pop do not allocate.
+package jitter
+
+import (
+	"fmt"
+	"sync"
+	"time"
+)
+
+// MaxPayload is the largest payload Push accepts, in bytes: a full Ethernet
+// MTU, more than any RTP packet pion reads (1460) or Opus makes (1275).
+const MaxPayload = 1500
+
+// RFC 3550 §A.1 limits on sequence-number jumps: beyond them a packet is a
+// restart of the sequence only when the next packet confirms it.
+const (
+	maxDropout  = 3000
+	maxMisorder = 100
+	noBadSeq    = 1 << 16 // no pending restart: not a sequence number
+)
+
+// FrameKind says what Pop found for a frame.
+type FrameKind int
+
+const (
+	// FrameEmpty means there is nothing to play: playout has not started, the
+	// buffer ran dry, or the sender is in a DTX pause. Conceal for a few
+	// frames, then play silence.
+	FrameEmpty FrameKind = iota
+	// FramePacket means the frame's packet is here: decode Frame.Payload.
+	FramePacket
+	// FrameLost means the frame's packet is missing although later ones
+	// arrived: conceal it, or decode it from Frame.FECPayload when set.
+	FrameLost
+)
+
+// String returns the kind's name.
+func (k FrameKind) String() string {
+	switch k {
+	case FrameEmpty:
+		return "empty"
+	case FramePacket:
+		return "packet"
+	case FrameLost:
+		return "lost"
+	}
+	return fmt.Sprintf("FrameKind(%d)", int(k))
+}
+
+// Frame is what to play for one frame duration. Payload and FECPayload are
+// owned by the Buffer and valid until the next Pop.
+type Frame struct {
+	Kind FrameKind
+	// Payload is the packet to decode (FramePacket only).
+	Payload []byte
+	// FECPayload is the packet right after a lost frame, whose in-band FEC
+	// can rebuild it (FrameLost only, when that packet is here).
+	FECPayload []byte
+	// Timestamp is the frame's RTP timestamp.
+	Timestamp uint32
+}
+
+// Stats describes what a Buffer has seen. Counters only grow.
+type Stats struct {
+	// Received counts every packet pushed, whatever became of it.
+	Received uint64
+	// Lost counts frames that came due while their packet was missing and
+	// sequence numbers prove one was sent (a DTX pause is not loss). It is
+	// counted when a later packet proves the gap, once per frame; a packet
+	// arriving after its frame was due is also counted in Late.
+	Lost uint64
+	// Late counts packets dropped because their frame was already due.
+	Late uint64
+	// Duplicates counts packets dropped because the same packet was already
+	// buffered or recently played.
+	Duplicates uint64
+	// Reordered counts packets that arrived after a higher sequence number
+	// and were still put back in order.
+	Reordered uint64
+	// Discarded counts packets dropped for any other reason: empty or larger
+	// than MaxPayload, a second packet for one frame, a sequence jump not yet
+	// confirmed (RFC 3550 §A.1), a stray of an SSRC just replaced, or flushed
+	// from the buffer by a resync.
+	Discarded uint64
+	// Delay is how long the last played packet spent buffered (arrival to
+	// Pop); TargetDelay until one has played.
+	Delay time.Duration
+	// TargetDelay is the playout delay the buffer aims for.
+	TargetDelay time.Duration
+}
+
+// slotState is what a ring slot holds.
+type slotState uint8
+
+const (
+	slotEmpty  slotState = iota
+	slotFilled           // a packet waiting for its frame
+	slotPlayed           // a packet already played, kept to spot late duplicates
+)
+
+// slot holds the packet of one frame; its payload's backing array is
+// allocated once by New.
+type slot struct {
+	state   slotState
+	seq     uint16
+	ts      uint32
+	arrival time.Time
+	payload []byte
+}
+
+// Buffer is a jitter buffer for one incoming RTP stream (one SSRC at a
+// time). Push and Pop may be called from different goroutines.
+type Buffer struct {
+	cfg          Config
+	frameSamples int64
+	maxAhead     int64  // furthest slot ahead of the playout slot a packet may take
+	slotMask     uint64 // len(slots)-1; len(slots) is a power of two > maxAhead
+
+	// mu guards the following fields.
+	mu    sync.Mutex
+	slots []slot
+	out   []byte // Frame.Payload of the last Pop
+	fec   []byte // Frame.FECPayload of the last Pop
+	stats Stats
+
+	active     bool   // a stream has started
+	ssrc       uint32 // the stream's SSRC
+	highestSeq uint16 // highest sequence number seen in the stream
+	badSeq     uint32 // RFC 3550 §A.1: the sequence number that would confirm a restart, or noBadSeq
+
+	// A replaced SSRC's packets still in flight are strays until strayUntil.
+	hasStray   bool
+	straySSRC  uint32
+	strayUntil time.Time
+
+	// Playout: slot number playSlot (any origin, counted in frames) holds
+	// timestamp playTS, which is due at startAt; after that one slot per Pop.
+	playing   bool
+	startAt   time.Time
+	playTS    uint32
+	playSlot  int64
+	aheadSlot int64 // highest slot number holding a packet; < playSlot when none
+	buffered  int   // filled slots
+
+	// Loss accounting: accountedSeq and accountedTS (on the playout grid) are
+	// the last frame played or declared lost; sequence numbers missing after
+	// it, where frames passed too, are lost frames.
+	accountedSeq uint16
+	accountedTS  uint32
+}
+
+// New returns an empty Buffer. It panics if cfg.Validate reports an error:
+// a Config comes from code, not from the network.
+func New(cfg Config) *Buffer {
+	if err := cfg.Validate(); err != nil {
+		panic(err)
+	}
+	cfg = cfg.withDefaults()
+	frameSamples := int64(cfg.FrameSamples)
+	maxDelaySamples := int64(cfg.MaxDelay) * int64(cfg.ClockRate) / int64(time.Second)
+	maxAhead := (maxDelaySamples + frameSamples - 1) / frameSamples
+	n := 1
+	for int64(n) <= maxAhead+1 { // +1 keeps at least one played slot behind the window
+		n *= 2
+	}
+	b := &Buffer{
+		cfg:          cfg,
+		frameSamples: frameSamples,
+		maxAhead:     maxAhead,
+		slotMask:     uint64(n - 1),
+		slots:        make([]slot, n),
+		out:          make([]byte, 0, MaxPayload),
+		fec:          make([]byte, 0, MaxPayload),
+		badSeq:       noBadSeq,
+		stats:        Stats{Delay: cfg.TargetDelay, TargetDelay: cfg.TargetDelay},
+	}
+	backing := make([]byte, n*MaxPayload)
+	for i := range b.slots {
+		b.slots[i].payload = backing[i*MaxPayload : i*MaxPayload : (i+1)*MaxPayload]
+	}
+	return b
+}
+
+// Push stores a packet of the stream. The payload is copied; arrival is the
+// local time the packet was received.
+func (b *Buffer) Push(seq uint16, timestamp uint32, ssrc uint32, payload []byte, arrival time.Time) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.stats.Received++
+	if len(payload) == 0 || len(payload) > MaxPayload {
+		b.stats.Discarded++
+		return
+	}
+	if !b.active || ssrc != b.ssrc {
+		if b.hasStray && ssrc == b.straySSRC && arrival.Before(b.strayUntil) {
+			b.stats.Discarded++
+			return
+		}
+		if b.active {
+			b.hasStray, b.straySSRC, b.strayUntil = true, b.ssrc, arrival.Add(b.cfg.MaxDelay)
+		}
+		b.startStreamLocked(seq, timestamp, ssrc, arrival)
+		b.storeLocked(b.playSlot, seq, timestamp, payload, arrival)
+		return
+	}
+
+	seqDelta := int16(seq - b.highestSeq)
+	if seqDelta > maxDropout || seqDelta < -maxMisorder {
+		if uint32(seq) != b.badSeq {
+			b.badSeq = uint32(seq + 1)
+			b.stats.Discarded++
+			return
+		}
+		b.startStreamLocked(seq, timestamp, ssrc, arrival)
+		b.storeLocked(b.playSlot, seq, timestamp, payload, arrival)
+		return
+	}
+	b.badSeq = noBadSeq
+	newest := seqDelta > 0
+	if newest {
+		b.highestSeq = seq
+	}
+
+	slotNum := b.playSlot + b.framesFrom(b.playTS, timestamp)
+	switch {
+	case slotNum-b.playSlot > b.maxAhead:
+		// Too far ahead to buffer: the playout fell behind the stream (the
+		// caller stopped popping, clocks drift) or the timestamps jumped.
+		b.reanchorLocked(timestamp, arrival)
+		slotNum = b.playSlot
+	case slotNum < b.playSlot && !b.playing && b.fitsBeforeStartLocked(slotNum, arrival):
+		// Arrived out of order before playout began and still due by the
+		// first packet's mapping: start playout from it instead.
+		b.startAt = b.startAt.Add(time.Duration(slotNum-b.playSlot) * b.cfg.frameDuration())
+		b.playTS += uint32((slotNum - b.playSlot) * b.frameSamples)
+		b.playSlot = slotNum
+		if int16(seq-b.accountedSeq) <= 0 {
+			b.accountedSeq = seq - 1
+		}
+		b.accountedTS = b.playTS - uint32(b.frameSamples)
+	case slotNum < b.playSlot && newest:
+		// The newest packet is already due: the buffer ran dry because the
+		// network delay grew. Start playout anew from it, as from a first packet.
+		b.reanchorLocked(timestamp, arrival)
+		slotNum = b.playSlot
+	case slotNum < b.playSlot:
+		s := &b.slots[uint64(slotNum)&b.slotMask]
+		if s.state == slotPlayed && s.seq == seq && s.ts == timestamp {
+			b.stats.Duplicates++
+		} else {
+			b.stats.Late++
+		}
+		return
+	}
+	if b.storeLocked(slotNum, seq, timestamp, payload, arrival) && seqDelta < 0 {
+		b.stats.Reordered++
+	}
+}
+
+// framesFrom returns how many frames timestamp ts lies after from (negative
+// when before it), rounding down; the difference is taken modulo 2^32.
+func (b *Buffer) framesFrom(from, ts uint32) int64 {
+	delta := int64(int32(ts - from))
+	if delta < 0 {
+		return -((-delta + b.frameSamples - 1) / b.frameSamples)
+	}
+	return delta / b.frameSamples
+}
+
+// fitsBeforeStartLocked reports whether playout, not yet started, can begin
+// at slot slotNum: that slot is not yet due for a packet arriving at arrival,
+// and every buffered packet stays within the window.
+func (b *Buffer) fitsBeforeStartLocked(slotNum int64, arrival time.Time) bool {
+	due := b.startAt.Add(time.Duration(slotNum-b.playSlot) * b.cfg.frameDuration())
+	return !due.Before(arrival) && b.aheadSlot-slotNum <= b.maxAhead
+}
+
+// startStreamLocked begins a new stream (first packet, new SSRC or a
+// confirmed sequence restart) with the given packet as its first.
+func (b *Buffer) startStreamLocked(seq uint16, ts, ssrc uint32, arrival time.Time) {
+	b.active, b.ssrc = true, ssrc
+	b.highestSeq, b.badSeq = seq, noBadSeq
+	b.reanchorLocked(ts, arrival)
+	b.accountedSeq, b.accountedTS = seq-1, ts-uint32(b.frameSamples)
+}
+
+// reanchorLocked flushes the buffer and maps timestamp ts to playout at
+// arrival plus the target delay, as for the first packet of a stream.
+func (b *Buffer) reanchorLocked(ts uint32, arrival time.Time) {
+	for i := range b.slots {
+		s := &b.slots[i]
+		if s.state == slotFilled {
+			b.stats.Discarded++
+			// A flushed packet was received, not lost: account for it.
+			if int16(s.seq-b.accountedSeq) > 0 {
+				b.accountedSeq = s.seq
+			}
+		}
+		s.state = slotEmpty
+	}
+	b.buffered = 0
+	b.playing = false
+	b.startAt = arrival.Add(b.cfg.TargetDelay)
+	b.playTS = ts
+	b.playSlot = 0
+	b.aheadSlot = -1
+	// The new anchor must come after the last accounted frame, or the next
+	// packet played would be compared against a future that never comes.
+	if b.framesFrom(b.accountedTS, ts) <= 0 {
+		b.accountedTS = ts - uint32(b.frameSamples)
+	}
+}
+
+// storeLocked puts a packet into slot slotNum, which lies within the
+// window, and reports whether it did (the slot may hold a packet already).
+func (b *Buffer) storeLocked(slotNum int64, seq uint16, ts uint32, payload []byte, arrival time.Time) bool {
+	s := &b.slots[uint64(slotNum)&b.slotMask]
+	if s.state == slotFilled {
+		if s.seq == seq {
+			b.stats.Duplicates++
+		} else {
+			b.stats.Discarded++
+		}
+		return false
+	}
+	s.state, s.seq, s.ts, s.arrival = slotFilled, seq, ts, arrival
+	s.payload = append(s.payload[:0], payload...)
+	b.buffered++
+	b.aheadSlot = max(b.aheadSlot, slotNum)
+	return true
+}
+
+// Pop returns what to play for the next frame at local time now and moves
+// the playout point on by one frame. Call it once per frame duration.
+func (b *Buffer) Pop(now time.Time) Frame {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if !b.active {
+		return Frame{Kind: FrameEmpty}
+	}
+	if !b.playing {
+		if now.Before(b.startAt) {
+			return Frame{Kind: FrameEmpty, Timestamp: b.playTS}
+		}
+		b.playing = true
+	}
+	frame := Frame{Kind: FrameEmpty, Timestamp: b.playTS}
+	if s := &b.slots[uint64(b.playSlot)&b.slotMask]; s.state == slotFilled {
+		frame = Frame{Kind: FramePacket, Payload: append(b.out[:0], s.payload...), Timestamp: s.ts}
+		s.state = slotPlayed
+		b.buffered--
+		b.accountPlayedLocked(s.seq)
+		b.stats.Delay = now.Sub(s.arrival)
+	} else if b.provenLostLocked() {
+		frame.Kind = FrameLost
+		if next := &b.slots[uint64(b.playSlot+1)&b.slotMask]; next.state == slotFilled {
+			frame.FECPayload = append(b.fec[:0], next.payload...)
+		}
+	}
+	b.playSlot++
+	b.playTS += uint32(b.frameSamples)
+	return frame
+}
+
+// provenLostLocked reports whether the frame now due had a packet that is
+// missing, and if so counts it (and any earlier frame passed while the buffer
+// was dry) as lost. Proof is a buffered later packet whose sequence number is
+// at least as far ahead of the last accounted frame as its timestamp: then
+// every frame in between had a packet. With fewer sequence numbers than
+// frames the sender paused (DTX) somewhere in the gap; which frames it skipped
+// is unknown, so none is declared lost now and the packet, when played,
+// accounts for the gap.
+func (b *Buffer) provenLostLocked() bool {
+	for n := b.playSlot + 1; n <= b.aheadSlot; n++ {
+		next := &b.slots[uint64(n)&b.slotMask]
+		if next.state != slotFilled {
+			continue
+		}
+		lost := b.framesFrom(b.accountedTS, b.playTS) // this frame and any passed dry
+		framesBetween := lost + n - b.playSlot - 1
+		missing := int64(int16(next.seq-b.accountedSeq)) - 1
+		if lost < 1 || missing < framesBetween {
+			return false
+		}
+		b.stats.Lost += uint64(lost)
+		b.accountedSeq += uint16(lost)
+		b.accountedTS = b.playTS
+		return true
+	}
+	return false
+}
+
+// accountPlayedLocked counts as lost the frames between the last accounted
+// one and the frame now due, played from packet seq, for which sequence
+// numbers are missing: frames passed while the buffer was dry whose packets
+// never came in time.
+func (b *Buffer) accountPlayedLocked(seq uint16) {
+	framesBetween := b.framesFrom(b.accountedTS, b.playTS) - 1
+	missing := int64(int16(seq-b.accountedSeq)) - 1
+	if framesBetween > 0 && missing > 0 {
+		b.stats.Lost += uint64(min(framesBetween, missing))
+	}
+	if int16(seq-b.accountedSeq) > 0 {
+		b.accountedSeq = seq
+	}
+	b.accountedTS = b.playTS
+}
+
+// Stats returns the buffer's counters and delays.
+func (b *Buffer) Stats() Stats {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.stats
+}
