@@ -1,0 +1,196 @@
+package media
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/interceptor"
+	"github.com/pion/rtp"
+
+	"github.com/parley-voip/parley/media/jitter"
+)
+
+// RTPReader is where a Receiver gets its packets; pion's TrackRemote is one.
+type RTPReader interface {
+	Read(b []byte) (n int, a interceptor.Attributes, err error)
+}
+
+// ReceiverConfig configures a Receiver; the zero value of every field but
+// Sink means its default.
+type ReceiverConfig struct {
+	Sink         Sink
+	Jitter       jitter.Config
+	FrameSamples int // samples per frame at 48 kHz; 0 → FrameSamples (20 ms)
+	// Now is the clock for arrival times; nil → time.Now.
+	Now func() time.Time
+}
+
+// ReceiverStats describes what a Receiver has received and played, with
+// the meanings of WebRTC's getStats inbound-rtp fields.
+type ReceiverStats struct {
+	Jitter             jitter.Stats
+	InterarrivalJitter time.Duration // RFC 3550 §6.4.1
+	ConcealedSamples   uint64        // samples made up by PLC or silence after the first packet
+	FECRecovered       uint64        // lost frames rebuilt from the next packet's in-band FEC
+	TotalSamples       uint64        // samples played out since the first packet
+}
+
+// Receiver is the incoming audio path of a call: RTP → jitter buffer →
+// Opus (or FEC/PLC) → sink, played out in real time.
+type Receiver struct {
+	cfg    ReceiverConfig
+	buffer *jitter.Buffer
+
+	// mu guards the following fields, written by the Receive goroutine.
+	mu                 sync.Mutex
+	interarrivalJitter float64 // in RTP timestamp units
+	lastTransit        int64
+	haveTransit        bool
+
+	started          atomic.Bool // a first packet has arrived
+	concealedSamples atomic.Uint64
+	fecRecovered     atomic.Uint64
+	totalSamples     atomic.Uint64
+}
+
+// NewReceiver makes a Receiver that plays into cfg.Sink.
+func NewReceiver(cfg ReceiverConfig) (*Receiver, error) {
+	if cfg.Sink == nil {
+		return nil, errors.New("media: receiver needs a sink")
+	}
+	if cfg.FrameSamples == 0 {
+		cfg.FrameSamples = FrameSamples
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	cfg.Jitter.FrameSamples = cfg.FrameSamples
+	cfg.Jitter.ClockRate = SampleRate
+	return &Receiver{cfg: cfg, buffer: jitter.New(cfg.Jitter)}, nil
+}
+
+// Receive reads packets from src into the jitter buffer until src fails
+// (as a track does when its PeerConnection closes) or ctx ends.
+func (r *Receiver) Receive(ctx context.Context, src RTPReader) error {
+	buf := make([]byte, 1500)
+	var pkt rtp.Packet
+	for ctx.Err() == nil {
+		n, _, err := src.Read(buf)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("media: read rtp: %w", err)
+		}
+		if err := pkt.Unmarshal(buf[:n]); err != nil {
+			continue // a malformed packet is the sender's problem, not a reason to stop
+		}
+		now := r.cfg.Now()
+		r.updateJitter(pkt.Timestamp, now)
+		r.buffer.Push(pkt.SequenceNumber, pkt.Timestamp, pkt.SSRC, pkt.Payload, now)
+		r.started.Store(true)
+	}
+	return nil
+}
+
+// updateJitter keeps RFC 3550's interarrival jitter estimate:
+// J += (|D| - J) / 16, D the change in transit time between two packets.
+func (r *Receiver) updateJitter(timestamp uint32, arrival time.Time) {
+	arrivalTicks := arrival.UnixNano() * SampleRate / int64(time.Second)
+	transit := arrivalTicks - int64(timestamp)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.haveTransit {
+		d := transit - r.lastTransit
+		// The timestamp is 32-bit: fold a wrapped difference back.
+		d = int64(int32(d))
+		if d < 0 {
+			d = -d
+		}
+		r.interarrivalJitter += (float64(d) - r.interarrivalJitter) / 16
+	}
+	r.lastTransit, r.haveTransit = transit, true
+}
+
+// maxConcealedFrames is how long PLC runs on in a gap before it fades to
+// plain silence: beyond ~100 ms extrapolated speech sounds worse than none.
+const maxConcealedFrames = 5
+
+// Play writes one frame per frame duration into the sink, from the jitter
+// buffer or concealment, until ctx ends. It starts the moment it is called,
+// so a recording sink holds exactly the call's time from then on.
+func (r *Receiver) Play(ctx context.Context) error {
+	dec, err := NewDecoder()
+	if err != nil {
+		return fmt.Errorf("media: receiver: %w", err)
+	}
+	pcm := make([]int16, r.cfg.FrameSamples)
+	pacer := NewPacer(time.Duration(r.cfg.FrameSamples) * time.Second / SampleRate)
+	concealedRun := 0
+	decoded := false // the decoder has state worth extrapolating
+	for {
+		if err := pacer.Wait(ctx); err != nil {
+			return nil
+		}
+		frame := r.buffer.Pop(r.cfg.Now())
+		concealed := false
+		switch frame.Kind {
+		case jitter.FramePacket:
+			if _, err := dec.Decode(frame.Payload, pcm); err != nil {
+				concealed = true
+				conceal(dec, pcm, decoded && concealedRun < maxConcealedFrames)
+			} else {
+				decoded = true
+			}
+		case jitter.FrameLost:
+			concealed = true
+			if frame.FECPayload != nil && dec.DecodeFEC(frame.FECPayload, pcm) == nil {
+				r.fecRecovered.Add(1)
+			} else {
+				conceal(dec, pcm, decoded && concealedRun < maxConcealedFrames)
+			}
+		default: // jitter.FrameEmpty: not started, underrun or DTX
+			concealed = r.started.Load()
+			conceal(dec, pcm, decoded && concealedRun < maxConcealedFrames)
+		}
+		if concealed {
+			concealedRun++
+			r.concealedSamples.Add(uint64(len(pcm)))
+		} else {
+			concealedRun = 0
+		}
+		if r.started.Load() {
+			r.totalSamples.Add(uint64(len(pcm)))
+		}
+		if err := r.cfg.Sink.WriteFrame(pcm); err != nil {
+			return fmt.Errorf("media: write sink: %w", err)
+		}
+	}
+}
+
+// conceal fills pcm with the decoder's loss concealment, or with silence
+// when plc is false or the decoder cannot conceal.
+func conceal(dec *Decoder, pcm []int16, plc bool) {
+	if plc && dec.Conceal(pcm) == nil {
+		return
+	}
+	clear(pcm)
+}
+
+// Stats returns the counters so far; safe to call while Receive and Play run.
+func (r *Receiver) Stats() ReceiverStats {
+	r.mu.Lock()
+	j := r.interarrivalJitter
+	r.mu.Unlock()
+	return ReceiverStats{
+		Jitter:             r.buffer.Stats(),
+		InterarrivalJitter: time.Duration(j * float64(time.Second) / SampleRate),
+		ConcealedSamples:   r.concealedSamples.Load(),
+		FECRecovered:       r.fecRecovered.Load(),
+		TotalSamples:       r.totalSamples.Load(),
+	}
+}

@@ -1,0 +1,113 @@
+package media
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync/atomic"
+
+	"github.com/pion/rtp"
+)
+
+// RTPWriter is where a Sender puts its packets; pion's TrackLocalStaticRTP
+// is one. WriteRTP must not keep p after it returns.
+type RTPWriter interface {
+	WriteRTP(p *rtp.Packet) error
+}
+
+// SenderConfig configures a Sender; the zero value of every field but
+// Source means its default.
+type SenderConfig struct {
+	Source       Source
+	Encoder      EncoderConfig
+	FrameSamples int // samples per frame at 48 kHz; 0 → FrameSamples (20 ms)
+}
+
+// SenderStats counts what a Sender has sent.
+type SenderStats struct {
+	PacketsSent  uint64
+	PayloadBytes uint64 // Opus bytes, without RTP/SRTP/UDP overhead
+	FramesRead   uint64 // frames taken from the source, sent or suppressed by DTX
+}
+
+// Sender is the outgoing audio path of a call: source → Opus → RTP.
+type Sender struct {
+	source       Source
+	encoder      *Encoder
+	frameSamples int
+
+	packetsSent  atomic.Uint64
+	payloadBytes atomic.Uint64
+	framesRead   atomic.Uint64
+}
+
+// NewSender makes a Sender reading cfg.Source.
+func NewSender(cfg SenderConfig) (*Sender, error) {
+	if cfg.Source == nil {
+		return nil, errors.New("media: sender needs a source")
+	}
+	if cfg.FrameSamples == 0 {
+		cfg.FrameSamples = FrameSamples
+	}
+	enc, err := NewEncoder(cfg.Encoder)
+	if err != nil {
+		return nil, fmt.Errorf("media: sender: %w", err)
+	}
+	return &Sender{source: cfg.Source, encoder: enc, frameSamples: cfg.FrameSamples}, nil
+}
+
+// dtxMaxBytes is the size at or below which libopus's output in DTX mode
+// carries no audio (RFC 6716 §3.1: a TOC byte alone, or with one count byte);
+// such packets are not sent and the receiver conceals the gap.
+const dtxMaxBytes = 2
+
+// Run reads, encodes and sends one frame per frame duration until ctx ends
+// or w fails. The source paces it.
+func (s *Sender) Run(ctx context.Context, w RTPWriter) error {
+	pcm := make([]int16, s.frameSamples)
+	payload := make([]byte, MaxOpusPacket)
+	// RFC 3550 §5.1: random initial sequence number and timestamp.
+	pkt := rtp.Packet{Header: rtp.Header{
+		Version:        2,
+		SequenceNumber: uint16(rand.Uint32()),
+		Timestamp:      rand.Uint32(),
+		Marker:         true, // first packet of a talkspurt
+	}}
+	for {
+		if err := s.source.ReadFrame(ctx, pcm); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("media: read source: %w", err)
+		}
+		s.framesRead.Add(1)
+		n, err := s.encoder.Encode(pcm, payload)
+		if err != nil {
+			return fmt.Errorf("media: encode: %w", err)
+		}
+		if n > dtxMaxBytes {
+			pkt.Payload = payload[:n]
+			if err := w.WriteRTP(&pkt); err != nil {
+				return fmt.Errorf("media: send rtp: %w", err)
+			}
+			s.packetsSent.Add(1)
+			s.payloadBytes.Add(uint64(n))
+			pkt.SequenceNumber++
+			pkt.Marker = false
+		} else {
+			// RFC 3551 §4.1: the marker flags the first packet after silence.
+			pkt.Marker = true
+		}
+		pkt.Timestamp += uint32(s.frameSamples)
+	}
+}
+
+// Stats returns the counters so far; safe to call while Run runs.
+func (s *Sender) Stats() SenderStats {
+	return SenderStats{
+		PacketsSent:  s.packetsSent.Load(),
+		PayloadBytes: s.payloadBytes.Load(),
+		FramesRead:   s.framesRead.Load(),
+	}
+}
