@@ -1,0 +1,636 @@
+package call
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/pion/webrtc/v4"
+
+	"github.com/parley-voip/parley/directory"
+	"github.com/parley-voip/parley/media"
+)
+
+const (
+	// signalTimeout bounds one signalling message's trip to the directory.
+	signalTimeout = 5 * time.Second
+	// connectTimeout bounds ICE and DTLS after the answer.
+	connectTimeout = 20 * time.Second
+	// statsInterval is how often a live call samples its path's figures.
+	statsInterval = time.Second
+)
+
+// Call is one voice call. Its methods are safe to call from any goroutine;
+// the call's own goroutine does the work.
+type Call struct {
+	phone     *Phone
+	id        string
+	peer      string
+	direction Direction
+	opt       DialOptions
+	log       *slog.Logger
+
+	inbox    chan directory.Signal // from the phone's router
+	events   chan any              // from pion's callbacks
+	commands chan command          // from the user
+	active   chan struct{}         // closed when media starts flowing
+	done     chan struct{}         // closed when the call has ended
+
+	// Written by the actor before done is closed; read after.
+	stats Stats
+	err   error
+}
+
+type command int
+
+const (
+	cmdAnswer command = iota
+	cmdReject
+	cmdHangup
+)
+
+// Events pion's callbacks post to the actor.
+type (
+	evCandidate struct{ c *webrtc.ICECandidate }
+	evState     struct{ s webrtc.PeerConnectionState }
+	evTrack     struct{ t *webrtc.TrackRemote }
+	// evMediaEnded: a media loop stopped on its own; remoteClosed when the
+	// peer closed DTLS (close_notify), which is a hang-up that needs no
+	// directory.
+	evMediaEnded struct {
+		loop         string
+		remoteClosed bool
+		err          error
+	}
+	evSignalError struct {
+		kind directory.SignalKind
+		err  error
+	}
+)
+
+func newCall(p *Phone, id, peer string, dir Direction, start time.Time, opt DialOptions) *Call {
+	return &Call{
+		phone:     p,
+		id:        id,
+		peer:      peer,
+		direction: dir,
+		opt:       opt,
+		log:       p.log.With("call", id[:8], "peer", peer, "direction", dir),
+		inbox:     make(chan directory.Signal, 64),
+		events:    make(chan any, 64),
+		commands:  make(chan command, 4),
+		active:    make(chan struct{}),
+		done:      make(chan struct{}),
+		stats: Stats{
+			CallID:    id,
+			Peer:      peer,
+			Direction: dir,
+			Start:     start,
+			Codec:     "opus/48000",
+		},
+	}
+}
+
+// ID returns the call's ID, unique across the directory.
+func (c *Call) ID() string { return c.id }
+
+// Peer returns the other party's username.
+func (c *Call) Peer() string { return c.peer }
+
+// Direction says who placed the call.
+func (c *Call) Direction() Direction { return c.direction }
+
+// Answer accepts a ringing incoming call.
+func (c *Call) Answer() { c.command(cmdAnswer) }
+
+// Reject declines a ringing incoming call.
+func (c *Call) Reject() { c.command(cmdReject) }
+
+// Hangup ends the call, whatever its state.
+func (c *Call) Hangup() { c.command(cmdHangup) }
+
+func (c *Call) command(cmd command) {
+	select {
+	case c.commands <- cmd:
+	case <-c.done:
+	}
+}
+
+// Active is closed when the call connects and its media starts flowing; a
+// call that ends before that never closes it.
+func (c *Call) Active() <-chan struct{} { return c.active }
+
+// Done is closed when the call has ended.
+func (c *Call) Done() <-chan struct{} { return c.done }
+
+// Result returns the call's stats and, for a call that did not complete
+// (anything but a hang-up after talking), an *EndError. Call it after Done.
+func (c *Call) Result() (Stats, error) {
+	<-c.done
+	return c.stats, c.err
+}
+
+// post hands a signal to the actor without blocking the router.
+func (c *Call) post(sig directory.Signal) {
+	select {
+	case c.inbox <- sig:
+	default:
+		c.log.Warn("call inbox full; dropping signal", "kind", sig.Kind)
+	}
+}
+
+// postEvent is how pion's callbacks reach the actor; it never blocks them.
+func (c *Call) postEvent(ev any) {
+	select {
+	case c.events <- ev:
+	case <-c.done:
+	default:
+		c.log.Warn("call event queue full; dropping event", "event", fmt.Sprintf("%T", ev))
+	}
+}
+
+// session is the state the actor owns while the call runs.
+type session struct {
+	pc            *webrtc.PeerConnection
+	track         *webrtc.TrackLocalStaticRTP
+	remoteSet     bool
+	pendingRemote []webrtc.ICECandidateInit // candidates that came before the remote description
+	sender        *media.Sender
+	receiver      *media.Receiver
+	source        media.Source
+	sink          media.Sink
+	mediaStart    time.Time
+	mediaCtx      context.Context
+	stopMedia     context.CancelFunc
+	mediaWG       sync.WaitGroup
+	outbox        chan directory.Signal
+	outboxDone    chan struct{}
+	answered      bool
+	peerEnded     bool // the peer (or the directory for it) ended the call: nothing to tell it
+	connected     bool
+	pendingTrack  *webrtc.TrackRemote // a track that arrived before media started
+}
+
+// runLoop is the call's actor: it owns the PeerConnection and every piece
+// of the call's state until the call ends.
+func (c *Call) runLoop(ctx context.Context, offer *directory.Signal) {
+	s := &session{outbox: make(chan directory.Signal, 64), outboxDone: make(chan struct{})}
+	go c.sendLoop(ctx, s.outbox, s.outboxDone)
+
+	reason, err := c.run(ctx, s, offer)
+	if !s.peerEnded {
+		// Tell the peer: before an answer the callee declines, otherwise
+		// either side hangs up.
+		kind := directory.SignalHangup
+		if c.direction == Incoming && !s.answered {
+			kind = directory.SignalReject
+		}
+		if reason == EndMissed {
+			kind = directory.SignalHangup
+		}
+		s.outbox <- c.signal(kind, nil)
+	}
+	close(s.outbox)
+	c.finish(s, reason, err)
+	<-s.outboxDone
+	close(c.done)
+}
+
+// run drives the call until it ends and says why.
+func (c *Call) run(ctx context.Context, s *session, offer *directory.Signal) (EndReason, error) {
+	ringTimer := time.NewTimer(c.phone.cfg.RingTimeout)
+	defer ringTimer.Stop()
+	var connectTimer, durationTimer, statsTicker <-chan time.Time
+
+	if c.direction == Outgoing {
+		if err := c.openMedia(s); err != nil {
+			return EndFailed, err
+		}
+		if err := c.newPeerConnection(s); err != nil {
+			return EndFailed, err
+		}
+		sdp, err := s.pc.CreateOffer(nil)
+		if err != nil {
+			return EndFailed, fmt.Errorf("create offer: %w", err)
+		}
+		if err := s.pc.SetLocalDescription(sdp); err != nil {
+			return EndFailed, fmt.Errorf("set local offer: %w", err)
+		}
+		s.outbox <- c.signal(directory.SignalOffer, sdpPayload{SDP: sdp.SDP})
+	} else {
+		s.outbox <- c.signal(directory.SignalRinging, nil)
+	}
+
+	for {
+		select {
+		case <-ctx.Done():
+			return c.hangupReason(s), nil
+
+		case <-ringTimer.C:
+			if !s.answered {
+				if c.direction == Outgoing {
+					return EndNoAnswer, nil
+				}
+				return EndMissed, nil
+			}
+
+		case <-connectTimer:
+			if !s.connected {
+				return EndICEFailed, fmt.Errorf("not connected within %v", connectTimeout)
+			}
+
+		case <-durationTimer:
+			return EndLocalHangup, nil
+
+		case <-statsTicker:
+			c.samplePath(s)
+
+		case cmd := <-c.commands:
+			switch cmd {
+			case cmdHangup:
+				return c.hangupReason(s), nil
+			case cmdReject:
+				if c.direction == Incoming && !s.answered {
+					return EndRejected, nil
+				}
+			case cmdAnswer:
+				if c.direction != Incoming || s.answered {
+					continue
+				}
+				if err := c.answer(s, offer); err != nil {
+					return EndFailed, err
+				}
+				s.answered = true
+				ringTimer.Stop()
+				connectTimer = time.After(connectTimeout)
+			}
+
+		case sig := <-c.inbox:
+			switch sig.Kind {
+			case directory.SignalRinging:
+				c.log.Debug("ringing")
+			case directory.SignalAnswer:
+				if c.direction != Outgoing || s.answered {
+					continue
+				}
+				var p sdpPayload
+				if err := json.Unmarshal(sig.Payload, &p); err != nil {
+					return EndFailed, fmt.Errorf("peer's answer: %w", err)
+				}
+				if err := c.setRemote(s, webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: p.SDP}); err != nil {
+					return EndFailed, err
+				}
+				s.answered = true
+				ringTimer.Stop()
+				connectTimer = time.After(connectTimeout)
+			case directory.SignalCandidate:
+				var cand webrtc.ICECandidateInit
+				if err := json.Unmarshal(sig.Payload, &cand); err != nil {
+					c.log.Warn("bad candidate from peer", "err", err)
+					continue
+				}
+				c.addRemoteCandidate(s, cand)
+			case directory.SignalReject:
+				s.peerEnded = true
+				return EndRejected, nil
+			case directory.SignalBusy:
+				s.peerEnded = true
+				return EndBusy, nil
+			case directory.SignalHangup:
+				s.peerEnded = true
+				switch {
+				case s.connected:
+					return EndRemoteHangup, nil
+				case !s.answered && c.direction == Incoming:
+					return EndMissed, nil // the caller gave up
+				case !s.answered:
+					return EndNoAnswer, nil // the callee stopped ringing
+				}
+				return EndCancelled, nil // hung up while connecting
+			}
+
+		case ev := <-c.events:
+			switch ev := ev.(type) {
+			case evCandidate:
+				if ev.c != nil {
+					s.outbox <- c.signal(directory.SignalCandidate, ev.c.ToJSON())
+				}
+			case evTrack:
+				if s.connected {
+					c.startReceive(s, ev.t)
+				} else {
+					s.pendingTrack = ev.t
+				}
+			case evState:
+				c.log.Debug("peer connection", "state", ev.s)
+				switch ev.s {
+				case webrtc.PeerConnectionStateConnected:
+					if s.connected {
+						continue
+					}
+					s.connected = true
+					c.startMedia(s)
+					if c.opt.Duration > 0 {
+						durationTimer = time.After(c.opt.Duration)
+					}
+					ticker := time.NewTicker(statsInterval)
+					defer ticker.Stop()
+					statsTicker = ticker.C
+				case webrtc.PeerConnectionStateFailed:
+					if s.connected {
+						return EndPeerLost, nil
+					}
+					return EndICEFailed, nil
+				}
+			case evMediaEnded:
+				if ev.remoteClosed {
+					s.peerEnded = true
+					return EndRemoteHangup, nil
+				}
+				return EndFailed, fmt.Errorf("media %s: %w", ev.loop, ev.err)
+			case evSignalError:
+				// Only a lost offer dooms the call; the peer learns of
+				// anything else some other way.
+				if ev.kind != directory.SignalOffer {
+					continue
+				}
+				switch {
+				case errors.Is(ev.err, directory.ErrOffline):
+					s.peerEnded = true
+					return EndOffline, nil
+				case errors.Is(ev.err, directory.ErrNoSuchUser):
+					s.peerEnded = true
+					return EndNoSuchUser, nil
+				}
+				return EndFailed, fmt.Errorf("send offer: %w", ev.err)
+			}
+		}
+	}
+}
+
+// hangupReason is the end reason of a hang-up in the call's current state.
+func (c *Call) hangupReason(s *session) EndReason {
+	switch {
+	case s.connected:
+		return EndLocalHangup
+	case c.direction == Incoming && !s.answered:
+		return EndRejected
+	default:
+		return EndCancelled
+	}
+}
+
+// sdpPayload is the payload of offer and answer signals.
+type sdpPayload struct {
+	SDP string `json:"sdp"`
+}
+
+func (c *Call) signal(kind directory.SignalKind, payload any) directory.Signal {
+	sig := directory.Signal{To: c.peer, CallID: c.id, Kind: kind}
+	if payload != nil {
+		b, err := json.Marshal(payload)
+		if err != nil {
+			panic(fmt.Sprintf("call: marshal %s payload: %v", kind, err)) // our own types always marshal
+		}
+		sig.Payload = b
+	}
+	return sig
+}
+
+// sendLoop delivers the call's signals in order, so the actor never waits
+// on the directory.
+func (c *Call) sendLoop(ctx context.Context, outbox <-chan directory.Signal, done chan<- struct{}) {
+	defer close(done)
+	for sig := range outbox {
+		// A hang-up must still go out while the phone closes.
+		sendCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), signalTimeout)
+		err := c.phone.cfg.Directory.Send(sendCtx, sig)
+		cancel()
+		if err != nil {
+			c.log.Debug("send signal", "kind", sig.Kind, "err", err)
+			c.postEvent(evSignalError{kind: sig.Kind, err: err})
+		}
+	}
+}
+
+// openMedia opens the microphone and speaker before anything is signalled,
+// so that a missing device fails the call before the peer's phone rings.
+func (c *Call) openMedia(s *session) error {
+	cfg := c.phone.cfg.Media
+	if cfg.Echo {
+		return nil
+	}
+	source, err := media.OpenSource(orDefault(cfg.Mic), media.SourceOptions{Loop: cfg.MicLoop})
+	if err != nil {
+		return fmt.Errorf("microphone: %w", err)
+	}
+	s.source = source
+	sink, err := media.OpenSink(orDefault(cfg.Speaker))
+	if err != nil {
+		return fmt.Errorf("speaker: %w", err)
+	}
+	s.sink = sink
+	if s.sender, err = media.NewSender(media.SenderConfig{Source: source, Encoder: cfg.Encoder}); err != nil {
+		return err
+	}
+	if s.receiver, err = media.NewReceiver(media.ReceiverConfig{Sink: sink}); err != nil {
+		return err
+	}
+	return nil
+}
+
+func orDefault(spec string) string {
+	if spec == "" {
+		return "default"
+	}
+	return spec
+}
+
+// newPeerConnection makes the call's PeerConnection with one Opus track
+// each way; its callbacks only post events to the actor.
+func (c *Call) newPeerConnection(s *session) error {
+	pc, err := c.phone.api.NewPeerConnection(c.phone.cfg.ICE.Configuration())
+	if err != nil {
+		return fmt.Errorf("new peer connection: %w", err)
+	}
+	s.pc = pc
+	pc.OnICECandidate(func(cand *webrtc.ICECandidate) { c.postEvent(evCandidate{cand}) })
+	pc.OnConnectionStateChange(func(st webrtc.PeerConnectionState) { c.postEvent(evState{st}) })
+	pc.OnTrack(func(t *webrtc.TrackRemote, _ *webrtc.RTPReceiver) { c.postEvent(evTrack{t}) })
+
+	s.track, err = webrtc.NewTrackLocalStaticRTP(opusCodec, "audio", "parley-"+c.phone.cfg.Directory.User())
+	if err != nil {
+		return fmt.Errorf("new audio track: %w", err)
+	}
+	rtpSender, err := pc.AddTrack(s.track)
+	if err != nil {
+		return fmt.Errorf("add audio track: %w", err)
+	}
+	// RTCP must be read for pion's interceptors (reports, NACK) to work; the
+	// read fails, ending this goroutine, when the PeerConnection closes.
+	s.mediaWG.Add(1)
+	go func() {
+		defer s.mediaWG.Done()
+		for {
+			if _, _, err := rtpSender.ReadRTCP(); err != nil {
+				return
+			}
+		}
+	}()
+	return nil
+}
+
+// answer accepts the offer that started an incoming call.
+func (c *Call) answer(s *session, offer *directory.Signal) error {
+	var p sdpPayload
+	if err := json.Unmarshal(offer.Payload, &p); err != nil {
+		return fmt.Errorf("peer's offer: %w", err)
+	}
+	if err := c.openMedia(s); err != nil {
+		return err
+	}
+	if err := c.newPeerConnection(s); err != nil {
+		return err
+	}
+	if err := c.setRemote(s, webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: p.SDP}); err != nil {
+		return err
+	}
+	sdp, err := s.pc.CreateAnswer(nil)
+	if err != nil {
+		return fmt.Errorf("create answer: %w", err)
+	}
+	if err := s.pc.SetLocalDescription(sdp); err != nil {
+		return fmt.Errorf("set local answer: %w", err)
+	}
+	c.stats.Start = time.Now()
+	s.outbox <- c.signal(directory.SignalAnswer, sdpPayload{SDP: sdp.SDP})
+	return nil
+}
+
+// setRemote applies the peer's description and the candidates that came
+// before it.
+func (c *Call) setRemote(s *session, desc webrtc.SessionDescription) error {
+	if err := s.pc.SetRemoteDescription(desc); err != nil {
+		return fmt.Errorf("peer's %s: %w", desc.Type, err)
+	}
+	s.remoteSet = true
+	for _, cand := range s.pendingRemote {
+		c.addRemoteCandidate(s, cand)
+	}
+	s.pendingRemote = nil
+	return nil
+}
+
+// maxPendingCandidates bounds what a peer can make us hold before the call
+// is answered.
+const maxPendingCandidates = 64
+
+func (c *Call) addRemoteCandidate(s *session, cand webrtc.ICECandidateInit) {
+	if !s.remoteSet {
+		if len(s.pendingRemote) < maxPendingCandidates {
+			s.pendingRemote = append(s.pendingRemote, cand)
+		}
+		return
+	}
+	if err := s.pc.AddICECandidate(cand); err != nil {
+		c.log.Warn("peer's candidate", "err", err)
+	}
+}
+
+// startMedia starts sending and playing out when the path is up.
+func (c *Call) startMedia(s *session) {
+	s.mediaStart = time.Now()
+	c.stats.SetupMS = durationMS(s.mediaStart.Sub(c.stats.Start))
+	c.samplePath(s)
+	close(c.active)
+	c.log.Info("call connected", "setup_ms", c.stats.SetupMS, "path", c.stats.Path)
+	s.mediaCtx, s.stopMedia = context.WithCancel(context.Background())
+	if s.sender != nil {
+		c.goMedia(s, "send", func(ctx context.Context) error { return s.sender.Run(ctx, s.track) })
+		c.goMedia(s, "play", s.receiver.Play)
+	}
+	if s.pendingTrack != nil {
+		c.startReceive(s, s.pendingTrack)
+		s.pendingTrack = nil
+	}
+}
+
+// samplePath records the selected candidate pair and its round trip time;
+// sampled while the call is up, since a closed ICE agent has nothing to say.
+func (c *Call) samplePath(s *session) {
+	if senders := s.pc.GetSenders(); len(senders) > 0 {
+		c.stats.fillPath(senders[0].Transport().ICETransport())
+	}
+}
+
+// startReceive starts reading the peer's audio track.
+func (c *Call) startReceive(s *session, t *webrtc.TrackRemote) {
+	if c.phone.cfg.Media.Echo {
+		c.goMedia(s, "echo", func(ctx context.Context) error { return echo(ctx, t, s.track) })
+		return
+	}
+	c.goMedia(s, "receive", func(ctx context.Context) error { return s.receiver.Receive(ctx, t) })
+}
+
+// goMedia runs one media loop under the session and tells the actor if
+// it stops on its own: a call that cannot carry audio is no call.
+func (c *Call) goMedia(s *session, name string, loop func(context.Context) error) {
+	s.mediaWG.Add(1)
+	go func() {
+		defer s.mediaWG.Done()
+		err := loop(s.mediaCtx)
+		if s.mediaCtx.Err() != nil {
+			return
+		}
+		c.postEvent(evMediaEnded{loop: name, remoteClosed: errors.Is(err, io.EOF), err: err})
+	}()
+}
+
+// echo sends every packet of the peer's track straight back to it.
+func echo(ctx context.Context, in *webrtc.TrackRemote, out *webrtc.TrackLocalStaticRTP) error {
+	for ctx.Err() == nil {
+		pkt, _, err := in.ReadRTP()
+		if err != nil {
+			return err
+		}
+		if err := out.WriteRTP(pkt); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// finish stops the media, closes the PeerConnection and fixes the stats.
+func (c *Call) finish(s *session, reason EndReason, err error) {
+	c.stats.EndReason = reason
+	if s.connected {
+		c.stats.DurationS = time.Since(s.mediaStart).Seconds()
+	}
+	if s.stopMedia != nil {
+		s.stopMedia()
+	}
+	if s.pc != nil {
+		if cerr := s.pc.Close(); cerr != nil {
+			c.log.Debug("close peer connection", "err", cerr)
+		}
+	}
+	s.mediaWG.Wait()
+	c.stats.fillMedia(s.sender, s.receiver)
+	if s.source != nil {
+		s.source.Close()
+	}
+	if s.sink != nil {
+		if cerr := s.sink.Close(); cerr != nil {
+			c.log.Warn("close speaker", "err", cerr)
+		}
+	}
+	if !reason.completed() {
+		c.err = &EndError{Reason: reason, Err: err}
+	}
+	c.log.Info("call ended", "reason", reason, "duration_s", c.stats.DurationS)
+}
