@@ -1,0 +1,243 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/parley-voip/parley/call"
+	"github.com/parley-voip/parley/directory"
+	"github.com/parley-voip/parley/directory/identity"
+)
+
+// dialTimeout bounds connecting and logging in to the directory.
+const dialTimeout = 10 * time.Second
+
+// mediaOptions are the audio flags of the calling subcommands.
+type mediaOptions struct {
+	mic      string
+	micLoop  bool
+	speaker  string
+	statsOut string
+}
+
+func (m *mediaOptions) register(fs *flag.FlagSet) {
+	fs.StringVar(&m.mic, "mic", "", "microphone: default, device:NAME, file:PATH.wav, tone:HZ or silence")
+	fs.BoolVar(&m.micLoop, "mic-loop", false, "repeat a file: microphone instead of going silent after it")
+	fs.StringVar(&m.speaker, "speaker", "", "speaker: default, device:NAME, file:PATH.wav or null")
+	fs.StringVar(&m.statsOut, "stats", "", "append each call's stats as a JSON line to this file")
+}
+
+// config returns the call package's media settings, the config file
+// filling what the flags left empty.
+func (m *mediaOptions) config(fc fileConfig) call.MediaConfig {
+	return call.MediaConfig{
+		Mic:     firstNonEmpty(m.mic, fc.Mic),
+		MicLoop: m.micLoop,
+		Speaker: firstNonEmpty(m.speaker, fc.Speaker),
+	}
+}
+
+// writeStats appends one call's stats to the --stats file, if any.
+func (m *mediaOptions) writeStats(st call.Stats) error {
+	if m.statsOut == "" {
+		return nil
+	}
+	line, err := json.Marshal(st)
+	if err != nil {
+		return fmt.Errorf("stats: %w", err)
+	}
+	f, err := os.OpenFile(m.statsOut, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	if err != nil {
+		return fmt.Errorf("stats: %w", err)
+	}
+	if _, err := f.Write(append(line, '\n')); err != nil {
+		f.Close()
+		return fmt.Errorf("stats: %w", err)
+	}
+	return f.Close()
+}
+
+// connect loads (or on first use creates) the user's identity and logs in
+// to the directory.
+func connect(ctx context.Context, o *clientOptions, log *slog.Logger) (*directory.Client, error) {
+	if o.user == "" {
+		return nil, errors.New("no username: give --user NAME (or set PARLEY_USER, or user in config.toml)")
+	}
+	id, err := identity.LoadOrCreate(o.home)
+	if err != nil {
+		return nil, fmt.Errorf("identity: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, dialTimeout)
+	defer cancel()
+	client, err := directory.Dial(ctx, directory.ClientConfig{URL: o.directory, User: o.user, Identity: id, Logger: log})
+	if err != nil {
+		if errors.Is(err, directory.ErrUnreachable) || errors.Is(err, context.DeadlineExceeded) {
+			return nil, fmt.Errorf("directory %s unreachable: %w", o.directory, err)
+		}
+		return nil, fmt.Errorf("log in to directory %s as %s: %w", o.directory, o.user, err)
+	}
+	return client, nil
+}
+
+// startPhone parses a calling subcommand's flags, logs in and starts a
+// phone; the caller closes the returned phone and then the client.
+func startPhone(ctx context.Context, o *clientOptions, m call.MediaConfig, maxCalls int, ringTimeout time.Duration) (*call.Phone, *directory.Client, error) {
+	log, err := o.logger()
+	if err != nil {
+		return nil, nil, err
+	}
+	client, err := connect(ctx, o, log)
+	if err != nil {
+		return nil, nil, err
+	}
+	phone, err := call.NewPhone(call.PhoneConfig{
+		Directory:   client,
+		ICE:         o.ice,
+		Media:       m,
+		MaxCalls:    maxCalls,
+		RingTimeout: ringTimeout,
+		Logger:      log,
+	})
+	if err != nil {
+		client.Close()
+		return nil, nil, err
+	}
+	return phone, client, nil
+}
+
+func runCall(ctx context.Context, args []string) error {
+	var (
+		o           clientOptions
+		m           mediaOptions
+		duration    time.Duration
+		ringTimeout time.Duration
+	)
+	fs := newFlagSet("call", "call NAME [flags]", os.Stderr)
+	o.register(fs)
+	m.register(fs)
+	fs.DurationVar(&duration, "duration", 0, "hang up this long after the call connects (0: when the peer hangs up or on Ctrl-C)")
+	fs.DurationVar(&ringTimeout, "ring-timeout", 30*time.Second, "give up if nobody answers within this")
+	pos, err := parseArgs(fs, args, 1)
+	if err != nil {
+		return err
+	}
+	fc, err := o.resolve()
+	if err != nil {
+		return err
+	}
+	peer := pos[0]
+	phone, client, err := startPhone(ctx, &o, m.config(fc), 1, ringTimeout)
+	if err != nil {
+		return err
+	}
+	defer client.Close()
+	defer phone.Close()
+
+	c, err := phone.Dial(ctx, peer, call.DialOptions{Duration: duration})
+	if err != nil {
+		return fmt.Errorf("call %s: %w", peer, err)
+	}
+	return awaitCall(ctx, c, &m)
+}
+
+// awaitCall waits for a call to end (hanging it up if ctx ends first),
+// records its stats and reports how it went.
+func awaitCall(ctx context.Context, c *call.Call, m *mediaOptions) error {
+	select {
+	case <-c.Done():
+	case <-ctx.Done():
+		c.Hangup()
+	}
+	st, callErr := c.Result()
+	if err := m.writeStats(st); err != nil {
+		return err
+	}
+	if callErr != nil {
+		return fmt.Errorf("call with %s: %w", c.Peer(), callErr)
+	}
+	fmt.Printf("call with %s ended (%s) after %.1f s: %s path, %s/%s candidates, setup %.0f ms\n",
+		c.Peer(), st.EndReason, st.DurationS, st.Path, st.LocalCandidateType, st.RemoteCandidateType, st.SetupMS)
+	return nil
+}
+
+func runAnswer(ctx context.Context, args []string) error {
+	var (
+		o     clientOptions
+		m     mediaOptions
+		calls int
+	)
+	fs := newFlagSet("answer", "answer [flags]", os.Stderr)
+	o.register(fs)
+	m.register(fs)
+	fs.IntVar(&calls, "calls", 0, "answer this many calls, then exit (0: until interrupted)")
+	if _, err := parseArgs(fs, args, 0); err != nil {
+		return err
+	}
+	fc, err := o.resolve()
+	if err != nil {
+		return err
+	}
+	phone, client, err := startPhone(ctx, &o, m.config(fc), 1, 0)
+	if err != nil {
+		return err
+	}
+	defer client.Close()
+	defer phone.Close()
+	fmt.Printf("%s is waiting for calls\n", o.user)
+	var failed error
+	for n := 0; calls == 0 || n < calls; n++ {
+		select {
+		case <-ctx.Done():
+			return failed
+		case <-client.Done():
+			return fmt.Errorf("directory connection lost: %w", client.Err())
+		case c := <-phone.Incoming():
+			fmt.Printf("answering %s\n", c.Peer())
+			c.Answer()
+			if err := awaitCall(ctx, c, &m); err != nil {
+				fmt.Fprintln(os.Stderr, "parley:", err)
+				failed = err
+			}
+		}
+	}
+	return failed
+}
+
+// echoMaxCalls is how many callers the echo service serves at once.
+const echoMaxCalls = 16
+
+func runEcho(ctx context.Context, args []string) error {
+	var o clientOptions
+	fs := newFlagSet("echo", "echo [flags]", os.Stderr)
+	o.register(fs)
+	if _, err := parseArgs(fs, args, 0); err != nil {
+		return err
+	}
+	if _, err := o.resolve(); err != nil {
+		return err
+	}
+	o.user = firstNonEmpty(o.user, "echo")
+	phone, client, err := startPhone(ctx, &o, call.MediaConfig{Echo: true}, echoMaxCalls, 0)
+	if err != nil {
+		return err
+	}
+	defer client.Close()
+	defer phone.Close()
+	fmt.Printf("echo service is up as %q on %s\n", o.user, o.directory)
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-client.Done():
+			return fmt.Errorf("directory connection lost: %w", client.Err())
+		case c := <-phone.Incoming():
+			c.Answer()
+		}
+	}
+}

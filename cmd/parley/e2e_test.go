@@ -1,0 +1,388 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/parley-voip/parley/call"
+	"github.com/parley-voip/parley/media"
+	"github.com/parley-voip/parley/media/quality"
+)
+
+// The end-to-end tests build the parley binary and run it as separate
+// processes: a directory, one client answering and one calling, with real
+// WebSockets, real PeerConnections over loopback, real DTLS-SRTP and Opus.
+// What each side recorded is checked against what the other side said.
+
+const (
+	speechA = "The quick brown fox jumps over the lazy dog, then runs far away into the quiet green forest."
+	speechB = "Peer to peer voice calls need low latency, good codecs, and a relay when the network gets in the way."
+	// minCorrelation is what quality.Compare must reach for "the same speech".
+	minCorrelation = 0.8
+	// maxCorrelationOther is what it must stay under for different audio.
+	maxCorrelationOther = 0.5
+)
+
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+)
+
+// parleyBinary builds cmd/parley once per test run.
+func parleyBinary(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "parley-e2e-bin")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "parley")
+		out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return binPath
+}
+
+// proc is a parley process under test whose stdout lines can be awaited.
+type proc struct {
+	cmd    *exec.Cmd
+	lines  chan string
+	stderr bytes.Buffer
+	done   chan struct{}
+	err    error
+}
+
+func startParley(t *testing.T, args ...string) *proc {
+	t.Helper()
+	p := &proc{cmd: exec.Command(parleyBinary(t), args...), lines: make(chan string, 100), done: make(chan struct{})}
+	p.cmd.Stderr = &p.stderr
+	stdout, err := p.cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			select {
+			case p.lines <- sc.Text():
+			default:
+			}
+		}
+		p.err = p.cmd.Wait()
+		close(p.done)
+	}()
+	t.Cleanup(func() {
+		select {
+		case <-p.done:
+		default:
+			p.cmd.Process.Kill()
+			<-p.done
+		}
+		if t.Failed() {
+			t.Logf("parley %s stderr:\n%s", strings.Join(args, " "), p.stderr.String())
+		}
+	})
+	return p
+}
+
+// await returns the first stdout line containing substr.
+func (p *proc) await(t *testing.T, substr string, timeout time.Duration) string {
+	t.Helper()
+	deadline := time.After(timeout)
+	for {
+		select {
+		case line := <-p.lines:
+			if strings.Contains(line, substr) {
+				return line
+			}
+		case <-p.done:
+			t.Fatalf("process exited (%v) before printing %q; stderr:\n%s", p.err, substr, p.stderr.String())
+		case <-deadline:
+			t.Fatalf("no %q within %v", substr, timeout)
+		}
+	}
+}
+
+// wait waits for the process to exit and returns its error.
+func (p *proc) wait(t *testing.T, timeout time.Duration) error {
+	t.Helper()
+	select {
+	case <-p.done:
+		return p.err
+	case <-time.After(timeout):
+		t.Fatalf("process did not exit within %v", timeout)
+		return nil
+	}
+}
+
+// cpuPerSecond is the process's CPU time per second of its wall-clock life.
+func (p *proc) cpuPerSecond(wall time.Duration) float64 {
+	st := p.cmd.ProcessState
+	return (st.UserTime() + st.SystemTime()).Seconds() / wall.Seconds()
+}
+
+// startDirectory runs 'parley directory' on a free loopback port and
+// returns its address.
+func startDirectory(t *testing.T) string {
+	t.Helper()
+	p := startParley(t, "directory", "--listen", "127.0.0.1:0", "--data", t.TempDir())
+	line := p.await(t, "directory listening on", 10*time.Second)
+	return strings.TrimSpace(strings.TrimPrefix(line, "directory listening on"))
+}
+
+// speechFile synthesises text into a WAV in dir (at espeak-ng's own rate,
+// so the client's resampling is exercised) and returns its path and the
+// samples at 48 kHz as the client reads them.
+func speechFile(t *testing.T, dir, name, text, voice string) (string, []int16) {
+	t.Helper()
+	pcm, rate, err := quality.Synthesize(context.Background(), text, voice)
+	if errors.Is(err, exec.ErrNotFound) {
+		t.Skip("espeak-ng is not installed (make test installs it): no speech to send")
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, name)
+	if err := media.WriteWAV(path, pcm, rate); err != nil {
+		t.Fatal(err)
+	}
+	at48k, err := media.ReadWAV(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return path, at48k
+}
+
+func readStats(t *testing.T, path string) []call.Stats {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var all []call.Stats
+	dec := json.NewDecoder(bytes.NewReader(b))
+	for {
+		var s call.Stats
+		if err := dec.Decode(&s); errors.Is(err, io.EOF) {
+			return all
+		} else if err != nil {
+			t.Fatalf("stats %s: %v", path, err)
+		}
+		all = append(all, s)
+	}
+}
+
+// checkHeard asserts that a recording carries the speech that was sent,
+// and does not pass for the speech that was not.
+func checkHeard(t *testing.T, who string, recording string, sent, notSent []int16) quality.Result {
+	t.Helper()
+	heard, err := media.ReadWAV(recording)
+	if err != nil {
+		t.Fatalf("%s's recording: %v", who, err)
+	}
+	res, err := quality.Compare(sent, heard, media.SampleRate, time.Second)
+	if err != nil {
+		t.Fatalf("%s: compare: %v", who, err)
+	}
+	t.Logf("%s heard the sent speech: correlation %.3f at lag %v", who, res.Correlation, res.Lag)
+	if res.Correlation < minCorrelation {
+		t.Errorf("%s's recording matches the sent speech with correlation %.3f, want ≥ %.2f", who, res.Correlation, minCorrelation)
+	}
+	if res.Lag < 0 || res.Lag > 500*time.Millisecond {
+		t.Errorf("%s heard the speech %v late, want 0..500ms", who, res.Lag)
+	}
+	other, err := quality.Compare(notSent, heard, media.SampleRate, time.Second)
+	if err == nil && other.Correlation >= maxCorrelationOther {
+		t.Errorf("%s's recording also matches speech nobody sent (correlation %.3f): the check cannot tell", who, other.Correlation)
+	}
+	return res
+}
+
+func checkRecordingLength(t *testing.T, who, recording string, callSeconds float64) {
+	t.Helper()
+	heard, err := media.ReadWAV(recording)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := float64(len(heard)) / media.SampleRate
+	// Real time: 48,000 samples a second of call; allow for the call's
+	// ending being seen a little earlier or later on each side.
+	if got < callSeconds-0.5 || got > callSeconds+0.5 {
+		t.Errorf("%s recorded %.2f s for a %.2f s call", who, got, callSeconds)
+	}
+}
+
+func TestCallBetweenTwoClients(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end call skipped in -short mode")
+	}
+	dir := t.TempDir()
+	aPath, speechA48 := speechFile(t, dir, "a.wav", speechA, "en")
+	bPath, speechB48 := speechFile(t, dir, "b.wav", speechB, "en+f3")
+	addr := startDirectory(t)
+
+	bob := startParley(t, "answer", "--calls", "1", "--user", "bob", "--home", filepath.Join(dir, "bob"),
+		"--directory", addr, "--mic", "file:"+bPath, "--speaker", "file:"+filepath.Join(dir, "bob-heard.wav"),
+		"--stats", filepath.Join(dir, "bob.json"))
+	bob.await(t, "waiting for calls", 10*time.Second)
+
+	start := time.Now()
+	// Flags after the positional argument, as DESIGN §6 allows.
+	alice := startParley(t, "call", "bob", "--user", "alice", "--home", filepath.Join(dir, "alice"),
+		"--directory", "http://"+addr, "--duration", "7s", "--mic", "file:"+aPath,
+		"--speaker", "file:"+filepath.Join(dir, "alice-heard.wav"), "--stats", filepath.Join(dir, "alice.json"))
+	if err := alice.wait(t, 30*time.Second); err != nil {
+		t.Fatalf("parley call: %v\n%s", err, alice.stderr.String())
+	}
+	aliceWall := time.Since(start)
+	if err := bob.wait(t, 10*time.Second); err != nil {
+		t.Fatalf("parley answer: %v\n%s", err, bob.stderr.String())
+	}
+	bobWall := time.Since(start)
+	t.Logf("CPU per second of process life: alice %.3f, bob %.3f", alice.cpuPerSecond(aliceWall), bob.cpuPerSecond(bobWall))
+
+	aliceStats, bobStats := readStats(t, filepath.Join(dir, "alice.json")), readStats(t, filepath.Join(dir, "bob.json"))
+	if len(aliceStats) != 1 || len(bobStats) != 1 {
+		t.Fatalf("got %d and %d stats lines, want 1 each", len(aliceStats), len(bobStats))
+	}
+	as, bs := aliceStats[0], bobStats[0]
+	t.Logf("alice: %+v", as)
+	t.Logf("bob:   %+v", bs)
+	checkStats(t, "alice", as, "bob", call.Outgoing, call.EndLocalHangup, 7)
+	checkStats(t, "bob", bs, "alice", call.Incoming, call.EndRemoteHangup, 7)
+
+	checkHeard(t, "bob", filepath.Join(dir, "bob-heard.wav"), speechA48, speechB48)
+	checkHeard(t, "alice", filepath.Join(dir, "alice-heard.wav"), speechB48, speechA48)
+	checkRecordingLength(t, "alice", filepath.Join(dir, "alice-heard.wav"), as.DurationS)
+	checkRecordingLength(t, "bob", filepath.Join(dir, "bob-heard.wav"), bs.DurationS)
+}
+
+func checkStats(t *testing.T, who string, s call.Stats, peer string, dir call.Direction, reason call.EndReason, seconds float64) {
+	t.Helper()
+	if s.Peer != peer || s.Direction != dir || s.EndReason != reason {
+		t.Errorf("%s: peer/direction/end = %s/%s/%s, want %s/%s/%s", who, s.Peer, s.Direction, s.EndReason, peer, dir, reason)
+	}
+	if s.Path != "direct" || s.LocalCandidateType == "" || s.RemoteCandidateType == "" {
+		t.Errorf("%s: path %q (%s/%s), want direct", who, s.Path, s.LocalCandidateType, s.RemoteCandidateType)
+	}
+	if s.SetupMS <= 0 || s.SetupMS > 5000 {
+		t.Errorf("%s: setup_ms %.1f, want 0 < setup ≤ 5000", who, s.SetupMS)
+	}
+	if s.DurationS < seconds-1 || s.DurationS > seconds+1 {
+		t.Errorf("%s: duration_s %.2f, want %.0f±1", who, s.DurationS, seconds)
+	}
+	// DTX sends nothing in silence, so count only the speech: several
+	// seconds of it at 50 packets/s.
+	if s.PacketsSent < 100 || s.PacketsReceived < 100 {
+		t.Errorf("%s: sent %d, received %d packets, want ≥ 100 each", who, s.PacketsSent, s.PacketsReceived)
+	}
+	if s.PacketsLost > s.PacketsReceived/20 {
+		t.Errorf("%s: lost %d of %d packets on loopback", who, s.PacketsLost, s.PacketsReceived)
+	}
+	if s.Codec != "opus/48000" || s.BitrateBPS <= 0 || s.TotalSamples == 0 {
+		t.Errorf("%s: codec %q bitrate %.0f total_samples %d", who, s.Codec, s.BitrateBPS, s.TotalSamples)
+	}
+}
+
+func TestEchoService(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end call skipped in -short mode")
+	}
+	dir := t.TempDir()
+	aPath, speechA48 := speechFile(t, dir, "a.wav", speechA, "en")
+	_, speechB48 := speechFile(t, dir, "b.wav", speechB, "en+f3")
+	addr := startDirectory(t)
+
+	echo := startParley(t, "echo", "--home", filepath.Join(dir, "echo"), "--directory", addr)
+	echo.await(t, "echo service is up", 10*time.Second)
+
+	alice := startParley(t, "call", "echo", "--user", "alice", "--home", filepath.Join(dir, "alice"),
+		"--directory", addr, "--duration", "7s", "--mic", "file:"+aPath,
+		"--speaker", "file:"+filepath.Join(dir, "alice-heard.wav"), "--stats", filepath.Join(dir, "alice.json"))
+	if err := alice.wait(t, 30*time.Second); err != nil {
+		t.Fatalf("parley call echo: %v\n%s", err, alice.stderr.String())
+	}
+	stats := readStats(t, filepath.Join(dir, "alice.json"))
+	if len(stats) != 1 {
+		t.Fatalf("got %d stats lines, want 1", len(stats))
+	}
+	checkStats(t, "alice", stats[0], "echo", call.Outgoing, call.EndLocalHangup, 7)
+	res := checkHeard(t, "alice", filepath.Join(dir, "alice-heard.wav"), speechA48, speechB48)
+	t.Logf("round trip through the echo service: %v", res.Lag)
+}
+
+func TestCallFailures(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end call skipped in -short mode")
+	}
+	dir := t.TempDir()
+	addr := startDirectory(t)
+	// carol exists (she logged in once) but is offline now.
+	carol := startParley(t, "answer", "--calls", "1", "--user", "carol", "--home", filepath.Join(dir, "carol"),
+		"--directory", addr, "--mic", "silence", "--speaker", "null")
+	carol.await(t, "waiting for calls", 10*time.Second)
+	carol.cmd.Process.Signal(os.Interrupt)
+	if err := carol.wait(t, 10*time.Second); err != nil {
+		t.Fatalf("carol did not exit cleanly on interrupt: %v", err)
+	}
+
+	echo := startParley(t, "echo", "--home", filepath.Join(dir, "echo"), "--directory", addr)
+	echo.await(t, "echo service is up", 10*time.Second)
+
+	tests := []struct {
+		name    string
+		args    []string
+		wantErr string
+	}{
+		{"directory-unreachable", []string{"call", "bob", "--directory", "127.0.0.1:1"}, "unreachable"},
+		{"no-such-user", []string{"call", "nobody-here", "--directory", addr}, "no such user"},
+		{"offline", []string{"call", "carol", "--directory", addr}, "offline"},
+		{"bad-mic", []string{"call", "echo", "--directory", addr, "--mic", "file:/nonexistent.wav"}, "microphone"},
+		{"bad-speaker", []string{"call", "echo", "--directory", addr, "--mic", "silence", "--speaker", "nowhere"}, "speaker"},
+		{"unknown-flag", []string{"call", "bob", "--no-such-flag"}, "flag provided but not defined"},
+		{"missing-name", []string{"call", "--directory", addr}, "want 1 argument"},
+	}
+	if _, err := os.Stat("/dev/snd"); errors.Is(err, os.ErrNotExist) {
+		tests = append(tests, struct {
+			name    string
+			args    []string
+			wantErr string
+		}{"no-sound-card", []string{"call", "echo", "--directory", addr, "--mic", "default"}, "sound card"})
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			args := append(tt.args, "--user", "alice", "--home", filepath.Join(dir, "alice"))
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			out, err := exec.CommandContext(ctx, parleyBinary(t), args...).CombinedOutput()
+			if err == nil {
+				t.Fatalf("parley %v succeeded, want failure; output:\n%s", args, out)
+			}
+			if !strings.Contains(string(out), tt.wantErr) {
+				t.Errorf("output %q does not say %q", out, tt.wantErr)
+			}
+		})
+	}
+}

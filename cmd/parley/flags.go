@@ -1,0 +1,164 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/BurntSushi/toml"
+
+	"github.com/parley-voip/parley/nat"
+)
+
+// defaultDirectory is where clients look for a directory when nothing says
+// otherwise, and where 'parley directory' listens by default.
+const defaultDirectory = "127.0.0.1:8478"
+
+// clientOptions are the flags every client subcommand shares (DESIGN §6).
+// Precedence: flags > environment (PARLEY_*) > $PARLEY_HOME/config.toml.
+type clientOptions struct {
+	home      string
+	directory string
+	user      string
+	logLevel  string
+	ice       nat.ICEConfig
+}
+
+// fileConfig is $PARLEY_HOME/config.toml.
+type fileConfig struct {
+	User      string `toml:"user"`
+	Directory string `toml:"directory"`
+	Mic       string `toml:"mic"`
+	Speaker   string `toml:"speaker"`
+}
+
+func (o *clientOptions) register(fs *flag.FlagSet) {
+	fs.StringVar(&o.home, "home", "", "Parley's home directory: identity, config.toml (env PARLEY_HOME; default ~/.parley)")
+	fs.StringVar(&o.directory, "directory", "", "directory URL: http[s]://, ws[s]:// or host:port (env PARLEY_DIRECTORY; default "+defaultDirectory+")")
+	fs.StringVar(&o.user, "user", "", "your username (env PARLEY_USER)")
+	fs.StringVar(&o.logLevel, "log-level", "warn", "log detail on stderr: debug, info, warn or error")
+	fs.Func("ice-server", "a STUN or TURN server URL, e.g. turn:host:3478?transport=udp (repeatable)", func(v string) error {
+		o.ice.Servers = append(o.ice.Servers, nat.ICEServer{URL: v})
+		return nil
+	})
+	fs.Func("ice-username", "TURN username for the --ice-server before it", func(v string) error {
+		return o.lastICEServer(func(s *nat.ICEServer) { s.Username = v })
+	})
+	fs.Func("ice-credential", "TURN password for the --ice-server before it", func(v string) error {
+		return o.lastICEServer(func(s *nat.ICEServer) { s.Credential = v })
+	})
+	fs.BoolVar(&o.ice.RelayOnly, "relay-only", false, "send every call through a TURN relay")
+}
+
+func (o *clientOptions) lastICEServer(set func(*nat.ICEServer)) error {
+	if len(o.ice.Servers) == 0 {
+		return errors.New("give --ice-server first")
+	}
+	set(&o.ice.Servers[len(o.ice.Servers)-1])
+	return nil
+}
+
+// resolve fills what the flags left empty from the environment and the
+// config file, and returns the config file for subcommand-specific values.
+func (o *clientOptions) resolve() (fileConfig, error) {
+	o.home = firstNonEmpty(o.home, os.Getenv("PARLEY_HOME"))
+	if o.home == "" {
+		dir, err := os.UserHomeDir()
+		if err != nil {
+			return fileConfig{}, fmt.Errorf("no --home given and no home directory: %w", err)
+		}
+		o.home = filepath.Join(dir, ".parley")
+	}
+	var fc fileConfig
+	path := filepath.Join(o.home, "config.toml")
+	if _, err := toml.DecodeFile(path, &fc); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fileConfig{}, fmt.Errorf("read %s: %w", path, err)
+	}
+	o.directory = firstNonEmpty(o.directory, os.Getenv("PARLEY_DIRECTORY"), fc.Directory, defaultDirectory)
+	o.user = firstNonEmpty(o.user, os.Getenv("PARLEY_USER"), fc.User)
+	if err := o.ice.Validate(); err != nil {
+		return fileConfig{}, err
+	}
+	return fc, nil
+}
+
+func (o *clientOptions) logger() (*slog.Logger, error) {
+	return newLogger(o.logLevel)
+}
+
+func newLogger(level string) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", level)
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l})), nil
+}
+
+func firstNonEmpty(vs ...string) string {
+	for _, v := range vs {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+// parseInterleaved parses args with fs, letting flags come before or after
+// positional arguments (DESIGN §6), and returns the positional ones. After
+// "--" everything is positional.
+func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
+	var positional []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			return positional, nil
+		}
+		if len(args) > len(rest) && args[len(args)-len(rest)-1] == "--" {
+			return append(positional, rest...), nil
+		}
+		positional = append(positional, rest[0])
+		args = rest[1:]
+	}
+}
+
+// newFlagSet makes a subcommand's flag set whose errors print usage and
+// come back as errUsage.
+func newFlagSet(name, synopsis string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "usage: parley %s\n\nflags:\n", synopsis)
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+// parseArgs parses a subcommand's command line and checks how many
+// positional arguments it has.
+func parseArgs(fs *flag.FlagSet, args []string, wantPositional int) ([]string, error) {
+	pos, err := parseInterleaved(fs, args)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil, errHelp
+	}
+	if err != nil {
+		return nil, errUsage // the flag package has printed what is wrong
+	}
+	if len(pos) != wantPositional {
+		if wantPositional == 0 {
+			fmt.Fprintf(fs.Output(), "unexpected argument %q\n", strings.Join(pos, " "))
+		} else {
+			fmt.Fprintf(fs.Output(), "want %d argument(s), got %d\n", wantPositional, len(pos))
+		}
+		fs.Usage()
+		return nil, errUsage
+	}
+	return pos, nil
+}

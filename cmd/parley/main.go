@@ -1,0 +1,81 @@
+// Command parley is the Parley softphone: one binary for the client, the
+// directory and (with its issue) the supernode. Subcommands wire Parley's
+// packages together and hold no logic of their own.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// exitUsage is the exit code for a command line that is wrong; any other
+// failure exits 1 with a one-line reason on stderr.
+const exitUsage = 2
+
+type subcommand struct {
+	name    string
+	summary string
+	run     func(ctx context.Context, args []string) error
+}
+
+func subcommands() []subcommand {
+	return []subcommand{
+		{"call", "call NAME: dial a contact, talk, hang up", runCall},
+		{"answer", "wait for calls and answer them", runAnswer},
+		{"echo", "run the echo test service: play every caller's voice back", runEcho},
+		{"directory", "run the presence and signalling directory", runDirectory},
+	}
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := dispatch(ctx, os.Args[1:], os.Stderr)
+	stop()
+	if err != nil && !errors.Is(err, errHelp) {
+		if errors.Is(err, errUsage) {
+			os.Exit(exitUsage)
+		}
+		fmt.Fprintln(os.Stderr, "parley:", err)
+		os.Exit(1)
+	}
+}
+
+// errUsage marks a wrong command line whose problem has already been
+// printed with the usage text; errHelp, a request for that text.
+var (
+	errUsage = errors.New("usage")
+	errHelp  = errors.New("help")
+)
+
+func dispatch(ctx context.Context, args []string, stderr io.Writer) error {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		usage(stderr)
+		if len(args) == 0 {
+			// The terminal UI will live here; until then say what there is.
+			fmt.Fprintln(stderr, "\nThe terminal UI is not built yet: use the subcommands above.")
+			return errUsage
+		}
+		return nil
+	}
+	for _, sc := range subcommands() {
+		if sc.name == args[0] {
+			return sc.run(ctx, args[1:])
+		}
+	}
+	fmt.Fprintf(stderr, "parley: unknown command %q\n\n", args[0])
+	usage(stderr)
+	return errUsage
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "usage: parley COMMAND [flags] [args]\n\ncommands:")
+	for _, sc := range subcommands() {
+		fmt.Fprintf(w, "  %-10s %s\n", sc.name, sc.summary)
+	}
+	fmt.Fprintln(w, "\nRun 'parley COMMAND --help' for a command's flags.")
+}
