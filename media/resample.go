@@ -34,15 +34,22 @@ const (
 // ceil(len(in)*toRate/fromRate) samples. Both rates must be within
 // 1000..384000 Hz.
 func Resample(in []float32, fromRate, toRate int) ([]float32, error) {
-	for _, rate := range []int{fromRate, toRate} {
-		if rate < minRate || rate > maxRate {
-			return nil, fmt.Errorf("media: resample %d Hz to %d Hz: rates must be %d..%d Hz", fromRate, toRate, minRate, maxRate)
-		}
+	if err := checkRates(fromRate, toRate); err != nil {
+		return nil, fmt.Errorf("media: %w", err)
 	}
 	if fromRate == toRate {
 		return append([]float32(nil), in...), nil
 	}
 	return newResampler(fromRate, toRate).resample(in), nil
+}
+
+func checkRates(fromRate, toRate int) error {
+	for _, rate := range []int{fromRate, toRate} {
+		if rate < minRate || rate > maxRate {
+			return fmt.Errorf("resample %d Hz to %d Hz: rates must be %d..%d Hz", fromRate, toRate, minRate, maxRate)
+		}
+	}
+	return nil
 }
 
 // resampler holds the polyphase kernel for one rate pair.
@@ -73,20 +80,29 @@ func newResampler(fromRate, toRate int) *resampler {
 }
 
 func (r *resampler) resample(in []float32) []float32 {
-	n := (int64(len(in))*int64(r.up) + int64(r.down) - 1) / int64(r.down)
-	out := make([]float32, n)
-	nPhases := int64(len(r.phases))
+	out := make([]float32, r.outputLen(len(in)))
 	for i := range out {
-		// Output i sits at input position i*down/up = base + rem/up.
-		pos := int64(i) * int64(r.down)
-		base, rem := pos/int64(r.up), pos%int64(r.up)
-		phase := (rem*nPhases + int64(r.up)/2) / int64(r.up) // exact when nPhases == up
-		if phase == nPhases {
-			base, phase = base+1, 0
-		}
-		out[i] = r.dot(in, int(base), r.taps(int(phase)))
+		out[i] = r.at(in, i)
 	}
 	return out
+}
+
+// outputLen is how many samples resampling n input samples gives.
+func (r *resampler) outputLen(n int) int {
+	return int((int64(n)*int64(r.up) + int64(r.down) - 1) / int64(r.down))
+}
+
+// at returns output sample i of resampling in.
+func (r *resampler) at(in []float32, i int) float32 {
+	// Output i sits at input position i*down/up = base + rem/up.
+	pos := int64(i) * int64(r.down)
+	base, rem := pos/int64(r.up), pos%int64(r.up)
+	nPhases := int64(len(r.phases))
+	phase := (rem*nPhases + int64(r.up)/2) / int64(r.up) // exact when nPhases == up
+	if phase == nPhases {
+		base, phase = base+1, 0
+	}
+	return r.dot(in, int(base), r.taps(int(phase)))
 }
 
 // dot applies taps to in around position base: taps[j] weighs in[base-half+1+j];

@@ -65,20 +65,20 @@ func newToneSource(hz float64) *pacedSource {
 	})
 }
 
-// newClipSource returns a source that plays clip once and then silence, or
+// newClipSource returns a source that plays c once and then silence, or
 // repeats it if loop is set.
-func newClipSource(clip []int16, loop bool) *pacedSource {
+func newClipSource(c *clip, loop bool) *pacedSource {
 	pos := 0
 	return newPacedSource(func(pcm []int16) {
 		for len(pcm) > 0 {
-			if pos == len(clip) {
-				if !loop || len(clip) == 0 {
+			if pos == c.n {
+				if !loop || c.n == 0 {
 					clear(pcm)
 					return
 				}
 				pos = 0
 			}
-			n := copy(pcm, clip[pos:])
+			n := c.read(pos, pcm)
 			pos += n
 			pcm = pcm[n:]
 		}

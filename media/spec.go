@@ -34,11 +34,11 @@ func OpenSource(spec string, opt SourceOptions) (Source, error) {
 		}
 		return src, nil
 	case kind == "file" && arg != "":
-		clip, err := readWAV(arg)
+		c, err := openClip(arg)
 		if err != nil {
 			return nil, fmt.Errorf("media: %s: %w", spec, err)
 		}
-		return newClipSource(clip, opt.Loop), nil
+		return newClipSource(c, opt.Loop), nil
 	case kind == "tone":
 		hz, err := strconv.ParseFloat(arg, 64)
 		if err != nil || !(hz >= minToneHz && hz <= maxToneHz) {

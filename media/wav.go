@@ -96,14 +96,40 @@ func appendWAVHeader(b []byte, sampleRate int, dataBytes uint32) []byte {
 
 // readWAV is ReadWAV with errors that do not repeat the package name.
 func readWAV(path string) ([]int16, error) {
+	c, err := openClip(path)
+	if err != nil {
+		return nil, err
+	}
+	return c.render(), nil
+}
+
+func decodeWAV(data []byte) ([]int16, error) {
+	c, err := newClip(data)
+	if err != nil {
+		return nil, err
+	}
+	return c.render(), nil
+}
+
+// clip is a WAV file's audio, mixed to mono at its own rate, read out at
+// 48 kHz. Converting as it is read rather than all at once keeps opening a
+// file: microphone cheap (a call's setup does not wait for it) and spreads
+// the cost over the call, a few tens of microseconds per frame.
+type clip struct {
+	mono []float32
+	r    *resampler // nil at 48 kHz
+	n    int        // samples at 48 kHz
+}
+
+func openClip(path string) (*clip, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, flattenPathError(err)
 	}
-	return decodeWAV(data)
+	return newClip(data)
 }
 
-func decodeWAV(data []byte) ([]int16, error) {
+func newClip(data []byte) (*clip, error) {
 	f, samples, err := parseWAV(data)
 	if err != nil {
 		return nil, err
@@ -111,17 +137,37 @@ func decodeWAV(data []byte) ([]int16, error) {
 	if frames := len(samples) / (f.channels * f.bits / 8); frames > maxWAVSeconds*f.rate {
 		return nil, fmt.Errorf("%w: longer than %d s", ErrUnsupportedWAV, maxWAVSeconds)
 	}
-	mono := f.mono(samples)
+	c := &clip{mono: f.mono(samples)}
+	c.n = len(c.mono)
 	if f.rate != SampleRate {
-		if mono, err = Resample(mono, f.rate, SampleRate); err != nil {
+		if err := checkRates(f.rate, SampleRate); err != nil {
 			return nil, err
 		}
+		c.r = newResampler(f.rate, SampleRate)
+		c.n = c.r.outputLen(len(c.mono))
 	}
-	pcm := make([]int16, len(mono))
-	for i, x := range mono {
-		pcm[i] = floatToInt16(x)
+	return c, nil
+}
+
+// read fills dst with the clip's 48 kHz samples from position pos on and
+// returns how many there were.
+func (c *clip) read(pos int, dst []int16) int {
+	n := min(len(dst), c.n-pos)
+	for i := range n {
+		if c.r != nil {
+			dst[i] = floatToInt16(c.r.at(c.mono, pos+i))
+		} else {
+			dst[i] = floatToInt16(c.mono[pos+i])
+		}
 	}
-	return pcm, nil
+	return max(n, 0)
+}
+
+// render returns the whole clip at 48 kHz.
+func (c *clip) render() []int16 {
+	pcm := make([]int16, c.n)
+	c.read(0, pcm)
+	return pcm
 }
 
 // wavFormat is what a fmt chunk says about the samples.
