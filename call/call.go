@@ -160,10 +160,7 @@ type session struct {
 	track         *webrtc.TrackLocalStaticRTP
 	remoteSet     bool
 	pendingRemote []webrtc.ICECandidateInit // candidates that came before the remote description
-	sender        *media.Sender
-	receiver      *media.Receiver
-	source        media.Source
-	sink          media.Sink
+	audio         *audio                    // nil for the echo service
 	mediaStart    time.Time
 	mediaCtx      context.Context
 	stopMedia     context.CancelFunc
@@ -178,8 +175,8 @@ type session struct {
 
 // runLoop is the call's actor: it owns the PeerConnection and every piece
 // of the call's state until the call ends.
-func (c *Call) runLoop(ctx context.Context, offer *directory.Signal) {
-	s := &session{outbox: make(chan directory.Signal, 64), outboxDone: make(chan struct{})}
+func (c *Call) runLoop(ctx context.Context, offer *directory.Signal, a *audio) {
+	s := &session{audio: a, outbox: make(chan directory.Signal, 64), outboxDone: make(chan struct{})}
 	go c.sendLoop(ctx, s.outbox, s.outboxDone)
 
 	reason, err := c.run(ctx, s, offer)
@@ -208,9 +205,6 @@ func (c *Call) run(ctx context.Context, s *session, offer *directory.Signal) (En
 	var connectTimer, durationTimer, statsTicker <-chan time.Time
 
 	if c.direction == Outgoing {
-		if err := c.openMedia(s); err != nil {
-			return EndFailed, err
-		}
 		if err := c.newPeerConnection(s); err != nil {
 			return EndFailed, err
 		}
@@ -418,28 +412,49 @@ func (c *Call) sendLoop(ctx context.Context, outbox <-chan directory.Signal, don
 	}
 }
 
-// openMedia opens the microphone and speaker before anything is signalled,
-// so that a missing device fails the call before the peer's phone rings.
-func (c *Call) openMedia(s *session) error {
-	cfg := c.phone.cfg.Media
+// audio is a call's sound: its devices and the media paths over them.
+type audio struct {
+	source   media.Source
+	sink     media.Sink
+	sender   *media.Sender
+	receiver *media.Receiver
+}
+
+// openAudio opens the microphone and speaker; nil, nil for the echo
+// service, which plays the peer's own packets back.
+func openAudio(cfg MediaConfig) (*audio, error) {
 	if cfg.Echo {
-		return nil
+		return nil, nil
 	}
 	source, err := media.OpenSource(orDefault(cfg.Mic), media.SourceOptions{Loop: cfg.MicLoop})
 	if err != nil {
-		return fmt.Errorf("microphone: %w", err)
+		return nil, fmt.Errorf("microphone: %w", err)
 	}
-	s.source = source
-	sink, err := media.OpenSink(orDefault(cfg.Speaker))
-	if err != nil {
-		return fmt.Errorf("speaker: %w", err)
+	a := &audio{source: source}
+	if a.sink, err = media.OpenSink(orDefault(cfg.Speaker)); err != nil {
+		a.close()
+		return nil, fmt.Errorf("speaker: %w", err)
 	}
-	s.sink = sink
-	if s.sender, err = media.NewSender(media.SenderConfig{Source: source, Encoder: cfg.Encoder}); err != nil {
-		return err
+	if a.sender, err = media.NewSender(media.SenderConfig{Source: source, Encoder: cfg.Encoder}); err != nil {
+		a.close()
+		return nil, err
 	}
-	if s.receiver, err = media.NewReceiver(media.ReceiverConfig{Sink: sink}); err != nil {
-		return err
+	if a.receiver, err = media.NewReceiver(media.ReceiverConfig{Sink: a.sink}); err != nil {
+		a.close()
+		return nil, err
+	}
+	return a, nil
+}
+
+// close closes the devices; the error is the speaker's, which for a file
+// is where the recording is finished.
+func (a *audio) close() error {
+	if a == nil {
+		return nil
+	}
+	a.source.Close()
+	if a.sink != nil {
+		return a.sink.Close()
 	}
 	return nil
 }
@@ -491,7 +506,8 @@ func (c *Call) answer(s *session, offer *directory.Signal) error {
 	if err := json.Unmarshal(offer.Payload, &p); err != nil {
 		return fmt.Errorf("peer's offer: %w", err)
 	}
-	if err := c.openMedia(s); err != nil {
+	var err error
+	if s.audio, err = openAudio(c.phone.cfg.Media); err != nil {
 		return err
 	}
 	if err := c.newPeerConnection(s); err != nil {
@@ -550,9 +566,9 @@ func (c *Call) startMedia(s *session) {
 	close(c.active)
 	c.log.Info("call connected", "setup_ms", c.stats.SetupMS, "path", c.stats.Path)
 	s.mediaCtx, s.stopMedia = context.WithCancel(context.Background())
-	if s.sender != nil {
-		c.goMedia(s, "send", func(ctx context.Context) error { return s.sender.Run(ctx, s.track) })
-		c.goMedia(s, "play", s.receiver.Play)
+	if s.audio != nil {
+		c.goMedia(s, "send", func(ctx context.Context) error { return s.audio.sender.Run(ctx, s.track) })
+		c.goMedia(s, "play", s.audio.receiver.Play)
 	}
 	if s.pendingTrack != nil {
 		c.startReceive(s, s.pendingTrack)
@@ -574,7 +590,7 @@ func (c *Call) startReceive(s *session, t *webrtc.TrackRemote) {
 		c.goMedia(s, "echo", func(ctx context.Context) error { return echo(ctx, t, s.track) })
 		return
 	}
-	c.goMedia(s, "receive", func(ctx context.Context) error { return s.receiver.Receive(ctx, t) })
+	c.goMedia(s, "receive", func(ctx context.Context) error { return s.audio.receiver.Receive(ctx, t) })
 }
 
 // goMedia runs one media loop under the session and tells the actor if
@@ -620,14 +636,11 @@ func (c *Call) finish(s *session, reason EndReason, err error) {
 		}
 	}
 	s.mediaWG.Wait()
-	c.stats.fillMedia(s.sender, s.receiver)
-	if s.source != nil {
-		s.source.Close()
+	if s.audio != nil {
+		c.stats.fillMedia(s.audio.sender, s.audio.receiver)
 	}
-	if s.sink != nil {
-		if cerr := s.sink.Close(); cerr != nil {
-			c.log.Warn("close speaker", "err", cerr)
-		}
+	if cerr := s.audio.close(); cerr != nil {
+		c.log.Warn("close speaker", "err", cerr)
 	}
 	if !reason.completed() {
 		c.err = &EndError{Reason: reason, Err: err}

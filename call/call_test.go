@@ -250,6 +250,7 @@ func TestDialFailsAtOnce(t *testing.T) {
 	}{
 		{"nobody", ErrNoSuchUser},
 		{"dave", ErrOffline},
+		{"alice", ErrSelf},
 	}
 	for _, tt := range tests {
 		t.Run(tt.peer, func(t *testing.T) {

@@ -32,6 +32,7 @@ var (
 	ErrNoSuchUser = errors.New("no such user")
 	ErrOffline    = errors.New("user is offline")
 	ErrClosed     = errors.New("phone is closed")
+	ErrSelf       = errors.New("you cannot call yourself")
 )
 
 // EndError is the error of a call that did not complete; Reason is its

@@ -146,24 +146,39 @@ type DialOptions struct {
 // peer cannot be called at all.
 func (p *Phone) Dial(ctx context.Context, peer string, opt DialOptions) (*Call, error) {
 	start := time.Now()
-	presence, err := p.cfg.Directory.Lookup(ctx, peer)
-	if err != nil {
-		if errors.Is(err, directory.ErrNoSuchUser) {
-			return nil, fmt.Errorf("%s: %w", peer, ErrNoSuchUser)
-		}
-		return nil, fmt.Errorf("look up %s: %w", peer, err)
+	if peer == p.cfg.Directory.User() {
+		return nil, ErrSelf
 	}
-	if !presence.Exists {
-		return nil, fmt.Errorf("%s: %w", peer, ErrNoSuchUser)
-	}
-	if presence.Status == "offline" {
-		return nil, fmt.Errorf("%s: %w", peer, ErrOffline)
-	}
-	c, err := p.startCall(newCallID(), peer, Outgoing, nil, start, opt)
+	// Devices first: a missing microphone is the caller's problem, found
+	// before the directory is asked anything or the peer's phone rings.
+	a, err := openAudio(p.cfg.Media)
 	if err != nil {
 		return nil, err
 	}
+	if err := p.checkReachable(ctx, peer); err != nil {
+		a.close()
+		return nil, err
+	}
+	c, err := p.startCall(newCallID(), peer, Outgoing, nil, a, start, opt)
+	if err != nil {
+		a.close()
+		return nil, err
+	}
 	return c, nil
+}
+
+// checkReachable asks the directory whether peer can be called now.
+func (p *Phone) checkReachable(ctx context.Context, peer string) error {
+	presence, err := p.cfg.Directory.Lookup(ctx, peer)
+	switch {
+	case errors.Is(err, directory.ErrNoSuchUser), err == nil && !presence.Exists:
+		return fmt.Errorf("%s: %w", peer, ErrNoSuchUser)
+	case err != nil:
+		return fmt.Errorf("look up %s: %w", peer, err)
+	case presence.Status == directory.StatusOffline:
+		return fmt.Errorf("%s: %w", peer, ErrOffline)
+	}
+	return nil
 }
 
 // Incoming delivers calls that are ringing here; Answer or Reject each.
@@ -177,8 +192,9 @@ func (p *Phone) Close() error {
 }
 
 // startCall registers a call and starts its actor; offer is nil for an
-// outgoing call.
-func (p *Phone) startCall(id, peer string, dir Direction, offer *directory.Signal, start time.Time, opt DialOptions) (*Call, error) {
+// outgoing call, and a is nil for an incoming one (it opens its devices
+// when answered).
+func (p *Phone) startCall(id, peer string, dir Direction, offer *directory.Signal, a *audio, start time.Time, opt DialOptions) (*Call, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.ctx.Err() != nil {
@@ -192,7 +208,7 @@ func (p *Phone) startCall(id, peer string, dir Direction, offer *directory.Signa
 	p.wg.Add(1)
 	go func() {
 		defer p.wg.Done()
-		c.runLoop(p.ctx, offer)
+		c.runLoop(p.ctx, offer, a)
 		p.mu.Lock()
 		delete(p.calls, id)
 		p.mu.Unlock()
@@ -236,7 +252,7 @@ func (p *Phone) route(sig directory.Signal) {
 		p.log.Debug("signal for no call", "kind", sig.Kind, "from", sig.From, "call", sig.CallID)
 		return
 	}
-	c, err := p.startCall(sig.CallID, sig.From, Incoming, &sig, time.Now(), DialOptions{})
+	c, err := p.startCall(sig.CallID, sig.From, Incoming, &sig, nil, time.Now(), DialOptions{})
 	if err != nil {
 		p.log.Info("refusing call", "from", sig.From, "err", err)
 		p.sendDetached(directory.Signal{To: sig.From, CallID: sig.CallID, Kind: directory.SignalBusy})

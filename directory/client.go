@@ -99,7 +99,13 @@ func Dial(ctx context.Context, cfg ClientConfig) (*Client, error) {
 	}
 	conn, _, err := websocket.Dial(ctx, endpoint, nil)
 	if err != nil {
-		return nil, fmt.Errorf("dial directory %s: %w: %w", endpoint, ErrUnreachable, err)
+		// The socket's own error says it best ("connect: connection
+		// refused"); the WebSocket layers above it only repeat the URL.
+		var opErr *net.OpError
+		if errors.As(err, &opErr) {
+			err = opErr
+		}
+		return nil, fmt.Errorf("%w at %s: %w", ErrUnreachable, endpoint, err)
 	}
 	maxBytes, err := login(ctx, conn, cfg.User, cfg.Identity)
 	if err != nil {

@@ -76,13 +76,10 @@ func connect(ctx context.Context, o *clientOptions, log *slog.Logger) (*director
 	ctx, cancel := context.WithTimeout(ctx, dialTimeout)
 	defer cancel()
 	client, err := directory.Dial(ctx, directory.ClientConfig{URL: o.directory, User: o.user, Identity: id, Logger: log})
-	if err != nil {
-		if errors.Is(err, directory.ErrUnreachable) || errors.Is(err, context.DeadlineExceeded) {
-			return nil, fmt.Errorf("directory %s unreachable: %w", o.directory, err)
-		}
-		return nil, fmt.Errorf("log in to directory %s as %s: %w", o.directory, o.user, err)
+	if errors.Is(err, context.DeadlineExceeded) {
+		return nil, fmt.Errorf("directory %s did not answer within %v: %w", o.directory, dialTimeout, directory.ErrUnreachable)
 	}
-	return client, nil
+	return client, err
 }
 
 // startPhone parses a calling subcommand's flags, logs in and starts a

@@ -359,7 +359,8 @@ func TestCallFailures(t *testing.T) {
 		{"directory-unreachable", []string{"call", "bob", "--directory", "127.0.0.1:1"}, "unreachable"},
 		{"no-such-user", []string{"call", "nobody-here", "--directory", addr}, "no such user"},
 		{"offline", []string{"call", "carol", "--directory", addr}, "offline"},
-		{"bad-mic", []string{"call", "echo", "--directory", addr, "--mic", "file:/nonexistent.wav"}, "microphone"},
+		// Devices are checked before the directory is asked anything.
+		{"bad-mic", []string{"call", "nobody-here", "--directory", addr, "--mic", "file:/nonexistent.wav"}, "microphone"},
 		{"bad-speaker", []string{"call", "echo", "--directory", addr, "--mic", "silence", "--speaker", "nowhere"}, "speaker"},
 		{"unknown-flag", []string{"call", "bob", "--no-such-flag"}, "flag provided but not defined"},
 		{"missing-name", []string{"call", "--directory", addr}, "want 1 argument"},
@@ -373,7 +374,9 @@ func TestCallFailures(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			args := append(tt.args, "--user", "alice", "--home", filepath.Join(dir, "alice"))
+			// Silent devices unless the case says otherwise (a later flag wins).
+			args := append([]string{tt.args[0], "--mic", "silence", "--speaker", "null"}, tt.args[1:]...)
+			args = append(args, "--user", "alice", "--home", filepath.Join(dir, "alice"))
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 			defer cancel()
 			out, err := exec.CommandContext(ctx, parleyBinary(t), args...).CombinedOutput()
