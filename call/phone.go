@@ -92,7 +92,7 @@ func NewPhone(cfg PhoneConfig) (*Phone, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	api, err := newAPI(cfg.ICE)
+	api, err := newAPI(cfg.ICE, cfg.Logger)
 	if err != nil {
 		return nil, err
 	}
@@ -120,7 +120,7 @@ var opusCodec = webrtc.RTPCodecCapability{
 	SDPFmtpLine: "minptime=10;useinbandfec=1",
 }
 
-func newAPI(ice nat.ICEConfig) (*webrtc.API, error) {
+func newAPI(ice nat.ICEConfig, log *slog.Logger) (*webrtc.API, error) {
 	m := &webrtc.MediaEngine{}
 	if err := m.RegisterCodec(webrtc.RTPCodecParameters{RTPCodecCapability: opusCodec, PayloadType: 111}, webrtc.RTPCodecTypeAudio); err != nil {
 		return nil, fmt.Errorf("call: register opus: %w", err)
@@ -129,7 +129,7 @@ func newAPI(ice nat.ICEConfig) (*webrtc.API, error) {
 	if err := webrtc.RegisterDefaultInterceptors(m, ir); err != nil {
 		return nil, fmt.Errorf("call: interceptors: %w", err)
 	}
-	se := webrtc.SettingEngine{}
+	se := webrtc.SettingEngine{LoggerFactory: pionLogs{log}}
 	ice.Tune(&se)
 	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se)), nil
 }
