@@ -35,8 +35,8 @@ type Call struct {
 	opt       DialOptions
 	log       *slog.Logger
 
-	inbox    chan directory.Signal // from the phone's router
-	events   chan any              // from pion's callbacks
+	inbox    chan directory.Signal // from the phone's router; bounded, since the peer fills it
+	events   *mailbox[any]         // from pion's callbacks and the call's own goroutines
 	commands chan command          // from the user
 	active   chan struct{}         // closed when media starts flowing
 	done     chan struct{}         // closed when the call has ended
@@ -46,10 +46,15 @@ type Call struct {
 	err   error
 }
 
-type command int
+type command struct {
+	kind  commandKind
+	media MediaConfig // cmdAnswer: the devices to answer with
+}
+
+type commandKind int
 
 const (
-	cmdAnswer command = iota
+	cmdAnswer commandKind = iota
 	cmdReject
 	cmdHangup
 )
@@ -80,9 +85,9 @@ func newCall(p *Phone, id, peer string, dir Direction, start time.Time, opt Dial
 		peer:      peer,
 		direction: dir,
 		opt:       opt,
-		log:       p.log.With("call", id[:8], "peer", peer, "direction", dir),
+		log:       p.log.With("call", id, "peer", peer, "direction", dir),
 		inbox:     make(chan directory.Signal, 64),
-		events:    make(chan any, 64),
+		events:    newMailbox[any](),
 		commands:  make(chan command, 4),
 		active:    make(chan struct{}),
 		done:      make(chan struct{}),
@@ -91,7 +96,7 @@ func newCall(p *Phone, id, peer string, dir Direction, start time.Time, opt Dial
 			Peer:      peer,
 			Direction: dir,
 			Start:     start,
-			Codec:     "opus/48000",
+			Codec:     codecName,
 		},
 	}
 }
@@ -105,14 +110,17 @@ func (c *Call) Peer() string { return c.peer }
 // Direction says who placed the call.
 func (c *Call) Direction() Direction { return c.direction }
 
-// Answer accepts a ringing incoming call.
-func (c *Call) Answer() { c.command(cmdAnswer) }
+// Answer accepts a ringing incoming call with the phone's devices.
+func (c *Call) Answer() { c.AnswerWith(c.phone.cfg.Media) }
+
+// AnswerWith accepts a ringing incoming call with the devices of m.
+func (c *Call) AnswerWith(m MediaConfig) { c.command(command{kind: cmdAnswer, media: m}) }
 
 // Reject declines a ringing incoming call.
-func (c *Call) Reject() { c.command(cmdReject) }
+func (c *Call) Reject() { c.command(command{kind: cmdReject}) }
 
 // Hangup ends the call, whatever its state.
-func (c *Call) Hangup() { c.command(cmdHangup) }
+func (c *Call) Hangup() { c.command(command{kind: cmdHangup}) }
 
 func (c *Call) command(cmd command) {
 	select {
@@ -144,15 +152,9 @@ func (c *Call) post(sig directory.Signal) {
 	}
 }
 
-// postEvent is how pion's callbacks reach the actor; it never blocks them.
-func (c *Call) postEvent(ev any) {
-	select {
-	case c.events <- ev:
-	case <-c.done:
-	default:
-		c.log.Warn("call event queue full; dropping event", "event", fmt.Sprintf("%T", ev))
-	}
-}
+// postEvent is how pion's callbacks reach the actor; it never blocks them
+// and never loses an event.
+func (c *Call) postEvent(ev any) { c.events.put(ev) }
 
 // session is the state the actor owns while the call runs.
 type session struct {
@@ -165,7 +167,7 @@ type session struct {
 	mediaCtx      context.Context
 	stopMedia     context.CancelFunc
 	mediaWG       sync.WaitGroup
-	outbox        chan directory.Signal
+	outbox        *mailbox[directory.Signal]
 	outboxDone    chan struct{}
 	answered      bool
 	peerEnded     bool // the peer (or the directory for it) ended the call: nothing to tell it
@@ -176,23 +178,20 @@ type session struct {
 // runLoop is the call's actor: it owns the PeerConnection and every piece
 // of the call's state until the call ends.
 func (c *Call) runLoop(ctx context.Context, offer *directory.Signal, a *audio) {
-	s := &session{audio: a, outbox: make(chan directory.Signal, 64), outboxDone: make(chan struct{})}
+	s := &session{audio: a, outbox: newMailbox[directory.Signal](), outboxDone: make(chan struct{})}
 	go c.sendLoop(ctx, s.outbox, s.outboxDone)
 
 	reason, err := c.run(ctx, s, offer)
 	if !s.peerEnded {
-		// Tell the peer: before an answer the callee declines, otherwise
-		// either side hangs up.
+		// Tell the peer: a callee that declines rejects; every other end
+		// is a hang-up.
 		kind := directory.SignalHangup
-		if c.direction == Incoming && !s.answered {
+		if reason == EndRejected {
 			kind = directory.SignalReject
 		}
-		if reason == EndMissed {
-			kind = directory.SignalHangup
-		}
-		s.outbox <- c.signal(kind, nil)
+		s.outbox.put(c.signal(kind, nil))
 	}
-	close(s.outbox)
+	s.outbox.close()
 	c.finish(s, reason, err)
 	<-s.outboxDone
 	close(c.done)
@@ -215,9 +214,9 @@ func (c *Call) run(ctx context.Context, s *session, offer *directory.Signal) (En
 		if err := s.pc.SetLocalDescription(sdp); err != nil {
 			return EndFailed, fmt.Errorf("set local offer: %w", err)
 		}
-		s.outbox <- c.signal(directory.SignalOffer, sdpPayload{SDP: sdp.SDP})
+		s.outbox.put(c.signal(directory.SignalOffer, sdpPayload{SDP: sdp.SDP}))
 	} else {
-		s.outbox <- c.signal(directory.SignalRinging, nil)
+		s.outbox.put(c.signal(directory.SignalRinging, nil))
 	}
 
 	for {
@@ -245,7 +244,7 @@ func (c *Call) run(ctx context.Context, s *session, offer *directory.Signal) (En
 			c.samplePath(s)
 
 		case cmd := <-c.commands:
-			switch cmd {
+			switch cmd.kind {
 			case cmdHangup:
 				return c.hangupReason(s), nil
 			case cmdReject:
@@ -256,7 +255,7 @@ func (c *Call) run(ctx context.Context, s *session, offer *directory.Signal) (En
 				if c.direction != Incoming || s.answered {
 					continue
 				}
-				if err := c.answer(s, offer); err != nil {
+				if err := c.answer(s, offer, cmd.media); err != nil {
 					return EndFailed, err
 				}
 				s.answered = true
@@ -305,63 +304,66 @@ func (c *Call) run(ctx context.Context, s *session, offer *directory.Signal) (En
 				case !s.answered:
 					return EndNoAnswer, nil // the callee stopped ringing
 				}
-				return EndCancelled, nil // hung up while connecting
+				return EndCancelled, nil // the peer hung up while connecting
 			}
 
-		case ev := <-c.events:
-			switch ev := ev.(type) {
-			case evCandidate:
-				if ev.c != nil {
-					s.outbox <- c.signal(directory.SignalCandidate, ev.c.ToJSON())
-				}
-			case evTrack:
-				if s.connected {
-					c.startReceive(s, ev.t)
-				} else {
-					s.pendingTrack = ev.t
-				}
-			case evState:
-				c.log.Debug("peer connection", "state", ev.s)
-				switch ev.s {
-				case webrtc.PeerConnectionStateConnected:
+		case <-c.events.ready:
+			events, _ := c.events.take()
+			for _, ev := range events {
+				switch ev := ev.(type) {
+				case evCandidate:
+					if ev.c != nil {
+						s.outbox.put(c.signal(directory.SignalCandidate, ev.c.ToJSON()))
+					}
+				case evTrack:
 					if s.connected {
+						c.startReceive(s, ev.t)
+					} else {
+						s.pendingTrack = ev.t
+					}
+				case evState:
+					c.log.Debug("peer connection", "state", ev.s)
+					switch ev.s {
+					case webrtc.PeerConnectionStateConnected:
+						if s.connected {
+							continue
+						}
+						s.connected = true
+						c.startMedia(s)
+						if c.opt.Duration > 0 {
+							durationTimer = time.After(c.opt.Duration)
+						}
+						ticker := time.NewTicker(statsInterval)
+						defer ticker.Stop()
+						statsTicker = ticker.C
+					case webrtc.PeerConnectionStateFailed:
+						if s.connected {
+							return EndPeerLost, nil
+						}
+						return EndICEFailed, nil
+					}
+				case evMediaEnded:
+					if ev.remoteClosed {
+						s.peerEnded = true
+						return EndRemoteHangup, nil
+					}
+					return EndFailed, fmt.Errorf("media %s: %w", ev.loop, ev.err)
+				case evSignalError:
+					// Only a lost offer dooms the call; the peer learns of
+					// anything else some other way.
+					if ev.kind != directory.SignalOffer {
 						continue
 					}
-					s.connected = true
-					c.startMedia(s)
-					if c.opt.Duration > 0 {
-						durationTimer = time.After(c.opt.Duration)
+					switch {
+					case errors.Is(ev.err, directory.ErrOffline):
+						s.peerEnded = true
+						return EndOffline, nil
+					case errors.Is(ev.err, directory.ErrNoSuchUser):
+						s.peerEnded = true
+						return EndNoSuchUser, nil
 					}
-					ticker := time.NewTicker(statsInterval)
-					defer ticker.Stop()
-					statsTicker = ticker.C
-				case webrtc.PeerConnectionStateFailed:
-					if s.connected {
-						return EndPeerLost, nil
-					}
-					return EndICEFailed, nil
+					return EndFailed, fmt.Errorf("send offer: %w", ev.err)
 				}
-			case evMediaEnded:
-				if ev.remoteClosed {
-					s.peerEnded = true
-					return EndRemoteHangup, nil
-				}
-				return EndFailed, fmt.Errorf("media %s: %w", ev.loop, ev.err)
-			case evSignalError:
-				// Only a lost offer dooms the call; the peer learns of
-				// anything else some other way.
-				if ev.kind != directory.SignalOffer {
-					continue
-				}
-				switch {
-				case errors.Is(ev.err, directory.ErrOffline):
-					s.peerEnded = true
-					return EndOffline, nil
-				case errors.Is(ev.err, directory.ErrNoSuchUser):
-					s.peerEnded = true
-					return EndNoSuchUser, nil
-				}
-				return EndFailed, fmt.Errorf("send offer: %w", ev.err)
 			}
 		}
 	}
@@ -398,16 +400,26 @@ func (c *Call) signal(kind directory.SignalKind, payload any) directory.Signal {
 
 // sendLoop delivers the call's signals in order, so the actor never waits
 // on the directory.
-func (c *Call) sendLoop(ctx context.Context, outbox <-chan directory.Signal, done chan<- struct{}) {
+func (c *Call) sendLoop(ctx context.Context, outbox *mailbox[directory.Signal], done chan<- struct{}) {
 	defer close(done)
-	for sig := range outbox {
-		// A hang-up must still go out while the phone closes.
-		sendCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), signalTimeout)
-		err := c.phone.cfg.Directory.Send(sendCtx, sig)
-		cancel()
-		if err != nil {
-			c.log.Debug("send signal", "kind", sig.Kind, "err", err)
-			c.postEvent(evSignalError{kind: sig.Kind, err: err})
+	for {
+		<-outbox.ready
+		signals, closed := outbox.take()
+		for _, sig := range signals {
+			if closed && sig.Kind == directory.SignalCandidate {
+				continue // the call is over: only its ending matters now
+			}
+			// A hang-up must still go out while the phone closes.
+			sendCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), signalTimeout)
+			err := c.phone.cfg.Directory.Send(sendCtx, sig)
+			cancel()
+			if err != nil {
+				c.log.Debug("send signal", "kind", sig.Kind, "err", err)
+				c.postEvent(evSignalError{kind: sig.Kind, err: err})
+			}
+		}
+		if closed {
+			return
 		}
 	}
 }
@@ -435,7 +447,9 @@ func openAudio(cfg MediaConfig) (*audio, error) {
 		a.close()
 		return nil, fmt.Errorf("speaker: %w", err)
 	}
-	if a.sender, err = media.NewSender(media.SenderConfig{Source: source, Encoder: cfg.Encoder}); err != nil {
+	enc := cfg.Encoder
+	enc.DTX = true // silence costs next to nothing on the wire; the receiver conceals the gaps
+	if a.sender, err = media.NewSender(media.SenderConfig{Source: source, Encoder: enc}); err != nil {
 		a.close()
 		return nil, err
 	}
@@ -501,13 +515,13 @@ func (c *Call) newPeerConnection(s *session) error {
 }
 
 // answer accepts the offer that started an incoming call.
-func (c *Call) answer(s *session, offer *directory.Signal) error {
+func (c *Call) answer(s *session, offer *directory.Signal, m MediaConfig) error {
 	var p sdpPayload
 	if err := json.Unmarshal(offer.Payload, &p); err != nil {
 		return fmt.Errorf("peer's offer: %w", err)
 	}
 	var err error
-	if s.audio, err = openAudio(c.phone.cfg.Media); err != nil {
+	if s.audio, err = openAudio(m); err != nil {
 		return err
 	}
 	if err := c.newPeerConnection(s); err != nil {
@@ -524,7 +538,7 @@ func (c *Call) answer(s *session, offer *directory.Signal) error {
 		return fmt.Errorf("set local answer: %w", err)
 	}
 	c.stats.Start = time.Now()
-	s.outbox <- c.signal(directory.SignalAnswer, sdpPayload{SDP: sdp.SDP})
+	s.outbox.put(c.signal(directory.SignalAnswer, sdpPayload{SDP: sdp.SDP}))
 	return nil
 }
 
@@ -586,7 +600,7 @@ func (c *Call) samplePath(s *session) {
 
 // startReceive starts reading the peer's audio track.
 func (c *Call) startReceive(s *session, t *webrtc.TrackRemote) {
-	if c.phone.cfg.Media.Echo {
+	if s.audio == nil { // the echo service
 		c.goMedia(s, "echo", func(ctx context.Context) error { return echo(ctx, t, s.track) })
 		return
 	}

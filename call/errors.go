@@ -9,7 +9,7 @@ type EndReason string
 const (
 	EndLocalHangup  EndReason = "local-hangup"  // this side hung up an active call
 	EndRemoteHangup EndReason = "remote-hangup" // the peer hung up an active call
-	EndCancelled    EndReason = "cancelled"     // this side gave up before the call was answered
+	EndCancelled    EndReason = "cancelled"     // a side hung up before the call connected
 	EndMissed       EndReason = "missed"        // an incoming call stopped ringing unanswered
 	EndNoAnswer     EndReason = "no-answer"     // the callee did not answer within the ring timeout
 	EndRejected     EndReason = "rejected"      // the callee (or this side) declined
@@ -33,6 +33,7 @@ var (
 	ErrOffline    = errors.New("user is offline")
 	ErrClosed     = errors.New("phone is closed")
 	ErrSelf       = errors.New("you cannot call yourself")
+	ErrLineBusy   = errors.New("already in as many calls as this phone takes")
 )
 
 // EndError is the error of a call that did not complete; Reason is its
@@ -42,6 +43,7 @@ type EndError struct {
 	Err    error // the cause, where there is more to say than the reason
 }
 
+// Error says in a few words why the call ended.
 func (e *EndError) Error() string {
 	msg := map[EndReason]string{
 		EndCancelled:  "call cancelled",
@@ -66,4 +68,5 @@ func (e *EndError) Error() string {
 	return msg
 }
 
+// Unwrap returns the cause.
 func (e *EndError) Unwrap() error { return e.Err }

@@ -31,8 +31,8 @@ type Signaller interface {
 type MediaConfig struct {
 	Mic     string // media.OpenSource spec; "" → "default"
 	MicLoop bool
-	Speaker string // media.OpenSink spec; "" → "default"
-	Encoder media.EncoderConfig
+	Speaker string              // media.OpenSink spec; "" → "default"
+	Encoder media.EncoderConfig // DTX is always on
 	// Echo makes calls play the peer's own audio straight back to it (the
 	// echo service); Mic and Speaker are then unused.
 	Echo bool
@@ -46,9 +46,12 @@ type PhoneConfig struct {
 	Media     MediaConfig
 	// MaxCalls is how many calls may run at once; an offer beyond it is
 	// answered "busy". 0 → 1.
-	MaxCalls    int
-	RingTimeout time.Duration // 0 → 30 s
-	Logger      *slog.Logger
+	MaxCalls int
+	// RefuseIncoming answers every offer "busy": for a phone that only
+	// dials, such as 'parley call', which has nobody to ring.
+	RefuseIncoming bool
+	RingTimeout    time.Duration // 0 → 30 s
+	Logger         *slog.Logger
 }
 
 func (c *PhoneConfig) validate() error {
@@ -73,8 +76,9 @@ type Phone struct {
 	wg     sync.WaitGroup // the router and every call's actor
 
 	// mu guards the following fields.
-	mu    sync.Mutex
-	calls map[string]*Call // by call ID
+	mu     sync.Mutex
+	calls  map[string]*Call // by call ID
+	closed bool             // no call may start
 }
 
 // NewPhone starts a Phone listening for calls on cfg.Directory. Close
@@ -142,8 +146,9 @@ type DialOptions struct {
 }
 
 // Dial calls peer. The call rings on; watch Done for its end. It fails at
-// once, with ErrNoSuchUser, ErrOffline or the directory's error, when the
-// peer cannot be called at all.
+// once when the peer cannot be called at all: ErrSelf, a device that will
+// not open, ErrNoSuchUser, ErrOffline, ErrLineBusy or the directory's
+// error. DialFailure turns such an error into the call's record.
 func (p *Phone) Dial(ctx context.Context, peer string, opt DialOptions) (*Call, error) {
 	start := time.Now()
 	if peer == p.cfg.Directory.User() {
@@ -172,11 +177,11 @@ func (p *Phone) checkReachable(ctx context.Context, peer string) error {
 	presence, err := p.cfg.Directory.Lookup(ctx, peer)
 	switch {
 	case errors.Is(err, directory.ErrNoSuchUser), err == nil && !presence.Exists:
-		return fmt.Errorf("%s: %w", peer, ErrNoSuchUser)
+		return ErrNoSuchUser
 	case err != nil:
 		return fmt.Errorf("look up %s: %w", peer, err)
 	case presence.Status == directory.StatusOffline:
-		return fmt.Errorf("%s: %w", peer, ErrOffline)
+		return ErrOffline
 	}
 	return nil
 }
@@ -186,6 +191,9 @@ func (p *Phone) Incoming() <-chan *Call { return p.incoming }
 
 // Close hangs up every call and stops the phone.
 func (p *Phone) Close() error {
+	p.mu.Lock()
+	p.closed = true // under mu, so that no startCall adds to wg after Wait begins
+	p.mu.Unlock()
 	p.cancel()
 	p.wg.Wait()
 	return nil
@@ -197,11 +205,11 @@ func (p *Phone) Close() error {
 func (p *Phone) startCall(id, peer string, dir Direction, offer *directory.Signal, a *audio, start time.Time, opt DialOptions) (*Call, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.ctx.Err() != nil {
+	if p.closed {
 		return nil, ErrClosed
 	}
 	if len(p.calls) >= p.cfg.MaxCalls {
-		return nil, &EndError{Reason: EndBusy, Err: errors.New("already in a call")}
+		return nil, ErrLineBusy
 	}
 	c := newCall(p, id, peer, dir, start, opt)
 	p.calls[id] = c
@@ -250,6 +258,10 @@ func (p *Phone) route(sig directory.Signal) {
 	}
 	if sig.Kind != directory.SignalOffer {
 		p.log.Debug("signal for no call", "kind", sig.Kind, "from", sig.From, "call", sig.CallID)
+		return
+	}
+	if p.cfg.RefuseIncoming {
+		p.sendDetached(directory.Signal{To: sig.From, CallID: sig.CallID, Kind: directory.SignalBusy})
 		return
 	}
 	c, err := p.startCall(sig.CallID, sig.From, Incoming, &sig, nil, time.Now(), DialOptions{})

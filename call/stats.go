@@ -1,6 +1,7 @@
 package call
 
 import (
+	"errors"
 	"net"
 	"strconv"
 	"time"
@@ -38,6 +39,21 @@ type Stats struct {
 	BitrateBPS          float64   `json:"bitrate_bps"` // Opus payload bits per second sent
 	Codec               string    `json:"codec"`
 }
+
+// DialFailure is the record of a call that Dial could not place.
+func DialFailure(peer string, start time.Time, err error) Stats {
+	reason := EndFailed
+	switch {
+	case errors.Is(err, ErrNoSuchUser):
+		reason = EndNoSuchUser
+	case errors.Is(err, ErrOffline):
+		reason = EndOffline
+	}
+	return Stats{Peer: peer, Direction: Outgoing, Start: start, EndReason: reason, Codec: codecName}
+}
+
+// codecName is the stats' codec: Parley speaks only Opus.
+const codecName = "opus/48000"
 
 // Direction says who placed a call.
 type Direction string

@@ -286,8 +286,9 @@ func (c *Client) Send(ctx context.Context, s Signal) error {
 // (acks and pings). It is closed when the connection is gone (see Done).
 func (c *Client) Signals() <-chan Signal { return c.signals }
 
-// PresenceUpdates returns presence changes of looked-up users, buffered (64)
-// and dropped when full like Signals. It is closed when the connection is gone.
+// PresenceUpdates returns presence changes of looked-up users, buffered (64);
+// when it is full an update is dropped at once, so a client that never reads
+// it loses nothing else. It is closed when the connection is gone.
 func (c *Client) PresenceUpdates() <-chan Presence { return c.presence }
 
 // Done is closed when the connection is gone; Err says why.
@@ -410,8 +411,12 @@ func (c *Client) dispatch(msg wire.Message) {
 		}
 	case *wire.Presence:
 		p := Presence{User: m.User, Exists: true, Status: m.Status}
-		if !deliver(c.ctx, c.presence, p) {
-			c.log.Warn("directory: presence update dropped: channel full", "user", p.User, "status", p.Status)
+		// Presence is state, and a newer update will follow: a client
+		// that does not read it must not hold up its signalling.
+		select {
+		case c.presence <- p:
+		default:
+			c.log.Debug("directory: presence update dropped: channel full", "user", p.User, "status", p.Status)
 		}
 	case *wire.OK, *wire.LookupResult, *wire.Pong:
 		c.answer(wire.RequestID(m), m)

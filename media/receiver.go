@@ -47,7 +47,8 @@ type Receiver struct {
 
 	// mu guards the following fields, written by the Receive goroutine.
 	mu                 sync.Mutex
-	interarrivalJitter float64 // in RTP timestamp units
+	interarrivalJitter float64   // in RTP timestamp units
+	epoch              time.Time // arrival of the first packet
 	lastTransit        int64
 	haveTransit        bool
 
@@ -100,10 +101,15 @@ func (r *Receiver) Receive(ctx context.Context, src RTPReader) error {
 // updateJitter keeps RFC 3550's interarrival jitter estimate:
 // J += (|D| - J) / 16, D the change in transit time between two packets.
 func (r *Receiver) updateJitter(timestamp uint32, arrival time.Time) {
-	arrivalTicks := arrival.UnixNano() * SampleRate / int64(time.Second)
-	transit := arrivalTicks - int64(timestamp)
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if r.epoch.IsZero() {
+		r.epoch = arrival
+	}
+	// Measured from the receiver's own epoch: nanoseconds since 1970 times
+	// the clock rate would overflow int64.
+	arrivalTicks := int64(arrival.Sub(r.epoch)) * SampleRate / int64(time.Second)
+	transit := arrivalTicks - int64(timestamp)
 	if r.haveTransit {
 		d := transit - r.lastTransit
 		// The timestamp is 32-bit: fold a wrapped difference back.

@@ -28,7 +28,6 @@ type SenderConfig struct {
 type SenderStats struct {
 	PacketsSent  uint64
 	PayloadBytes uint64 // Opus bytes, without RTP/SRTP/UDP overhead
-	FramesRead   uint64 // frames taken from the source, sent or suppressed by DTX
 }
 
 // Sender is the outgoing audio path of a call: source → Opus → RTP.
@@ -39,7 +38,6 @@ type Sender struct {
 
 	packetsSent  atomic.Uint64
 	payloadBytes atomic.Uint64
-	framesRead   atomic.Uint64
 }
 
 // NewSender makes a Sender reading cfg.Source.
@@ -81,7 +79,6 @@ func (s *Sender) Run(ctx context.Context, w RTPWriter) error {
 			}
 			return fmt.Errorf("media: read source: %w", err)
 		}
-		s.framesRead.Add(1)
 		n, err := s.encoder.Encode(pcm, payload)
 		if err != nil {
 			return fmt.Errorf("media: encode: %w", err)
@@ -108,6 +105,5 @@ func (s *Sender) Stats() SenderStats {
 	return SenderStats{
 		PacketsSent:  s.packetsSent.Load(),
 		PayloadBytes: s.payloadBytes.Load(),
-		FramesRead:   s.framesRead.Load(),
 	}
 }

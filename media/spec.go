@@ -16,9 +16,9 @@ const (
 //
 //	default        the default PortAudio input device
 //	device:NAME    the first input device named NAME, or else whose name contains NAME (any case)
-//	file:PATH.wav  a WAV file of any rate and channel count (see DecodeWAV), converted to
-//	               48 kHz mono on open, played once in real time and then silence (or
-//	               repeated with opt.Loop)
+//	file:PATH.wav  a WAV file of any rate and channel count (see DecodeWAV), read and
+//	               mixed to mono on open, converted to 48 kHz as it plays, played once in
+//	               real time and then silence (or repeated with opt.Loop)
 //	tone:HZ        a sine tone of HZ Hz (20..20000, fractions allowed) at -6 dBFS
 //	silence        zeros
 //

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/parley-voip/parley/call"
@@ -82,9 +84,10 @@ func connect(ctx context.Context, o *clientOptions, log *slog.Logger) (*director
 	return client, err
 }
 
-// startPhone parses a calling subcommand's flags, logs in and starts a
-// phone; the caller closes the returned phone and then the client.
-func startPhone(ctx context.Context, o *clientOptions, m call.MediaConfig, maxCalls int, ringTimeout time.Duration) (*call.Phone, *directory.Client, error) {
+// startPhone logs in and starts a phone configured by cfg (its Directory
+// and Logger are filled in); the caller closes the returned phone and then
+// the client.
+func startPhone(ctx context.Context, o *clientOptions, cfg call.PhoneConfig) (*call.Phone, *directory.Client, error) {
 	log, err := o.logger()
 	if err != nil {
 		return nil, nil, err
@@ -93,14 +96,8 @@ func startPhone(ctx context.Context, o *clientOptions, m call.MediaConfig, maxCa
 	if err != nil {
 		return nil, nil, err
 	}
-	phone, err := call.NewPhone(call.PhoneConfig{
-		Directory:   client,
-		ICE:         o.ice,
-		Media:       m,
-		MaxCalls:    maxCalls,
-		RingTimeout: ringTimeout,
-		Logger:      log,
-	})
+	cfg.Directory, cfg.Logger, cfg.ICE = client, log, o.ice
+	phone, err := call.NewPhone(cfg)
 	if err != nil {
 		client.Close()
 		return nil, nil, err
@@ -124,12 +121,23 @@ func runCall(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	peer := pos[0]
+	switch {
+	case !directory.ValidUsername(peer):
+		return badUsage("call %q: not a username (3-32 of a-z 0-9 . _ -, starting with a letter or digit)", peer)
+	case duration < 0, ringTimeout <= 0:
+		return badUsage("--duration must be 0 or more and --ring-timeout more than 0")
+	}
 	fc, err := o.resolve()
 	if err != nil {
 		return err
 	}
-	peer := pos[0]
-	phone, client, err := startPhone(ctx, &o, m.config(fc), 1, ringTimeout)
+	start := time.Now()
+	phone, client, err := startPhone(ctx, &o, call.PhoneConfig{
+		Media:          m.config(fc),
+		RingTimeout:    ringTimeout,
+		RefuseIncoming: true, // nobody is there to answer
+	})
 	if err != nil {
 		return err
 	}
@@ -138,6 +146,9 @@ func runCall(ctx context.Context, args []string) error {
 
 	c, err := phone.Dial(ctx, peer, call.DialOptions{Duration: duration})
 	if err != nil {
+		if serr := m.writeStats(call.DialFailure(peer, start, err)); serr != nil {
+			return serr
+		}
 		return fmt.Errorf("call %s: %w", peer, err)
 	}
 	return awaitCall(ctx, c, &m)
@@ -176,11 +187,15 @@ func runAnswer(ctx context.Context, args []string) error {
 	if _, err := parseArgs(fs, args, 0); err != nil {
 		return err
 	}
+	if calls < 0 {
+		return badUsage("--calls must be 0 or more")
+	}
 	fc, err := o.resolve()
 	if err != nil {
 		return err
 	}
-	phone, client, err := startPhone(ctx, &o, m.config(fc), 1, 0)
+	media := m.config(fc)
+	phone, client, err := startPhone(ctx, &o, call.PhoneConfig{Media: media})
 	if err != nil {
 		return err
 	}
@@ -196,7 +211,9 @@ func runAnswer(ctx context.Context, args []string) error {
 			return fmt.Errorf("directory connection lost: %w", client.Err())
 		case c := <-phone.Incoming():
 			fmt.Printf("answering %s\n", c.Peer())
-			c.Answer()
+			callMedia := media
+			callMedia.Speaker = numberedRecording(media.Speaker, n+1)
+			c.AnswerWith(callMedia)
 			if err := awaitCall(ctx, c, &m); err != nil {
 				fmt.Fprintln(os.Stderr, "parley:", err)
 				failed = err
@@ -204,6 +221,18 @@ func runAnswer(ctx context.Context, args []string) error {
 		}
 	}
 	return failed
+}
+
+// numberedRecording keeps every call's recording when 'parley answer'
+// takes several: call 1 records to file:x.wav, call 2 to file:x-2.wav, and
+// so on. Other speakers are the same for every call.
+func numberedRecording(speaker string, n int) string {
+	path, isFile := strings.CutPrefix(speaker, "file:")
+	if !isFile || n == 1 {
+		return speaker
+	}
+	ext := filepath.Ext(path)
+	return fmt.Sprintf("file:%s-%d%s", strings.TrimSuffix(path, ext), n, ext)
 }
 
 // echoMaxCalls is how many callers the echo service serves at once.
@@ -216,11 +245,14 @@ func runEcho(ctx context.Context, args []string) error {
 	if _, err := parseArgs(fs, args, 0); err != nil {
 		return err
 	}
+	// The service is "echo" unless --user says otherwise: a PARLEY_USER or
+	// config.toml meant for the person at this machine must not make the
+	// echo service log in as them and take over their session.
+	o.user = firstNonEmpty(o.user, "echo")
 	if _, err := o.resolve(); err != nil {
 		return err
 	}
-	o.user = firstNonEmpty(o.user, "echo")
-	phone, client, err := startPhone(ctx, &o, call.MediaConfig{Echo: true}, echoMaxCalls, 0)
+	phone, client, err := startPhone(ctx, &o, call.PhoneConfig{Media: call.MediaConfig{Echo: true}, MaxCalls: echoMaxCalls})
 	if err != nil {
 		return err
 	}

@@ -351,40 +351,55 @@ func TestCallFailures(t *testing.T) {
 	echo := startParley(t, "echo", "--home", filepath.Join(dir, "echo"), "--directory", addr)
 	echo.await(t, "echo service is up", 10*time.Second)
 
-	tests := []struct {
-		name    string
-		args    []string
-		wantErr string
-	}{
-		{"directory-unreachable", []string{"call", "bob", "--directory", "127.0.0.1:1"}, "unreachable"},
-		{"no-such-user", []string{"call", "nobody-here", "--directory", addr}, "no such user"},
-		{"offline", []string{"call", "carol", "--directory", addr}, "offline"},
+	type failure struct {
+		name     string
+		args     []string
+		wantErr  string // in the output
+		wantCode int    // 1: the call failed; 2: the command line was wrong
+		// wantStats is the end_reason of the stats line written, if any.
+		wantStats call.EndReason
+	}
+	tests := []failure{
+		{"directory-unreachable", []string{"call", "bob", "--directory", "127.0.0.1:1"}, "unreachable", 1, ""},
+		{"no-such-user", []string{"call", "nobody-here", "--directory", addr}, "no such user", 1, call.EndNoSuchUser},
+		{"offline", []string{"call", "carol", "--directory", addr}, "offline", 1, call.EndOffline},
+		{"yourself", []string{"call", "alice", "--directory", addr}, "yourself", 1, call.EndFailed},
 		// Devices are checked before the directory is asked anything.
-		{"bad-mic", []string{"call", "nobody-here", "--directory", addr, "--mic", "file:/nonexistent.wav"}, "microphone"},
-		{"bad-speaker", []string{"call", "echo", "--directory", addr, "--mic", "silence", "--speaker", "nowhere"}, "speaker"},
-		{"unknown-flag", []string{"call", "bob", "--no-such-flag"}, "flag provided but not defined"},
-		{"missing-name", []string{"call", "--directory", addr}, "want 1 argument"},
+		{"bad-mic", []string{"call", "nobody-here", "--directory", addr, "--mic", "file:/nonexistent.wav"}, "microphone", 1, call.EndFailed},
+		{"bad-speaker", []string{"call", "echo", "--directory", addr, "--mic", "silence", "--speaker", "nowhere"}, "speaker", 1, call.EndFailed},
+		{"unknown-flag", []string{"call", "bob", "--no-such-flag"}, "flag provided but not defined", 2, ""},
+		{"missing-name", []string{"call", "--directory", addr}, "want 1 argument", 2, ""},
+		{"bad-name", []string{"call", "Bob!", "--directory", addr}, "not a username", 2, ""},
+		{"bad-log-level", []string{"call", "bob", "--log-level", "loud"}, "--log-level", 2, ""},
+		{"bad-ice-server", []string{"call", "bob", "--ice-server", "http://x"}, "ice server", 2, ""},
+		{"negative-duration", []string{"call", "bob", "--duration", "-5s"}, "--duration", 2, ""},
+		{"negative-calls", []string{"answer", "--calls", "-1"}, "--calls", 2, ""},
 	}
 	if _, err := os.Stat("/dev/snd"); errors.Is(err, os.ErrNotExist) {
-		tests = append(tests, struct {
-			name    string
-			args    []string
-			wantErr string
-		}{"no-sound-card", []string{"call", "echo", "--directory", addr, "--mic", "default"}, "sound card"})
+		tests = append(tests, failure{"no-sound-card", []string{"call", "echo", "--directory", addr, "--mic", "default"}, "sound card", 1, call.EndFailed})
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			stats := filepath.Join(t.TempDir(), "stats.json")
 			// Silent devices unless the case says otherwise (a later flag wins).
-			args := append([]string{tt.args[0], "--mic", "silence", "--speaker", "null"}, tt.args[1:]...)
+			args := append([]string{tt.args[0], "--mic", "silence", "--speaker", "null", "--stats", stats}, tt.args[1:]...)
 			args = append(args, "--user", "alice", "--home", filepath.Join(dir, "alice"))
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 			defer cancel()
 			out, err := exec.CommandContext(ctx, parleyBinary(t), args...).CombinedOutput()
-			if err == nil {
-				t.Fatalf("parley %v succeeded, want failure; output:\n%s", args, out)
+			var exit *exec.ExitError
+			if !errors.As(err, &exit) || exit.ExitCode() != tt.wantCode {
+				t.Fatalf("parley %v: %v, want exit code %d; output:\n%s", args, err, tt.wantCode, out)
 			}
 			if !strings.Contains(string(out), tt.wantErr) {
 				t.Errorf("output %q does not say %q", out, tt.wantErr)
+			}
+			if tt.wantStats == "" {
+				return
+			}
+			lines := readStats(t, stats)
+			if len(lines) != 1 || lines[0].EndReason != tt.wantStats || lines[0].Peer != tt.args[1] {
+				t.Errorf("stats %+v, want one line for %s ending %s", lines, tt.args[1], tt.wantStats)
 			}
 		})
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/BurntSushi/toml"
 
+	"github.com/parley-voip/parley/directory"
 	"github.com/parley-voip/parley/nat"
 )
 
@@ -81,8 +82,14 @@ func (o *clientOptions) resolve() (fileConfig, error) {
 	}
 	o.directory = firstNonEmpty(o.directory, os.Getenv("PARLEY_DIRECTORY"), fc.Directory, defaultDirectory)
 	o.user = firstNonEmpty(o.user, os.Getenv("PARLEY_USER"), fc.User)
+	if o.user != "" && !directory.ValidUsername(o.user) {
+		return fileConfig{}, badUsage("username %q: want 3-32 of a-z 0-9 . _ -, starting with a letter or digit", o.user)
+	}
 	if err := o.ice.Validate(); err != nil {
-		return fileConfig{}, err
+		return fileConfig{}, badUsage("%v", err)
+	}
+	if _, err := newLogger(o.logLevel); err != nil {
+		return fileConfig{}, badUsage("%v", err)
 	}
 	return fc, nil
 }

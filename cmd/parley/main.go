@@ -34,15 +34,36 @@ func subcommands() []subcommand {
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// The first Ctrl-C hangs up cleanly; a second one, should that hang,
+	// kills the process as usual.
+	go func() {
+		<-ctx.Done()
+		stop()
+	}()
 	err := dispatch(ctx, os.Args[1:], os.Stderr)
 	stop()
-	if err != nil && !errors.Is(err, errHelp) {
-		if errors.Is(err, errUsage) {
-			os.Exit(exitUsage)
-		}
+	var bad usageError
+	switch {
+	case err == nil, errors.Is(err, errHelp):
+	case errors.Is(err, errUsage):
+		os.Exit(exitUsage)
+	case errors.As(err, &bad):
+		fmt.Fprintln(os.Stderr, "parley:", err)
+		os.Exit(exitUsage)
+	default:
 		fmt.Fprintln(os.Stderr, "parley:", err)
 		os.Exit(1)
 	}
+}
+
+// usageError is a wrong command line found after flag parsing; it exits 2
+// like the flag package's own complaints.
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+func badUsage(format string, args ...any) error {
+	return usageError{fmt.Sprintf(format, args...)}
 }
 
 // errUsage marks a wrong command line whose problem has already been
