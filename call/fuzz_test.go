@@ -21,8 +21,8 @@ func (d *scriptedDirectory) Lookup(_ context.Context, user string) (directory.Pr
 	return directory.Presence{User: user, Exists: true, Status: directory.StatusOnline}, nil
 }
 func (d *scriptedDirectory) Send(context.Context, directory.Signal) error { return nil }
-func (d *scriptedDirectory) Signals() <-chan directory.Signal           { return d.signals }
-func (d *scriptedDirectory) Done() <-chan struct{}                      { return d.done }
+func (d *scriptedDirectory) Signals() <-chan directory.Signal             { return d.signals }
+func (d *scriptedDirectory) Done() <-chan struct{}                        { return d.done }
 
 // FuzzPhoneSignals feeds a phone two signals from a peer, answers whatever
 // rings, and checks that the phone neither panics nor fails to close.
