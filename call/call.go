@@ -593,6 +593,9 @@ func (c *Call) startMedia(s *session) {
 // samplePath records the selected candidate pair and its round trip time;
 // sampled while the call is up, since a closed ICE agent has nothing to say.
 func (c *Call) samplePath(s *session) {
+	if s.pc.ConnectionState() != webrtc.PeerConnectionStateConnected {
+		return // closing: the ICE agent may be gone already
+	}
 	if senders := s.pc.GetSenders(); len(senders) > 0 {
 		c.stats.fillPath(senders[0].Transport().ICETransport())
 	}
