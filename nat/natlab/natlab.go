@@ -320,7 +320,9 @@ func (h Host) Do(fn func() error) error {
 // batch is a list of commands run in order, stopping at the first failure.
 type batch struct{ cmds [][]string }
 
-func (b *batch) add(name string, args ...string) { b.cmds = append(b.cmds, append([]string{name}, args...)) }
+func (b *batch) add(name string, args ...string) {
+	b.cmds = append(b.cmds, append([]string{name}, args...))
+}
 
 func (b *batch) run(ctx context.Context) error {
 	for _, c := range b.cmds {
