@@ -1,7 +1,10 @@
 // Package nat is Parley's NAT traversal: the ICE configuration a call uses
-// (STUN and TURN servers, relay-only policy, candidate and timing choices).
+// (STUN and TURN servers, relay-only policy, candidate and timing choices)
+// and the supernode, a STUN/TURN relay (pion/turn) with TURN REST
+// credentials (TURNCredentials), a deny list for peers on private networks,
+// per-user quotas and Prometheus metrics.
 //
-// The supernode relay, relay selection, NAT probing and the network-namespace
-// NAT lab (natlab) join this package with the supernode issue; the call
+// The network-namespace NAT lab the tests prove paths with is natlab.
+// Relay selection and NAT probing join this package later; the call
 // package only ever sees an ICEConfig.
 package nat

@@ -29,6 +29,7 @@ func subcommands() []subcommand {
 		{"answer", "wait for calls and answer them", runAnswer},
 		{"echo", "run the echo test service: play every caller's voice back", runEcho},
 		{"directory", "run the presence and signalling directory", runDirectory},
+		{"supernode", "run a STUN/TURN relay for peers behind hard NATs", runSupernode},
 		{"bench", "run a benchmark: 'parley bench' lists them", runBench},
 	}
 }

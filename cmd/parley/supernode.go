@@ -1,0 +1,108 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/parley-voip/parley/nat"
+)
+
+func runSupernode(ctx context.Context, args []string) error {
+	var (
+		cfg                  nat.SupernodeConfig
+		publicIP, relayPorts string
+		metricsAddr, dir     string
+		logLevel             string
+	)
+	fs := newFlagSet("supernode", "supernode --listen HOST:PORT --public-ip IP --auth-secret SECRET [flags]", os.Stderr)
+	fs.StringVar(&cfg.Listen, "listen", "0.0.0.0:3478", "HOST:PORT for STUN and TURN, on UDP and TCP")
+	fs.StringVar(&publicIP, "public-ip", "", "the address peers reach the relay ports on (required)")
+	fs.StringVar(&cfg.AuthSecret, "auth-secret", os.Getenv("PARLEY_AUTH_SECRET"),
+		"TURN REST shared secret, as coturn's static-auth-secret (env PARLEY_AUTH_SECRET; required until directory registration lands)")
+	fs.Func("allow-peer", "relay to this network although it is private, loopback, … (CIDR; repeatable)", func(v string) error {
+		p, err := netip.ParsePrefix(v)
+		if err != nil {
+			return err
+		}
+		cfg.AllowPeers = append(cfg.AllowPeers, p)
+		return nil
+	})
+	fs.IntVar(&cfg.MaxAllocationsPerUser, "max-allocations-per-user", 0, "allocations one user may hold at once (0: unlimited)")
+	fs.IntVar(&cfg.MaxKbpsPerUser, "max-kbps-per-user", 0, "relayed kbit/s per user and direction; more is dropped (0: unlimited)")
+	fs.StringVar(&relayPorts, "relay-ports", "61001-65535", "MIN-MAX relay ports, outside the kernel's ephemeral range")
+	fs.IntVar(&cfg.UDPListeners, "udp-listeners", 0, "UDP sockets sharing the port, each with its own reader (0: one per CPU)")
+	fs.StringVar(&metricsAddr, "metrics", "", "HOST:PORT to serve Prometheus /metrics on (default: none)")
+	fs.StringVar(&dir, "directory", "", "the directory to register with (accepted; registration is not built yet: use --auth-secret on both sides)")
+	fs.StringVar(&logLevel, "log-level", "info", "log detail on stderr: debug, info, warn or error")
+	if _, err := parseArgs(fs, args, 0); err != nil {
+		return err
+	}
+	log, err := newLogger(logLevel)
+	if err != nil {
+		return badUsage("%v", err)
+	}
+	if cfg.PublicIP, err = netip.ParseAddr(publicIP); err != nil {
+		return badUsage("--public-ip %q: want an IP address", publicIP)
+	}
+	if cfg.RelayPortMin, cfg.RelayPortMax, err = parsePortRange(relayPorts); err != nil {
+		return badUsage("--relay-ports %q: %v", relayPorts, err)
+	}
+	if cfg.AuthSecret == "" {
+		return badUsage("--auth-secret is required (directory registration is not built yet)")
+	}
+	if dir != "" {
+		log.Warn("--directory is accepted but registration is not built yet; clients need --ice-server with credentials made from --auth-secret")
+	}
+	cfg.Logger = log
+	sn, err := nat.NewSupernode(cfg)
+	if err != nil {
+		return err
+	}
+	defer sn.Close()
+
+	serveErr := make(chan error, 1)
+	if metricsAddr != "" {
+		ln, err := net.Listen("tcp", metricsAddr)
+		if err != nil {
+			return fmt.Errorf("metrics listen: %w", err)
+		}
+		mux := http.NewServeMux()
+		mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Content-Type", "text/plain; version=0.0.4")
+			sn.WriteMetrics(w)
+		})
+		httpSrv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		go func() { serveErr <- httpSrv.Serve(ln) }()
+		defer httpSrv.Close()
+		fmt.Printf("supernode metrics on %s\n", ln.Addr())
+	}
+	fmt.Printf("supernode listening on udp %s tcp %s\n", sn.UDPAddr(), sn.TCPAddr())
+	log.Info("supernode up", "udp", sn.UDPAddr(), "tcp", sn.TCPAddr(), "public_ip", cfg.PublicIP, "relay_ports", relayPorts)
+
+	select {
+	case err := <-serveErr:
+		if !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("metrics: %w", err)
+		}
+	case <-ctx.Done():
+	}
+	return nil
+}
+
+func parsePortRange(s string) (lo, hi uint16, err error) {
+	a, b, _ := strings.Cut(s, "-")
+	l, err1 := strconv.ParseUint(a, 10, 16)
+	h, err2 := strconv.ParseUint(b, 10, 16)
+	if err1 != nil || err2 != nil || l == 0 || l > h {
+		return 0, 0, errors.New("want MIN-MAX with 1 ≤ MIN ≤ MAX ≤ 65535")
+	}
+	return uint16(l), uint16(h), nil
+}
