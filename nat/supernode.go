@@ -108,9 +108,9 @@ type Supernode struct {
 
 	// mu guards the following fields.
 	mu     sync.Mutex
-	users  map[string]*userState    // by user part of the username
-	relays map[string]*relayConn    // by relay address
-	allocs map[string]*userState    // by the allocation's five-tuple
+	users  map[string]*userState // by user part of the username
+	relays map[string]*relayConn // by relay address
+	allocs map[string]*userState // by the allocation's five-tuple
 }
 
 // userState is one user's quota bookkeeping.
