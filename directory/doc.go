@@ -6,8 +6,10 @@
 // sessions that looked a user up, and relays call signalling (offer, answer,
 // candidate, ringing, accept, reject, busy, hangup) between online users. It
 // speaks versioned JSON frames over a WebSocket at /v1/ws, specified in
-// docs/protocol.md, and keeps accounts in a Store (in memory, or a JSON file
-// for `parley directory --data DIR`).
+// docs/protocol.md. Its state lives in NATS (see NATS): accounts in a
+// JetStream key-value bucket, presence and signalling on subjects, so that
+// several Servers on one NATS cluster serve one user base; by default an
+// embedded NATS server runs inside the process.
 //
 // A Client (Dial) logs in, looks users up, sends signals and receives
 // signals and presence updates on channels. It does not reconnect on its

@@ -23,6 +23,9 @@ var (
 	ErrOffline = errors.New("user offline")
 	// ErrTooLarge means a frame would exceed the directory's size limit.
 	ErrTooLarge = errors.New("message too large for the directory")
+	// ErrRateLimited means the directory refused a request because the
+	// sender sent too many, or its recipient does not keep up; retry later.
+	ErrRateLimited = errors.New("rate limited by the directory")
 	// ErrProtocol means one side broke the directory protocol.
 	ErrProtocol = errors.New("directory protocol violation")
 	// ErrConnectionLost means the connection broke (network, server shutdown,
@@ -62,6 +65,8 @@ func (e *ProtocolError) Unwrap() error {
 		return ErrOffline
 	case wire.CodeTooLarge:
 		return ErrTooLarge
+	case wire.CodeRateLimited:
+		return ErrRateLimited
 	case wire.CodeBadRequest, wire.CodeBadVersion, wire.CodeUnknownType, wire.CodeUnauthenticated:
 		return ErrProtocol
 	}

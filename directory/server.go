@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/nats-io/nats.go"
 
 	"github.com/parley-voip/parley/directory/internal/wire"
 )
@@ -24,11 +25,16 @@ const (
 // large signal payload.
 const minMessageBytes = 1 << 10
 
-// ServerConfig configures a Server. The zero value is a usable in-memory directory.
+// ServerConfig configures a Server. The zero value is a usable directory
+// whose state lives in an embedded, in-memory NATS server.
 type ServerConfig struct {
-	Store           Store        // nil → in-memory, closed by Server.Close; a given Store stays the caller's to close
-	Logger          *slog.Logger // nil → slog.Default()
-	MaxMessageBytes int          // limit on one client frame; 0 → 64 KiB
+	// NATS holds the directory's state and routes presence and signalling
+	// between directories. nil → an embedded in-memory NATS, closed by
+	// Server.Close; a given NATS stays the caller's to close.
+	NATS   *NATS
+	Logger *slog.Logger // nil → slog.Default()
+	// MaxMessageBytes is the limit on one client frame; 0 → 64 KiB.
+	MaxMessageBytes int
 
 	// PingInterval is how often the server pings each connection; a peer that
 	// has not answered within the next interval is dropped, so a dead
@@ -51,49 +57,84 @@ func (c ServerConfig) validate() error {
 	return nil
 }
 
+// NATS subjects. A session subscribes to its user's subject, so a request
+// to it finds the user on whichever directory serves them, and NATS answers
+// "no responders" at once when the user is offline everywhere. Every
+// directory follows every presence subject and tells its own watchers.
+const (
+	userSubjectPrefix     = "parley.user."
+	presenceSubjectPrefix = "parley.presence."
+	presenceWildcard      = presenceSubjectPrefix + "*"
+	// opHeader says what a message to a user subject asks of the session.
+	opHeader = "Parley-Op"
+	opSignal = "signal" // deliver the frame in the body; reply routeOK or routeFull
+	opKick   = "kick"   // a newer login took over: reply, then close
+	opStatus = "status" // reply with the session's presence status
+	// sentHeader carries when a presence change was published (Unix ns), for
+	// the fan-out latency histogram.
+	sentHeader = "Parley-Sent"
+	routeOK    = "ok"
+	routeFull  = "full" // the recipient's queue is (nearly) full: the sender is refused
+	routeGone  = "gone" // the session ended while the request was in flight
+	// routeQueue is how many routed messages may wait for the dispatcher.
+	routeQueue = 1 << 16
+	// routeTimeout bounds one request to another session.
+	routeTimeout = 2 * time.Second
+)
+
+func userSubject(user string) string     { return userSubjectPrefix + natsToken(user) }
+func presenceSubject(user string) string { return presenceSubjectPrefix + natsToken(user) }
+
 // Server is the directory: it authenticates users, answers lookups, pushes
-// presence and relays signalling between online users.
+// presence and relays signalling, to its own sessions and, through NATS, to
+// those of every other directory on the same NATS.
 type Server struct {
+	nats            *NATS
+	ownsNATS        bool
 	store           Store
-	ownsStore       bool
 	log             *slog.Logger
+	metrics         *metrics
 	maxMessageBytes int
 	pingInterval    time.Duration
 	loginTimeout    time.Duration
 	mux             *http.ServeMux
 
-	ctx      context.Context // bounds storage calls; cancelled by Close
+	ctx      context.Context // bounds storage and routing calls; cancelled by Close
 	cancel   context.CancelFunc
 	sessions sync.WaitGroup // one per WebSocket request being served
+
+	routes      chan *nats.Msg // messages of presence and user subscriptions, for routeRunLoop
+	presenceSub *nats.Subscription
+	routeDone   chan struct{}
 
 	// mu guards the following fields.
 	mu     sync.Mutex
 	closed bool
 	all    map[*session]struct{}
-	// online maps a username to its session; a newer login replaces the entry.
-	online map[string]*session
-	// watchers maps a username to the sessions following its presence.
+	// bySub maps a user subscription to the session it was made for.
+	bySub map[*nats.Subscription]*session
+	// watchers maps a username to the local sessions following its presence.
 	watchers map[string]map[*session]struct{}
 }
 
-// NewServer returns a directory serving cfg.Store.
+// NewServer returns a directory keeping its state in cfg.NATS.
 func NewServer(cfg ServerConfig) (*Server, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, fmt.Errorf("directory server config: %w", err)
 	}
 	s := &Server{
-		store:           cfg.Store,
+		nats:            cfg.NATS,
 		log:             cfg.Logger,
+		metrics:         newMetrics(),
 		maxMessageBytes: cfg.MaxMessageBytes,
 		pingInterval:    cfg.PingInterval,
 		loginTimeout:    cfg.LoginTimeout,
 		mux:             http.NewServeMux(),
+		routes:          make(chan *nats.Msg, routeQueue),
+		routeDone:       make(chan struct{}),
 		all:             make(map[*session]struct{}),
-		online:          make(map[string]*session),
+		bySub:           make(map[*nats.Subscription]*session),
 		watchers:        make(map[string]map[*session]struct{}),
-	}
-	if s.store == nil {
-		s.store, s.ownsStore = NewMemoryStore(), true
 	}
 	if s.log == nil {
 		s.log = slog.Default()
@@ -107,18 +148,52 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	if s.loginTimeout == 0 {
 		s.loginTimeout = defaultLoginTimeout
 	}
+	if s.nats == nil {
+		n, err := ConnectNATS(NATSConfig{Logger: s.log})
+		if err != nil {
+			return nil, err
+		}
+		s.nats, s.ownsNATS = n, true
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), natsReadyTimeout)
+	defer cancel()
+	store, err := OpenStore(ctx, s.nats)
+	if err != nil {
+		s.closeNATS()
+		return nil, err
+	}
+	s.store = store
+	s.presenceSub, err = s.nats.conn.ChanSubscribe(presenceWildcard, s.routes)
+	if err != nil {
+		s.closeNATS()
+		return nil, fmt.Errorf("directory: follow presence: %w", err)
+	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
+	go func() {
+		defer close(s.routeDone)
+		s.routeRunLoop()
+	}()
 	s.mux.HandleFunc("GET "+wire.Path, s.serveWebSocket)
 	s.mux.HandleFunc("GET /healthz", s.serveHealth)
+	s.mux.HandleFunc("GET /metrics", s.serveMetrics)
 	return s, nil
 }
 
-// Handler serves the WebSocket at /v1/ws and GET /healthz.
+func (s *Server) closeNATS() {
+	if s.ownsNATS {
+		if err := s.nats.Close(); err != nil {
+			s.log.Warn("directory: close NATS", "err", err)
+		}
+	}
+}
+
+// Handler serves the WebSocket at /v1/ws, GET /healthz and GET /metrics.
 func (s *Server) Handler() http.Handler { return s.mux }
 
-// Close closes every session (status 1001, going away), waits for all the
-// goroutines the server started, and closes the store if the server made it.
-// Later connections are refused with 503.
+// Close closes every session (status 1001, going away: clients should
+// reconnect, to another directory if there is one), waits for all the
+// goroutines the server started, and closes the NATS connection if the
+// server made it. Later connections are refused with 503.
 func (s *Server) Close() error {
 	s.mu.Lock()
 	if s.closed {
@@ -132,27 +207,33 @@ func (s *Server) Close() error {
 	}
 	s.mu.Unlock()
 
-	s.cancel()
 	for _, ss := range sessions {
 		ss.close(websocket.StatusGoingAway, "directory shutting down")
 	}
 	s.sessions.Wait()
-	if s.ownsStore {
-		if err := s.store.Close(); err != nil {
-			return fmt.Errorf("close directory store: %w", err)
+	s.cancel()
+	<-s.routeDone
+	_ = s.presenceSub.Unsubscribe()
+	if s.ownsNATS {
+		if err := s.nats.Close(); err != nil {
+			return fmt.Errorf("close directory: %w", err)
 		}
 	}
 	return nil
 }
 
-// serveHealth answers 200 while the server serves. A Server exists only once
-// its store is open, so that is also "the store is ready".
+// serveHealth answers 200 while the server serves and its NATS connection
+// is up, so that state can be read and written; 503 otherwise.
 func (s *Server) serveHealth(w http.ResponseWriter, _ *http.Request) {
 	s.mu.Lock()
 	closed := s.closed
 	s.mu.Unlock()
-	if closed {
+	switch {
+	case closed:
 		http.Error(w, "closed", http.StatusServiceUnavailable)
+		return
+	case !s.nats.Ready():
+		http.Error(w, "storage not reachable", http.StatusServiceUnavailable)
 		return
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -192,29 +273,52 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 
 // register makes ss the session of user, queues ack as its first frame
 // after hello (before anything relayed to the newly visible session) and
-// tells followers that user is online. A previous session of the same user
-// is closed: the newest login takes over, which is also what a reconnecting
-// client needs while its old connection has not timed out yet.
-func (s *Server) register(ss *session, user string, ack []byte) {
+// tells followers that user is online. A previous session of the same user,
+// on this directory or another, is closed: the newest login takes over,
+// which is also what a reconnecting client needs while its old connection
+// has not timed out yet.
+func (s *Server) register(ss *session, user string, ack []byte) error {
+	ctx, cancel := context.WithTimeout(s.ctx, routeTimeout)
+	defer cancel()
+	kick := nats.NewMsg(userSubject(user))
+	kick.Header.Set(opHeader, opKick)
+	_, err := s.nats.conn.RequestMsgWithContext(ctx, kick)
+	replacing := err == nil
+	if err != nil && !errors.Is(err, nats.ErrNoResponders) {
+		return fmt.Errorf("take over %s's previous session: %w", user, err)
+	}
+
 	s.mu.Lock()
-	ss.user = user
+	if s.closed {
+		s.mu.Unlock()
+		return ErrClosed
+	}
+	sub, err := s.nats.conn.ChanSubscribe(userSubject(user), s.routes)
+	if err != nil {
+		s.mu.Unlock()
+		return fmt.Errorf("subscribe to %s's signals: %w", user, err)
+	}
+	ss.user, ss.sub = user, sub
+	s.bySub[sub] = ss
 	ss.enqueue(ack)
-	previous := s.online[user]
-	s.online[user] = ss
-	if previous == nil {
-		s.pushPresenceLocked(user, wire.StatusOnline)
-	}
 	s.mu.Unlock()
-	if previous != nil {
-		previous.close(statusReplaced, "replaced by a newer login of this user")
+
+	// Once NATS has the subscription, requests from any directory reach it;
+	// only then may followers learn that the user is online.
+	if err := s.nats.conn.FlushWithContext(ctx); err != nil {
+		s.log.Warn("directory: flush subscription", "user", user, "err", err)
 	}
+	if !replacing {
+		s.publishPresence(user, wire.StatusOnline)
+	}
+	s.metrics.logins.Add(1)
+	return nil
 }
 
-// unregister forgets ss; if it was its user's current session, followers
-// learn that the user is offline.
+// unregister forgets ss; unless a newer login replaced it, followers learn
+// that its user is offline.
 func (s *Server) unregister(ss *session) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	delete(s.all, ss)
 	for user := range ss.watching {
 		delete(s.watchers[user], ss)
@@ -222,9 +326,74 @@ func (s *Server) unregister(ss *session) {
 			delete(s.watchers, user)
 		}
 	}
-	if ss.user != "" && s.online[ss.user] == ss {
-		delete(s.online, ss.user)
-		s.pushPresenceLocked(ss.user, wire.StatusOffline)
+	sub, replaced := ss.sub, ss.replaced
+	if sub != nil {
+		delete(s.bySub, sub)
+	}
+	s.mu.Unlock()
+	if sub == nil {
+		return
+	}
+	if err := sub.Unsubscribe(); err != nil {
+		s.log.Debug("directory: unsubscribe", "user", ss.user, "err", err)
+	}
+	if !replaced {
+		s.publishPresence(ss.user, wire.StatusOffline)
+	}
+}
+
+// publishPresence tells every directory that user's status changed.
+func (s *Server) publishPresence(user, status string) {
+	m := nats.NewMsg(presenceSubject(user))
+	m.Header.Set(sentHeader, fmt.Sprint(time.Now().UnixNano()))
+	m.Data = []byte(status)
+	if err := s.nats.conn.PublishMsg(m); err != nil {
+		s.log.Warn("directory: publish presence", "user", user, "err", err)
+	}
+}
+
+// routeRunLoop handles what NATS routes to this directory: presence
+// changes for its watchers and requests to its sessions. It never waits on
+// the network: replies and enqueues do not block.
+func (s *Server) routeRunLoop() {
+	for {
+		select {
+		case <-s.ctx.Done():
+			return
+		case m := <-s.routes:
+			if m.Sub == s.presenceSub {
+				s.fanOutPresence(m)
+			} else {
+				s.routeToSession(m)
+			}
+		}
+	}
+}
+
+func (s *Server) routeToSession(m *nats.Msg) {
+	reply := routeGone
+	s.mu.Lock()
+	ss := s.bySub[m.Sub]
+	if ss != nil {
+		switch m.Header.Get(opHeader) {
+		case opSignal:
+			reply = routeFull
+			if ss.offer(m.Data) {
+				reply = routeOK
+			}
+		case opKick:
+			ss.replaced = true
+			ss.close(statusReplaced, "replaced by a newer login of this user")
+			reply = routeOK
+		case opStatus:
+			reply = wire.StatusOnline
+		}
+	}
+	s.mu.Unlock()
+	if m.Reply != "" {
+		if err := m.Respond([]byte(reply)); err != nil {
+			s.log.Debug("directory: reply to route", "subject", m.Subject, "err", err)
+		}
 	}
 }
 
@@ -232,8 +401,8 @@ func (s *Server) unregister(ss *session) {
 // so the memory one client can make the server hold.
 const maxWatchesPerSession = 1000
 
-// follow subscribes ss to user's presence changes and reports whether user is online.
-func (s *Server) follow(ss *session, user string) (online bool) {
+// follow subscribes ss to user's presence changes.
+func (s *Server) follow(ss *session, user string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, ok := ss.watching[user]; !ok && len(ss.watching) < maxWatchesPerSession {
@@ -243,41 +412,71 @@ func (s *Server) follow(ss *session, user string) (online bool) {
 		}
 		s.watchers[user][ss] = struct{}{}
 	}
-	return s.online[user] != nil
 }
 
-// sessionOf returns user's current session, or nil if user is offline.
-func (s *Server) sessionOf(user string) *session {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.online[user]
-}
-
-// presenceAudienceLocked returns the sessions told about user's presence
-// changes. In this cut that is every session that looked user up; the
-// contacts work narrows it to accepted contacts here and nowhere else.
-func (s *Server) presenceAudienceLocked(user string) []*session {
-	audience := make([]*session, 0, len(s.watchers[user]))
-	for ss := range s.watchers[user] {
-		audience = append(audience, ss)
-	}
-	return audience
-}
-
-func (s *Server) pushPresenceLocked(user, status string) {
-	audience := s.presenceAudienceLocked(user)
-	if len(audience) == 0 {
-		return
-	}
-	frame, err := wire.Encode(&wire.Presence{User: user, Status: status})
+// fanOutPresence tells the local sessions following a user about a change
+// of its status. In this cut the audience is every session that looked the
+// user up; the contacts work narrows it to accepted contacts here.
+func (s *Server) fanOutPresence(m *nats.Msg) {
+	user := userOfToken(m.Subject[len(presenceSubjectPrefix):])
+	frame, err := wire.Encode(&wire.Presence{User: user, Status: string(m.Data)})
 	if err != nil {
 		s.log.Error("directory: encode presence", "err", err)
 		return
 	}
-	for _, ss := range audience {
+	s.mu.Lock()
+	for ss := range s.watchers[user] {
 		ss.enqueue(frame)
 	}
+	s.mu.Unlock()
+	s.metrics.observeFanOut(m.Header.Get(sentHeader))
 }
+
+// status returns user's presence status as the directory serving them
+// says, or StatusOffline if none does.
+func (s *Server) status(user string) (string, error) {
+	ctx, cancel := context.WithTimeout(s.ctx, routeTimeout)
+	defer cancel()
+	m := nats.NewMsg(userSubject(user))
+	m.Header.Set(opHeader, opStatus)
+	reply, err := s.nats.conn.RequestMsgWithContext(ctx, m)
+	switch {
+	case errors.Is(err, nats.ErrNoResponders):
+		return wire.StatusOffline, nil
+	case err != nil:
+		return "", fmt.Errorf("presence of %s: %w", user, err)
+	case string(reply.Data) == routeGone:
+		return wire.StatusOffline, nil
+	}
+	return string(reply.Data), nil
+}
+
+// deliver routes a signal frame to user's session; it returns ErrOffline,
+// errRecipientFull, or an error of the route.
+func (s *Server) deliver(user string, frame []byte) error {
+	ctx, cancel := context.WithTimeout(s.ctx, routeTimeout)
+	defer cancel()
+	m := nats.NewMsg(userSubject(user))
+	m.Header.Set(opHeader, opSignal)
+	m.Data = frame
+	reply, err := s.nats.conn.RequestMsgWithContext(ctx, m)
+	switch {
+	case errors.Is(err, nats.ErrNoResponders):
+		return ErrOffline
+	case err != nil:
+		return fmt.Errorf("route signal to %s: %w", user, err)
+	}
+	switch string(reply.Data) {
+	case routeOK:
+		return nil
+	case routeFull:
+		return errRecipientFull
+	}
+	return ErrOffline
+}
+
+// errRecipientFull means the recipient's session has too many frames queued.
+var errRecipientFull = errors.New("recipient not keeping up")
 
 // accountExists reports whether user is registered.
 func (s *Server) accountExists(user string) (bool, error) {

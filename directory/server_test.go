@@ -557,15 +557,12 @@ func TestNewServerRejectsBadConfig(t *testing.T) {
 	}
 }
 
-func TestFileStoreKeepsAccountsAcrossRestart(t *testing.T) {
+func TestDirectoryKeepsAccountsAcrossRestart(t *testing.T) {
 	dir := t.TempDir()
 	alice := newIdentity(t)
 	for run := range 2 {
-		store, err := directory.OpenFileStore(dir)
-		if err != nil {
-			t.Fatal(err)
-		}
-		d := startDirectory(t, directory.ServerConfig{Store: store})
+		n := openNATS(t, dir)
+		d := startDirectory(t, directory.ServerConfig{NATS: n})
 		if run == 0 {
 			d.dial(t, "alice", alice)
 		} else {
@@ -577,7 +574,7 @@ func TestFileStoreKeepsAccountsAcrossRestart(t *testing.T) {
 		if err := d.srv.Close(); err != nil {
 			t.Fatal(err)
 		}
-		if err := store.Close(); err != nil {
+		if err := n.Close(); err != nil {
 			t.Fatal(err)
 		}
 	}

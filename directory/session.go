@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/nats-io/nats.go"
+	"golang.org/x/time/rate"
 
 	"github.com/parley-voip/parley/directory/internal/wire"
 )
@@ -26,6 +28,10 @@ const (
 	outboundQueue = 256
 	// writeTimeout bounds one frame write.
 	writeTimeout = 10 * time.Second
+	// relayRoom is how much of the outbound queue relayed signals may fill:
+	// beyond it further signals are refused to their senders, so a flood
+	// neither drops the recipient nor crowds out its own answers.
+	relayRoom = outboundQueue * 3 / 4
 	// drainAllowance is how far past the limit an oversized frame is read so
 	// that its sender gets a too-large error; beyond it the WebSocket library
 	// closes the connection itself (status 1009) without one.
@@ -54,7 +60,23 @@ type session struct {
 	user string
 	// watching (guarded by srv.mu) holds the users whose presence this session follows.
 	watching map[string]struct{}
+	// sub (guarded by srv.mu) is the subscription to the user's subject, set at login.
+	sub *nats.Subscription
+	// replaced (guarded by srv.mu) reports whether a newer login took over.
+	replaced bool
+
+	// Rate limits, used only by the read loop.
+	signalLimit *rate.Limiter
+	lookupLimit *rate.Limiter
 }
+
+// Per-session rate limits: sustained rate per second and burst. A call's
+// set-up is a handful of signals plus trickled candidates; the burst covers
+// several calls at once.
+const (
+	signalRate, signalBurst = 50, 200
+	lookupRate, lookupBurst = 20, 100
+)
 
 func newSession(srv *Server, conn *websocket.Conn, remote string) *session {
 	nonce := make([]byte, wire.NonceSize)
@@ -69,6 +91,9 @@ func newSession(srv *Server, conn *websocket.Conn, remote string) *session {
 		loggedIn: make(chan struct{}),
 		closing:  make(chan struct{}),
 		watching: make(map[string]struct{}),
+
+		signalLimit: rate.NewLimiter(signalRate, signalBurst),
+		lookupLimit: rate.NewLimiter(lookupRate, lookupBurst),
 	}
 }
 
@@ -128,6 +153,20 @@ func (ss *session) enqueue(frame []byte) bool {
 	default:
 		ss.log.Warn("directory: dropping client that does not keep up", "queued", len(ss.out))
 		ss.close(websocket.StatusPolicyViolation, "too slow: outbound queue full")
+		return false
+	}
+}
+
+// offer queues a relayed frame unless the queue is past relayRoom, and
+// reports whether it did; it never drops the session.
+func (ss *session) offer(frame []byte) bool {
+	if len(ss.out) >= relayRoom {
+		return false
+	}
+	select {
+	case ss.out <- frame:
+		return true
+	default:
 		return false
 	}
 }
@@ -240,6 +279,7 @@ func (ss *session) handle(data []byte) {
 		}
 		return
 	}
+	ss.srv.metrics.countMessage(wire.FrameType(msg))
 	if ss.user == "" {
 		if m, ok := msg.(*wire.Login); ok {
 			ss.login(m)
@@ -252,12 +292,29 @@ func (ss *session) handle(data []byte) {
 	case *wire.Login:
 		ss.fail(m.ID, wire.CodeBadRequest, "already logged in as %s", ss.user)
 	case *wire.Lookup:
+		if ss.limited(m.ID, ss.lookupLimit) {
+			return
+		}
 		ss.lookup(m)
 	case *wire.Signal:
+		if ss.limited(m.ID, ss.signalLimit) {
+			return
+		}
 		ss.relay(m)
 	case *wire.Ping:
 		ss.send(&wire.Pong{Header: wire.Header{ID: m.ID}})
 	}
+}
+
+// limited reports whether l refuses a request now, and if so answers it
+// with rate-limited.
+func (ss *session) limited(id string, l *rate.Limiter) bool {
+	if l.Allow() {
+		return false
+	}
+	ss.srv.metrics.rateLimited.Add(1)
+	ss.fail(id, wire.CodeRateLimited, "too many requests; slow down")
+	return true
 }
 
 func (ss *session) login(m *wire.Login) {
@@ -280,15 +337,26 @@ func (ss *session) login(m *wire.Login) {
 		ss.fail(m.ID, wire.CodeInternal, "cannot log in")
 		return
 	}
-	ss.srv.register(ss, m.User, ack)
+	if err := ss.srv.register(ss, m.User, ack); err != nil {
+		ss.log.Error("directory: register session", "user", m.User, "err", err)
+		ss.fail(m.ID, wire.CodeInternal, "cannot log in; try again")
+		return
+	}
 	close(ss.loggedIn)
 	ss.log.Debug("directory: logged in", "user", m.User)
 }
 
 func (ss *session) lookup(m *wire.Lookup) {
-	result := &wire.LookupResult{Header: wire.Header{ID: m.ID}, User: m.User, Status: wire.StatusOffline}
-	if ss.srv.follow(ss, m.User) {
-		result.Exists, result.Status = true, wire.StatusOnline
+	ss.srv.follow(ss, m.User)
+	status, err := ss.srv.status(m.User)
+	if err != nil {
+		ss.log.Error("directory: look up presence", "lookup", m.User, "err", err)
+		ss.fail(m.ID, wire.CodeInternal, "cannot read presence; try again")
+		return
+	}
+	result := &wire.LookupResult{Header: wire.Header{ID: m.ID}, User: m.User, Status: status}
+	if status != wire.StatusOffline {
+		result.Exists = true
 	} else {
 		exists, err := ss.srv.accountExists(m.User)
 		if err != nil {
@@ -306,8 +374,21 @@ func (ss *session) relay(m *wire.Signal) {
 		ss.fail(m.ID, wire.CodeBadRequest, "cannot signal yourself")
 		return
 	}
-	recipient := ss.srv.sessionOf(m.To)
-	if recipient == nil {
+	relayed := &wire.Signal{From: ss.user, To: m.To, CallID: m.CallID, Kind: m.Kind, Payload: m.Payload}
+	frame, err := wire.Encode(relayed)
+	if err != nil {
+		ss.log.Error("directory: encode signal", "err", err)
+		ss.fail(m.ID, wire.CodeInternal, "cannot relay")
+		return
+	}
+	err = ss.srv.deliver(m.To, frame)
+	switch {
+	case err == nil:
+		ss.send(&wire.OK{Header: wire.Header{ID: m.ID}})
+	case errors.Is(err, errRecipientFull):
+		ss.srv.metrics.rateLimited.Add(1)
+		ss.fail(m.ID, wire.CodeRateLimited, "%s is not keeping up; slow down", m.To)
+	case errors.Is(err, ErrOffline):
 		exists, err := ss.srv.accountExists(m.To)
 		switch {
 		case err != nil:
@@ -318,18 +399,8 @@ func (ss *session) relay(m *wire.Signal) {
 		default:
 			ss.fail(m.ID, wire.CodeNoSuchUser, "no such user %s", m.To)
 		}
-		return
+	default:
+		ss.log.Error("directory: relay", "to", m.To, "err", err)
+		ss.fail(m.ID, wire.CodeInternal, "cannot relay; try again")
 	}
-	relayed := &wire.Signal{From: ss.user, To: m.To, CallID: m.CallID, Kind: m.Kind, Payload: m.Payload}
-	frame, err := wire.Encode(relayed)
-	if err != nil {
-		ss.log.Error("directory: encode signal", "err", err)
-		ss.fail(m.ID, wire.CodeInternal, "cannot relay")
-		return
-	}
-	if !recipient.enqueue(frame) {
-		ss.fail(m.ID, wire.CodeOffline, "%s is offline (not keeping up)", m.To)
-		return
-	}
-	ss.send(&wire.OK{Header: wire.Header{ID: m.ID}})
 }

@@ -7,193 +7,96 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
-	"sync"
+	"strings"
 
-	"github.com/parley-voip/parley/directory/internal/wire"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
-// Store keeps accounts (username → public key). It is small on purpose: a
-// replicated NATS JetStream KV store replaces the implementations here.
+// Store keeps accounts (username → public key).
 type Store interface {
 	// ClaimAccount binds user to key if unclaimed; it returns ErrNameTaken if
 	// user is bound to another key and nil if it is bound to key already.
 	ClaimAccount(ctx context.Context, user string, key ed25519.PublicKey) error
 	// Account returns the key bound to user, or ErrNoSuchUser.
 	Account(ctx context.Context, user string) (ed25519.PublicKey, error)
-	// Close releases the store; later calls fail with ErrClosed.
-	Close() error
 }
 
-// NewMemoryStore returns a Store that forgets everything when the process ends.
-func NewMemoryStore() Store {
-	return &mapStore{accounts: make(map[string]ed25519.PublicKey)}
-}
+// accountsBucket is the JetStream key-value bucket of accounts: key the
+// username (see natsToken), value an accountRecord.
+const accountsBucket = "parley_accounts"
 
-// accountsFile is the FileStore's file inside its directory.
-const accountsFile = "accounts.json"
-
-// accountsFileVersion is the version of the accounts file layout.
-const accountsFileVersion = 1
-
-// accountsDoc is the accounts file:
+// accountRecord is one account's value in the accounts bucket:
 //
-//	{"version":1,"accounts":{"alice":{"key":"<base64 Ed25519 public key>"}}}
-type accountsDoc struct {
-	Version  int                      `json:"version"`
-	Accounts map[string]accountRecord `json:"accounts"`
-}
-
+//	{"key":"<base64 Ed25519 public key>"}
 type accountRecord struct {
 	Key []byte `json:"key"`
 }
 
-// OpenFileStore returns a Store that keeps accounts in DIR/accounts.json,
-// creating dir (mode 0700) if needed. Each new account rewrites the file
-// atomically (temporary file, fsync, rename, fsync of dir), so a crash leaves
-// either the old or the new file. One process at a time may use dir.
-func OpenFileStore(dir string) (Store, error) {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("open account store: %w", err)
-	}
-	path := filepath.Join(dir, accountsFile)
-	accounts, err := readAccounts(path)
+// OpenStore returns the Store kept in n's JetStream, creating its bucket if
+// needed. Claims are atomic across every directory on the same NATS (a
+// key-value create), so two nodes cannot bind one name to two keys.
+func OpenStore(ctx context.Context, n *NATS) (Store, error) {
+	kv, err := n.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket:      accountsBucket,
+		Description: "Parley accounts: username → Ed25519 public key",
+		History:     1,
+		Storage:     n.storage,
+		Replicas:    n.replicas,
+	})
 	if err != nil {
 		return nil, fmt.Errorf("open account store: %w", err)
 	}
-	return &mapStore{
-		accounts: accounts,
-		save:     func(a map[string]ed25519.PublicKey) error { return writeAccounts(path, a) },
-	}, nil
+	return &kvStore{kv: kv}, nil
 }
 
-// mapStore is the in-memory Store, and the file store when save is set.
-type mapStore struct {
-	save func(map[string]ed25519.PublicKey) error // persists all accounts; nil keeps them in memory only
+type kvStore struct{ kv jetstream.KeyValue }
 
-	// mu guards the following fields.
-	mu       sync.Mutex
-	accounts map[string]ed25519.PublicKey
-	closed   bool
-}
-
-func (s *mapStore) ClaimAccount(ctx context.Context, user string, key ed25519.PublicKey) error {
+func (s *kvStore) ClaimAccount(ctx context.Context, user string, key ed25519.PublicKey) error {
 	if len(key) != ed25519.PublicKeySize {
 		return fmt.Errorf("claim account %q: key is %d bytes, want %d", user, len(key), ed25519.PublicKeySize)
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return fmt.Errorf("claim account %q: %w", user, ErrClosed)
+	value, err := json.Marshal(accountRecord{Key: key})
+	if err != nil {
+		return fmt.Errorf("claim account %q: %w", user, err)
 	}
-	if owner, ok := s.accounts[user]; ok {
-		if !owner.Equal(key) {
-			return fmt.Errorf("claim account %q: %w", user, ErrNameTaken)
-		}
+	_, err = s.kv.Create(ctx, natsToken(user), value)
+	if err == nil {
 		return nil
 	}
-	s.accounts[user] = bytes.Clone(key)
-	if s.save != nil {
-		if err := s.save(s.accounts); err != nil {
-			delete(s.accounts, user)
-			return fmt.Errorf("claim account %q: %w", user, err)
-		}
+	if !errors.Is(err, jetstream.ErrKeyExists) {
+		return fmt.Errorf("claim account %q: %w", user, err)
+	}
+	owner, err := s.Account(ctx, user)
+	if err != nil {
+		return fmt.Errorf("claim account %q: %w", user, err)
+	}
+	if !owner.Equal(key) {
+		return fmt.Errorf("claim account %q: %w", user, ErrNameTaken)
 	}
 	return nil
 }
 
-func (s *mapStore) Account(ctx context.Context, user string) (ed25519.PublicKey, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return nil, fmt.Errorf("account %q: %w", user, ErrClosed)
-	}
-	key, ok := s.accounts[user]
-	if !ok {
+func (s *kvStore) Account(ctx context.Context, user string) (ed25519.PublicKey, error) {
+	entry, err := s.kv.Get(ctx, natsToken(user))
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
 		return nil, fmt.Errorf("account %q: %w", user, ErrNoSuchUser)
 	}
-	return bytes.Clone(key), nil
-}
-
-func (s *mapStore) Close() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.closed = true
-	return nil
-}
-
-func readAccounts(path string) (map[string]ed25519.PublicKey, error) {
-	accounts := make(map[string]ed25519.PublicKey)
-	data, err := os.ReadFile(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return accounts, nil
-	}
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("account %q: %w", user, err)
 	}
-	var doc accountsDoc
-	dec := json.NewDecoder(bytes.NewReader(data))
+	var rec accountRecord
+	dec := json.NewDecoder(bytes.NewReader(entry.Value()))
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(&doc); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+	if err := dec.Decode(&rec); err != nil || len(rec.Key) != ed25519.PublicKeySize {
+		return nil, fmt.Errorf("account %q: corrupt record %q", user, entry.Value())
 	}
-	if doc.Version != accountsFileVersion {
-		return nil, fmt.Errorf("%s: unsupported version %d", path, doc.Version)
-	}
-	for user, rec := range doc.Accounts {
-		if !wire.ValidUsername(user) || len(rec.Key) != ed25519.PublicKeySize {
-			return nil, fmt.Errorf("%s: invalid account %q", path, user)
-		}
-		accounts[user] = rec.Key
-	}
-	return accounts, nil
+	return rec.Key, nil
 }
 
-func writeAccounts(path string, accounts map[string]ed25519.PublicKey) error {
-	doc := accountsDoc{Version: accountsFileVersion, Accounts: make(map[string]accountRecord, len(accounts))}
-	for user, key := range accounts {
-		doc.Accounts[user] = accountRecord{Key: key}
-	}
-	data, err := json.MarshalIndent(doc, "", "  ")
-	if err != nil {
-		return err
-	}
-	return writeFileAtomic(path, append(data, '\n'))
-}
+// natsToken turns a username into one NATS subject token and key-value key.
+// Usernames may hold dots, which separate tokens in NATS (and may not end a
+// key); "=" may not appear in a username, so the mapping is one to one.
+func natsToken(user string) string { return strings.ReplaceAll(user, ".", "=") }
 
-// writeFileAtomic replaces path with data so that a crash at any point leaves
-// either the old or the new content.
-func writeFileAtomic(path string, data []byte) (err error) {
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*.tmp") // mode 0600
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			_ = os.Remove(tmp.Name())
-		}
-	}()
-	if _, err := tmp.Write(data); err != nil {
-		_ = tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		_ = tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return err
-	}
-	// The rename is durable only once the directory entry is on disk.
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
-}
+// userOfToken reverses natsToken.
+func userOfToken(token string) string { return strings.ReplaceAll(token, "=", ".") }

@@ -4,135 +4,91 @@ import (
 	"context"
 	"crypto/ed25519"
 	"errors"
-	"os"
 	"path/filepath"
 	"testing"
 
 	"github.com/parley-voip/parley/directory"
 )
 
-func TestStores(t *testing.T) {
-	stores := []struct {
-		name string
-		open func(t *testing.T) directory.Store
-	}{
-		{"memory", func(*testing.T) directory.Store { return directory.NewMemoryStore() }},
-		{"file", func(t *testing.T) directory.Store {
-			s, err := directory.OpenFileStore(t.TempDir())
-			if err != nil {
-				t.Fatal(err)
-			}
-			return s
-		}},
+// openNATS starts an embedded NATS keeping its state in dataDir ("" for
+// memory); it is closed when the test ends unless the test closes it first.
+func openNATS(t testing.TB, dataDir string) *directory.NATS {
+	t.Helper()
+	n, err := directory.ConnectNATS(directory.NATSConfig{DataDir: dataDir, Logger: testLogger(t)})
+	if err != nil {
+		t.Fatalf("ConnectNATS: %v", err)
 	}
-	for _, st := range stores {
-		t.Run(st.name, func(t *testing.T) {
-			ctx := context.Background()
-			s := st.open(t)
-			alice, mallory := newIdentity(t).Public(), newIdentity(t).Public()
+	t.Cleanup(func() { _ = n.Close() })
+	return n
+}
 
-			if _, err := s.Account(ctx, "alice"); !errors.Is(err, directory.ErrNoSuchUser) {
-				t.Errorf("Account of an unclaimed name: %v, want ErrNoSuchUser", err)
-			}
-			if err := s.ClaimAccount(ctx, "alice", alice); err != nil {
-				t.Fatalf("first claim: %v", err)
-			}
-			if err := s.ClaimAccount(ctx, "alice", alice); err != nil {
-				t.Errorf("claim by the owner again: %v", err)
-			}
-			if err := s.ClaimAccount(ctx, "alice", mallory); !errors.Is(err, directory.ErrNameTaken) {
-				t.Errorf("claim with another key: %v, want ErrNameTaken", err)
-			}
-			if err := s.ClaimAccount(ctx, "bob", ed25519.PublicKey{1, 2, 3}); err == nil {
-				t.Error("claim with a 3-byte key succeeded")
-			}
-			got, err := s.Account(ctx, "alice")
-			if err != nil || !got.Equal(alice) {
-				t.Errorf("Account(alice) = %x, %v; want %x", got, err, alice)
-			}
-			got[0] ^= 0xff // the store must have handed out a copy
-			if again, _ := s.Account(ctx, "alice"); !again.Equal(alice) {
-				t.Error("modifying a returned key changed the stored one")
-			}
+func TestStore(t *testing.T) {
+	ctx := ctxTimeout(t)
+	s, err := directory.OpenStore(ctx, openNATS(t, ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	alice, mallory := newIdentity(t).Public(), newIdentity(t).Public()
 
-			if err := s.Close(); err != nil {
-				t.Fatal(err)
-			}
-			if _, err := s.Account(ctx, "alice"); !errors.Is(err, directory.ErrClosed) {
-				t.Errorf("Account after Close: %v, want ErrClosed", err)
-			}
-			if err := s.ClaimAccount(ctx, "carol", alice); !errors.Is(err, directory.ErrClosed) {
-				t.Errorf("ClaimAccount after Close: %v, want ErrClosed", err)
-			}
-		})
+	if _, err := s.Account(ctx, "alice"); !errors.Is(err, directory.ErrNoSuchUser) {
+		t.Errorf("Account of an unclaimed name: %v, want ErrNoSuchUser", err)
+	}
+	if err := s.ClaimAccount(ctx, "alice", alice); err != nil {
+		t.Fatalf("first claim: %v", err)
+	}
+	if err := s.ClaimAccount(ctx, "alice", alice); err != nil {
+		t.Errorf("claim by the owner again: %v", err)
+	}
+	if err := s.ClaimAccount(ctx, "alice", mallory); !errors.Is(err, directory.ErrNameTaken) {
+		t.Errorf("claim with another key: %v, want ErrNameTaken", err)
+	}
+	if err := s.ClaimAccount(ctx, "bob", ed25519.PublicKey{1, 2, 3}); err == nil {
+		t.Error("claim with a 3-byte key succeeded")
+	}
+	// Dots separate NATS tokens; these names must still be distinct accounts.
+	for _, name := range []string{"a.b", "a.b.", "a..b", "a_b"} {
+		if err := s.ClaimAccount(ctx, name, alice); err != nil {
+			t.Errorf("claim %q: %v", name, err)
+		}
+	}
+	if err := s.ClaimAccount(ctx, "a.b", mallory); !errors.Is(err, directory.ErrNameTaken) {
+		t.Errorf("claim a.b with another key: %v, want ErrNameTaken", err)
+	}
+	got, err := s.Account(ctx, "alice")
+	if err != nil || !got.Equal(alice) {
+		t.Errorf("Account(alice) = %x, %v; want %x", got, err, alice)
 	}
 }
 
-func TestFileStoreSurvivesReopen(t *testing.T) {
-	ctx := context.Background()
+func TestStoreSurvivesRestart(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "data")
-	alice := newIdentity(t).Public()
-	bob := newIdentity(t).Public()
+	alice, bob := newIdentity(t).Public(), newIdentity(t).Public()
 
-	s, err := directory.OpenFileStore(dir)
+	n := openNATS(t, dir)
+	s, err := directory.OpenStore(context.Background(), n)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for user, key := range map[string]ed25519.PublicKey{"alice": alice, "bob": bob} {
-		if err := s.ClaimAccount(ctx, user, key); err != nil {
+		if err := s.ClaimAccount(ctxTimeout(t), user, key); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := s.Close(); err != nil {
+	if err := n.Close(); err != nil {
 		t.Fatal(err)
-	}
-	info, err := os.Stat(filepath.Join(dir, "accounts.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if perm := info.Mode().Perm(); perm != 0o600 {
-		t.Errorf("accounts file mode %04o, want 0600", perm)
-	}
-	if leftovers, _ := filepath.Glob(filepath.Join(dir, ".*.tmp")); len(leftovers) != 0 {
-		t.Errorf("temporary files left behind: %v", leftovers)
 	}
 
-	reopened, err := directory.OpenFileStore(dir)
+	reopened, err := directory.OpenStore(ctxTimeout(t), openNATS(t, dir))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer reopened.Close()
 	for user, key := range map[string]ed25519.PublicKey{"alice": alice, "bob": bob} {
-		got, err := reopened.Account(ctx, user)
+		got, err := reopened.Account(ctxTimeout(t), user)
 		if err != nil || !got.Equal(key) {
-			t.Errorf("after reopen Account(%s) = %x, %v; want %x", user, got, err, key)
+			t.Errorf("after restart Account(%s) = %x, %v; want %x", user, got, err, key)
 		}
 	}
-	if err := reopened.ClaimAccount(ctx, "alice", bob); !errors.Is(err, directory.ErrNameTaken) {
-		t.Errorf("after reopen another key claimed alice: %v", err)
-	}
-}
-
-func TestFileStoreRejectsCorruptFile(t *testing.T) {
-	tests := []struct {
-		name    string
-		content string
-	}{
-		{"not-json", "{accounts"},
-		{"wrong-version", `{"version":2,"accounts":{}}`},
-		{"unknown-field", `{"version":1,"accounts":{},"extra":1}`},
-		{"bad-username", `{"version":1,"accounts":{"Alice":{"key":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="}}}`},
-		{"short-key", `{"version":1,"accounts":{"alice":{"key":"AAAA"}}}`},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			dir := t.TempDir()
-			if err := os.WriteFile(filepath.Join(dir, "accounts.json"), []byte(tt.content), 0o600); err != nil {
-				t.Fatal(err)
-			}
-			if _, err := directory.OpenFileStore(dir); err == nil {
-				t.Error("OpenFileStore accepted a corrupt accounts file")
-			}
-		})
+	if err := reopened.ClaimAccount(ctxTimeout(t), "alice", bob); !errors.Is(err, directory.ErrNameTaken) {
+		t.Errorf("after restart another key claimed alice: %v", err)
 	}
 }

@@ -14,10 +14,16 @@ import (
 )
 
 func runDirectory(ctx context.Context, args []string) error {
-	var listen, data, logLevel string
+	var (
+		listen, data, logLevel string
+		natsURL                string
+		replicas               int
+	)
 	fs := newFlagSet("directory", "directory [flags]", os.Stderr)
-	fs.StringVar(&listen, "listen", defaultDirectory, "HOST:PORT to serve WebSocket /v1/ws, /healthz on")
-	fs.StringVar(&data, "data", "", "directory for persistent state (default $PARLEY_HOME/directory, or ~/.parley/directory)")
+	fs.StringVar(&listen, "listen", defaultDirectory, "HOST:PORT to serve WebSocket /v1/ws, /healthz, /metrics on")
+	fs.StringVar(&data, "data", "", "directory for the embedded NATS server's state (default $PARLEY_HOME/directory, or ~/.parley/directory)")
+	fs.StringVar(&natsURL, "nats", "", "external NATS server or cluster (nats://host:port[,…]) instead of the embedded one; several directories on one NATS serve one user base")
+	fs.IntVar(&replicas, "nats-replicas", 1, "copies of the state a NATS cluster keeps (1, 3 or 5; with --nats)")
 	fs.StringVar(&logLevel, "log-level", "info", "log detail on stderr: debug, info, warn or error")
 	if _, err := parseArgs(fs, args, 0); err != nil {
 		return err
@@ -26,7 +32,7 @@ func runDirectory(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	if data == "" {
+	if data == "" && natsURL == "" {
 		home := os.Getenv("PARLEY_HOME")
 		if home == "" {
 			dir, err := os.UserHomeDir()
@@ -37,13 +43,13 @@ func runDirectory(ctx context.Context, args []string) error {
 		}
 		data = filepath.Join(home, "directory")
 	}
-	store, err := directory.OpenFileStore(data)
+	state, err := directory.ConnectNATS(directory.NATSConfig{URL: natsURL, DataDir: data, Replicas: replicas, Logger: log})
 	if err != nil {
-		return fmt.Errorf("directory storage: %w", err)
+		return err
 	}
-	srv, err := directory.NewServer(directory.ServerConfig{Store: store, Logger: log})
+	defer state.Close()
+	srv, err := directory.NewServer(directory.ServerConfig{NATS: state, Logger: log})
 	if err != nil {
-		store.Close()
 		return err
 	}
 	defer srv.Close()
@@ -54,7 +60,7 @@ func runDirectory(ctx context.Context, args []string) error {
 	httpSrv := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- httpSrv.Serve(ln) }()
-	log.Info("directory listening", "addr", ln.Addr().String(), "data", data)
+	log.Info("directory listening", "addr", ln.Addr().String(), "data", data, "nats", natsURL)
 	fmt.Printf("directory listening on %s\n", ln.Addr())
 
 	select {

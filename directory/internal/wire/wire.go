@@ -58,6 +58,7 @@ const (
 	CodeNoSuchUser      = "no-such-user"    // the addressed user has no account
 	CodeOffline         = "offline"         // the addressed user has no session
 	CodeTooLarge        = "too-large"       // the frame exceeds the limit; the server then closes
+	CodeRateLimited     = "rate-limited"    // too many requests, or the recipient does not keep up; slow down
 	CodeInternal        = "internal"        // the server failed (storage); retrying may help
 )
 
@@ -93,6 +94,9 @@ type Message interface{ head() *Header }
 
 // RequestID returns the id of m, "" if it has none.
 func RequestID(m Message) string { return m.head().ID }
+
+// FrameType returns the "type" of a decoded frame.
+func FrameType(m Message) string { return m.head().Type }
 
 // Hello is the server's first frame on every connection.
 type Hello struct {

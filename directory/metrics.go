@@ -1,0 +1,87 @@
+package directory
+
+import (
+	"fmt"
+	"io"
+	"maps"
+	"net/http"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// fanOutBuckets are the upper bounds (seconds) of the presence fan-out
+// latency histogram: from publishing a change to queueing it for watchers.
+var fanOutBuckets = []float64{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1}
+
+// metrics are the directory's Prometheus metrics, kept with the standard
+// library: a handful of counters do not need a client library.
+type metrics struct {
+	logins      atomic.Uint64
+	rateLimited atomic.Uint64
+
+	// mu guards the following fields.
+	mu       sync.Mutex
+	messages map[string]uint64 // by request type; types come from the decoder, so the set is bounded
+	fanOut   []uint64          // cumulative counts per fanOutBuckets, then +Inf
+	fanOutN  uint64
+	fanOutS  float64
+}
+
+func newMetrics() *metrics {
+	return &metrics{messages: make(map[string]uint64), fanOut: make([]uint64, len(fanOutBuckets)+1)}
+}
+
+func (m *metrics) countMessage(typ string) {
+	m.mu.Lock()
+	m.messages[typ]++
+	m.mu.Unlock()
+}
+
+// observeFanOut records the latency of one presence fan-out, sent being
+// the publisher's clock in Unix nanoseconds (directories of one cluster are
+// expected to keep their clocks in sync).
+func (m *metrics) observeFanOut(sent string) {
+	ns, err := strconv.ParseInt(sent, 10, 64)
+	if err != nil {
+		return
+	}
+	d := time.Since(time.Unix(0, ns)).Seconds()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	i, _ := slices.BinarySearch(fanOutBuckets, d)
+	for ; i < len(m.fanOut); i++ {
+		m.fanOut[i]++
+	}
+	m.fanOutN++
+	m.fanOutS += d
+}
+
+// write prints the metrics in the Prometheus text format (version 0.0.4).
+func (m *metrics) write(w io.Writer, sessions int) {
+	fmt.Fprintf(w, "# HELP parley_directory_sessions Logged-in sessions on this directory.\n# TYPE parley_directory_sessions gauge\nparley_directory_sessions %d\n", sessions)
+	fmt.Fprintf(w, "# HELP parley_directory_logins_total Successful logins.\n# TYPE parley_directory_logins_total counter\nparley_directory_logins_total %d\n", m.logins.Load())
+	fmt.Fprintf(w, "# HELP parley_directory_rate_limited_total Requests refused by a rate limit or a recipient that does not keep up.\n# TYPE parley_directory_rate_limited_total counter\nparley_directory_rate_limited_total %d\n", m.rateLimited.Load())
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	fmt.Fprintf(w, "# HELP parley_directory_messages_total Requests received, by type.\n# TYPE parley_directory_messages_total counter\n")
+	for _, t := range slices.Sorted(maps.Keys(m.messages)) {
+		fmt.Fprintf(w, "parley_directory_messages_total{type=%q} %d\n", t, m.messages[t])
+	}
+	fmt.Fprintf(w, "# HELP parley_directory_presence_fanout_seconds Time from a presence change to its frames being queued for watchers.\n# TYPE parley_directory_presence_fanout_seconds histogram\n")
+	for i, le := range fanOutBuckets {
+		fmt.Fprintf(w, "parley_directory_presence_fanout_seconds_bucket{le=\"%g\"} %d\n", le, m.fanOut[i])
+	}
+	fmt.Fprintf(w, "parley_directory_presence_fanout_seconds_bucket{le=\"+Inf\"} %d\n", m.fanOut[len(fanOutBuckets)])
+	fmt.Fprintf(w, "parley_directory_presence_fanout_seconds_sum %g\nparley_directory_presence_fanout_seconds_count %d\n", m.fanOutS, m.fanOutN)
+}
+
+func (s *Server) serveMetrics(w http.ResponseWriter, _ *http.Request) {
+	s.mu.Lock()
+	sessions := len(s.bySub)
+	s.mu.Unlock()
+	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+	s.metrics.write(w, sessions)
+}
