@@ -38,6 +38,16 @@ type Stats struct {
 	FECRecovered        uint64    `json:"fec_recovered"`
 	BitrateBPS          float64   `json:"bitrate_bps"` // Opus payload bits per second sent
 	Codec               string    `json:"codec"`
+
+	// JitterBufferMeanDelayMS is the mean of jitter_buffer_delay_ms (the last
+	// played packet's arrival → playout) over every packet played (getStats:
+	// jitterBufferDelay / jitterBufferEmittedCount).
+	JitterBufferMeanDelayMS   float64 `json:"jitter_buffer_mean_delay_ms"`
+	JitterBufferTargetDelayMS float64 `json:"jitter_buffer_target_delay_ms"` // the adaptive target at the end
+	// Frames the jitter buffer inserted (concealment, to grow its delay) and
+	// removed (silence skipped or two packets merged, to shrink it).
+	JitterBufferExpanded   uint64 `json:"jitter_buffer_expanded"`
+	JitterBufferCompressed uint64 `json:"jitter_buffer_compressed"`
 }
 
 // DialFailure is the record of a call that Dial could not place.
@@ -100,6 +110,10 @@ func (s *Stats) fillMedia(snd *media.Sender, rcv *media.Receiver) {
 		s.PacketsLate = st.Jitter.Late
 		s.JitterMS = durationMS(st.InterarrivalJitter)
 		s.JitterBufferDelayMS = durationMS(st.Jitter.Delay)
+		s.JitterBufferMeanDelayMS = durationMS(st.Jitter.MeanDelay)
+		s.JitterBufferTargetDelayMS = durationMS(st.Jitter.TargetDelay)
+		s.JitterBufferExpanded = st.Jitter.Expanded
+		s.JitterBufferCompressed = st.Jitter.Compressed
 		s.ConcealedSamples = st.ConcealedSamples
 		s.TotalSamples = st.TotalSamples
 		s.FECRecovered = st.FECRecovered

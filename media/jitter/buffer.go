@@ -9,10 +9,23 @@
 // loss. Sequence numbers tell the two apart and detect duplicates; both
 // wrap around (16 and 32 bits) and all comparisons are modular.
 //
-// This first cut keeps a fixed target delay per stream; the mapping from
-// timestamps to local time is re-anchored only on an underrun or a
-// discontinuity. Memory is a fixed ring of slots allocated by New, so a
-// hostile peer cannot grow it and steady-state Push/Pop do not allocate.
+// The delay adapts as WebRTC's NetEq does: a frame is due when the fastest
+// recent packet would have brought it plus a target delay, the 95th
+// percentile of how much later than that fastest packet the others came
+// (delay.go). A clean path thus plays with under one frame of slack; jitter
+// raises the target within a few packets and its end lowers it over seconds.
+// Playout moves towards the target without clicks: to grow, it waits (the
+// caller conceals, which libopus does pitch-synchronously); to shrink, it
+// skips silence (DTX pauses) or, when it stays too late during speech, hands
+// out two packets to be merged into one frame. A packet that comes after its
+// frame passed, while nothing later is buffered, is still played: playout
+// steps back to it (as NetEq plays a late packet after expanding), so a
+// delay spike costs concealment, not the spike's packets. Because the
+// reference is a sliding minimum, sender clock drift moves the target with it
+// instead of accumulating.
+//
+// Memory is a fixed ring of slots allocated by New, so a hostile peer cannot
+// grow it and steady-state Push/Pop do not allocate.
 package jitter
 
 import (
@@ -41,7 +54,8 @@ const (
 	// buffer ran dry, or the sender is in a DTX pause. Conceal for a few
 	// frames, then play silence.
 	FrameEmpty FrameKind = iota
-	// FramePacket means the frame's packet is here: decode Frame.Payload.
+	// FramePacket means the frame's packet is here: decode Frame.Payload
+	// (and, when set, Frame.Merge).
 	FramePacket
 	// FrameLost means the frame's packet is missing although later ones
 	// arrived: conceal it, or decode it from Frame.FECPayload when set.
@@ -67,6 +81,10 @@ type Frame struct {
 	Kind FrameKind
 	// Payload is the packet to decode (FramePacket only).
 	Payload []byte
+	// Merge is set when playout is behind its target during speech: it is
+	// the next frame's packet, to decode after Payload and compress with it
+	// into one frame's time (FramePacket only).
+	Merge []byte
 	// FECPayload is the packet right after a lost frame, whose in-band FEC
 	// can rebuild it (FrameLost only, when that packet is here).
 	FECPayload []byte
@@ -96,10 +114,20 @@ type Stats struct {
 	// confirmed (RFC 3550 §A.1), a stray of an SSRC just replaced, or flushed
 	// from the buffer by a resync.
 	Discarded uint64
+	// Expanded counts frames inserted to let the delay grow: Pops that
+	// returned FrameEmpty without moving the playout point.
+	Expanded uint64
+	// Compressed counts frames removed to let the delay shrink: silent frames
+	// skipped and packets merged into the frame before them.
+	Compressed uint64
 	// Delay is how long the last played packet spent buffered (arrival to
-	// Pop); TargetDelay until one has played.
+	// Pop); zero until one has played.
 	Delay time.Duration
-	// TargetDelay is the playout delay the buffer aims for.
+	// MeanDelay is the mean of Delay over every packet played (WebRTC's
+	// jitterBufferDelay / jitterBufferEmittedCount).
+	MeanDelay time.Duration
+	// TargetDelay is how much later than the fastest recent packet the
+	// buffer aims to play each frame.
 	TargetDelay time.Duration
 }
 
@@ -131,11 +159,20 @@ type Buffer struct {
 	slotMask     uint64 // len(slots)-1; len(slots) is a power of two > maxAhead
 
 	// mu guards the following fields.
-	mu    sync.Mutex
-	slots []slot
-	out   []byte // Frame.Payload of the last Pop
-	fec   []byte // Frame.FECPayload of the last Pop
-	stats Stats
+	mu       sync.Mutex
+	slots    []slot
+	out      []byte // Frame.Payload of the last Pop
+	fec      []byte // Frame.FECPayload of the last Pop
+	merge    []byte // Frame.Merge of the last Pop
+	stats    Stats
+	delay    *delayEstimator
+	delaySum time.Duration // of Stats.Delay over the stats.played packets
+	played   uint64
+	// behindRun counts consecutive Pops that found playout a frame or more
+	// behind its target.
+	behindRun int
+	// talking reports whether the last Pop played a packet.
+	talking bool
 
 	active     bool   // a stream has started
 	ssrc       uint32 // the stream's SSRC
@@ -148,9 +185,9 @@ type Buffer struct {
 	strayUntil time.Time
 
 	// Playout: slot number playSlot (any origin, counted in frames) holds
-	// timestamp playTS, which is due at startAt; after that one slot per Pop.
+	// timestamp playTS, the next frame to play; playing is set from the first
+	// frame played after a (re)start.
 	playing   bool
-	startAt   time.Time
 	playTS    uint32
 	playSlot  int64
 	aheadSlot int64 // highest slot number holding a packet; < playSlot when none
@@ -185,8 +222,10 @@ func New(cfg Config) *Buffer {
 		slots:        make([]slot, n),
 		out:          make([]byte, 0, MaxPayload),
 		fec:          make([]byte, 0, MaxPayload),
+		merge:        make([]byte, 0, MaxPayload),
 		badSeq:       noBadSeq,
-		stats:        Stats{Delay: cfg.TargetDelay, TargetDelay: cfg.TargetDelay},
+		delay:        newDelayEstimator(cfg.ClockRate, cfg.MinDelay, cfg.MaxDelay-2*cfg.frameDuration()),
+		stats:        Stats{TargetDelay: cfg.MinDelay},
 	}
 	backing := make([]byte, n*MaxPayload)
 	for i := range b.slots {
@@ -236,39 +275,47 @@ func (b *Buffer) Push(seq uint16, timestamp uint32, ssrc uint32, payload []byte,
 	}
 
 	slotNum := b.playSlot + b.framesFrom(b.playTS, timestamp)
+	behind := b.playSlot - slotNum
 	switch {
-	case slotNum-b.playSlot > b.maxAhead:
-		// Too far ahead to buffer: the playout fell behind the stream (the
-		// caller stopped popping, clocks drift) or the timestamps jumped.
-		b.reanchorLocked(timestamp, arrival)
+	case -behind > b.maxAhead || newest && behind > 0 && (b.buffered > 0 || behind > b.maxAhead):
+		// Too far ahead to buffer, or the newest packet behind buffered ones:
+		// the timestamps jumped. Start anew from this packet.
+		b.delay.restart()
+		b.reanchorLocked(timestamp)
 		slotNum = b.playSlot
-	case slotNum < b.playSlot && !b.playing && b.fitsBeforeStartLocked(slotNum, arrival):
-		// Arrived out of order before playout began and still due by the
-		// first packet's mapping: start playout from it instead.
-		b.startAt = b.startAt.Add(time.Duration(slotNum-b.playSlot) * b.cfg.frameDuration())
-		b.playTS += uint32((slotNum - b.playSlot) * b.frameSamples)
-		b.playSlot = slotNum
+	case behind > 0 && !b.playing && b.aheadSlot-slotNum <= b.maxAhead:
+		// Arrived out of order before playout began: start from it instead.
+		b.moveBackLocked(slotNum)
 		if int16(seq-b.accountedSeq) <= 0 {
 			b.accountedSeq = seq - 1
 		}
 		b.accountedTS = b.playTS - uint32(b.frameSamples)
-	case slotNum < b.playSlot && newest:
-		// The newest packet is already due: the buffer ran dry because the
-		// network delay grew. Start playout anew from it, as from a first packet.
-		b.reanchorLocked(timestamp, arrival)
-		slotNum = b.playSlot
-	case slotNum < b.playSlot:
+	case behind > 0 && newest && b.framesFrom(b.accountedTS, timestamp) > 0:
+		// The newest packet came after its frame passed (concealed) and
+		// nothing later is here: play it late rather than lose it.
+		b.moveBackLocked(slotNum)
+	case behind > 0:
 		s := &b.slots[uint64(slotNum)&b.slotMask]
 		if s.state == slotPlayed && s.seq == seq && s.ts == timestamp {
 			b.stats.Duplicates++
 		} else {
+			// The late packet's delay is what the target must learn from.
+			b.delay.observe(timestamp, arrival)
 			b.stats.Late++
 		}
 		return
 	}
+	b.delay.observe(timestamp, arrival)
 	if b.storeLocked(slotNum, seq, timestamp, payload, arrival) && seqDelta < 0 {
 		b.stats.Reordered++
 	}
+}
+
+// moveBackLocked moves the playout point back to the earlier slot slotNum,
+// on the same frame grid.
+func (b *Buffer) moveBackLocked(slotNum int64) {
+	b.playTS += uint32((slotNum - b.playSlot) * b.frameSamples)
+	b.playSlot = slotNum
 }
 
 // framesFrom returns how many frames timestamp ts lies after from (negative
@@ -281,26 +328,20 @@ func (b *Buffer) framesFrom(from, ts uint32) int64 {
 	return delta / b.frameSamples
 }
 
-// fitsBeforeStartLocked reports whether playout, not yet started, can begin
-// at slot slotNum: that slot is not yet due for a packet arriving at arrival,
-// and every buffered packet stays within the window.
-func (b *Buffer) fitsBeforeStartLocked(slotNum int64, arrival time.Time) bool {
-	due := b.startAt.Add(time.Duration(slotNum-b.playSlot) * b.cfg.frameDuration())
-	return !due.Before(arrival) && b.aheadSlot-slotNum <= b.maxAhead
-}
-
 // startStreamLocked begins a new stream (first packet, new SSRC or a
 // confirmed sequence restart) with the given packet as its first.
 func (b *Buffer) startStreamLocked(seq uint16, ts, ssrc uint32, arrival time.Time) {
 	b.active, b.ssrc = true, ssrc
 	b.highestSeq, b.badSeq = seq, noBadSeq
-	b.reanchorLocked(ts, arrival)
+	b.delay.restart()
+	b.reanchorLocked(ts)
+	b.delay.observe(ts, arrival)
 	b.accountedSeq, b.accountedTS = seq-1, ts-uint32(b.frameSamples)
 }
 
-// reanchorLocked flushes the buffer and maps timestamp ts to playout at
-// arrival plus the target delay, as for the first packet of a stream.
-func (b *Buffer) reanchorLocked(ts uint32, arrival time.Time) {
+// reanchorLocked flushes the buffer and makes timestamp ts the next to
+// play, as for the first packet of a stream.
+func (b *Buffer) reanchorLocked(ts uint32) {
 	for i := range b.slots {
 		s := &b.slots[i]
 		if s.state == slotFilled {
@@ -314,7 +355,7 @@ func (b *Buffer) reanchorLocked(ts uint32, arrival time.Time) {
 	}
 	b.buffered = 0
 	b.playing = false
-	b.startAt = arrival.Add(b.cfg.TargetDelay)
+	b.behindRun = 0
 	b.playTS = ts
 	b.playSlot = 0
 	b.aheadSlot = -1
@@ -344,36 +385,90 @@ func (b *Buffer) storeLocked(slotNum int64, seq uint16, ts uint32, payload []byt
 	return true
 }
 
-// Pop returns what to play for the next frame at local time now and moves
-// the playout point on by one frame. Call it once per frame duration.
+// compressAfter is how many Pops in a row playout may stay a frame or more
+// behind its target before it merges packets during speech; two frames
+// behind, it merges at once.
+const compressAfter = 25
+
+// Pop returns what to play for the next frame at local time now and,
+// unless it lets the delay grow, moves the playout point on by one frame (or
+// more, to shrink it). Call it once per frame duration.
 func (b *Buffer) Pop(now time.Time) Frame {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if !b.active {
 		return Frame{Kind: FrameEmpty}
 	}
-	if !b.playing {
-		if now.Before(b.startAt) {
-			return Frame{Kind: FrameEmpty, Timestamp: b.playTS}
+	frameDur := b.cfg.frameDuration()
+	// How far the frame due is past its target time (negative: early).
+	late := now.Sub(b.delay.epoch) - b.delay.playTime(b.playTS)
+	due := &b.slots[uint64(b.playSlot)&b.slotMask]
+	if late < 0 && !(b.talking && due.state == slotFilled && late >= -frameDur) {
+		// Early: wait, letting the delay grow to the target. Within a
+		// talkspurt a packet already here is played up to one frame early
+		// rather than interrupted by a frame of concealment.
+		if b.playing {
+			b.stats.Expanded++
 		}
-		b.playing = true
+		b.talking = false
+		return Frame{Kind: FrameEmpty, Timestamp: b.playTS}
 	}
+	b.playing = true
+	if late >= frameDur {
+		b.behindRun++
+	} else {
+		b.behindRun = 0
+	}
+	compress := late >= 2*frameDur || b.behindRun >= compressAfter
 	frame := Frame{Kind: FrameEmpty, Timestamp: b.playTS}
-	if s := &b.slots[uint64(b.playSlot)&b.slotMask]; s.state == slotFilled {
-		frame = Frame{Kind: FramePacket, Payload: append(b.out[:0], s.payload...), Timestamp: s.ts}
-		s.state = slotPlayed
-		b.buffered--
-		b.accountPlayedLocked(s.seq)
-		b.stats.Delay = now.Sub(s.arrival)
-	} else if b.provenLostLocked() {
+	b.talking = due.state == slotFilled
+	switch {
+	case due.state == slotFilled:
+		frame = Frame{Kind: FramePacket, Payload: append(b.out[:0], due.payload...), Timestamp: due.ts}
+		b.playLocked(due, now)
+		if next := &b.slots[uint64(b.playSlot)&b.slotMask]; compress && next.state == slotFilled {
+			frame.Merge = append(b.merge[:0], next.payload...)
+			b.playLocked(next, now)
+			b.stats.Compressed++
+			b.behindRun = 0
+		}
+	case b.provenLostLocked():
 		frame.Kind = FrameLost
 		if next := &b.slots[uint64(b.playSlot+1)&b.slotMask]; next.state == slotFilled {
 			frame.FECPayload = append(b.fec[:0], next.payload...)
 		}
+		b.advanceLocked()
+	default:
+		// Silence (a DTX pause) or a packet not here in time: skipping such
+		// frames when behind shrinks the delay without touching speech.
+		b.advanceLocked()
+		if compress {
+			for skip := late / frameDur; skip > 0 && b.slots[uint64(b.playSlot)&b.slotMask].state != slotFilled; skip-- {
+				b.advanceLocked()
+				b.stats.Compressed++
+			}
+			b.behindRun = 0
+		}
 	}
+	return frame
+}
+
+// playLocked takes the packet in slot s, the one due, out of the buffer and
+// moves the playout point past it.
+func (b *Buffer) playLocked(s *slot, now time.Time) {
+	s.state = slotPlayed
+	b.buffered--
+	b.accountPlayedLocked(s.seq)
+	b.stats.Delay = now.Sub(s.arrival)
+	b.delaySum += b.stats.Delay
+	b.played++
+	b.advanceLocked()
+}
+
+// advanceLocked moves the playout point on by one frame.
+func (b *Buffer) advanceLocked() {
 	b.playSlot++
 	b.playTS += uint32(b.frameSamples)
-	return frame
 }
 
 // provenLostLocked reports whether the frame now due had a packet that is
@@ -424,5 +519,10 @@ func (b *Buffer) accountPlayedLocked(seq uint16) {
 func (b *Buffer) Stats() Stats {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return b.stats
+	s := b.stats
+	s.TargetDelay = b.delay.target
+	if b.played > 0 {
+		s.MeanDelay = b.delaySum / time.Duration(b.played)
+	}
+	return s
 }

@@ -65,17 +65,18 @@ func payloadSeq(b []byte) uint16 { return binary.BigEndian.Uint16(b) }
 
 // counts are the Stats counters a case expects.
 type counts struct {
-	Received, Lost, Late, Duplicates, Reordered, Discarded uint64
+	Received, Lost, Late, Duplicates, Reordered, Discarded, Expanded, Compressed uint64
 }
 
 func countsOf(s Stats) counts {
-	return counts{s.Received, s.Lost, s.Late, s.Duplicates, s.Reordered, s.Discarded}
+	return counts{s.Received, s.Lost, s.Late, s.Duplicates, s.Reordered, s.Discarded, s.Expanded, s.Compressed}
 }
 
 // play pushes pkts at their arrival times and pops every 20 ms from t0
 // (a push at the same instant as a pop comes first). It describes each Pop
-// by a token: "-" empty, "N" the packet with sequence number N, "L" lost,
-// "L/N" lost with packet N offered for FEC.
+// by a token: "-" empty, "N" the packet with sequence number N, "N+M"
+// packets N and M merged into one frame, "L" lost, "L/N" lost with packet N
+// offered for FEC.
 func play(t *testing.T, b *Buffer, pkts []pkt, pops int) string {
 	t.Helper()
 	pkts = slices.Clone(pkts)
@@ -102,7 +103,11 @@ func play(t *testing.T, b *Buffer, pkts []pkt, pops int) string {
 			if got := binary.BigEndian.Uint32(f.Payload[2:]); got != f.Timestamp {
 				t.Errorf("pop %d: packet with timestamp %d returned as timestamp %d", i, got, f.Timestamp)
 			}
-			out = append(out, fmt.Sprint(payloadSeq(f.Payload)))
+			tok := fmt.Sprint(payloadSeq(f.Payload))
+			if f.Merge != nil {
+				tok += fmt.Sprintf("+%d", payloadSeq(f.Merge))
+			}
+			out = append(out, tok)
 		case FrameLost:
 			if f.FECPayload != nil {
 				out = append(out, fmt.Sprintf("L/%d", payloadSeq(f.FECPayload)))
@@ -155,11 +160,12 @@ func TestPlayout(t *testing.T) {
 			stats: counts{Received: 5, Duplicates: 1},
 		},
 		{
-			name:  "late-packet-concealed-then-dropped",
+			// Packet 2's 60 ms delay raises the target at once (grow fast).
+			name:  "late-packet-concealed-dropped-and-delay-grows",
 			pkts:  arriving(stream(0, 0, 5), 2, 100*time.Millisecond),
-			pops:  8,
-			want:  "- - 0 1 L/3 3 4 -",
-			stats: counts{Received: 5, Lost: 1, Late: 1},
+			pops:  9,
+			want:  "- - 0 1 L/3 - - 3 4",
+			stats: counts{Received: 5, Lost: 1, Late: 1, Expanded: 2},
 		},
 		{
 			name:  "lost-packet-offers-next-for-fec",
@@ -185,12 +191,14 @@ func TestPlayout(t *testing.T) {
 			stats: counts{Received: 5},
 		},
 		{
+			// Packet 3 arrives 50 ms before its timestamp says it could: the
+			// sender's clock leapt, so playout catches up by merging 1 and 2.
 			name: "dtx-pause-with-early-next-talkspurt-is-not-loss",
 			pkts: append(stream(0, 0, 3),
 				pkt{seq: 3, ts: 5 * frame, at: 50 * time.Millisecond}),
 			pops:  9,
-			want:  "- - 0 1 2 - - 3 -",
-			stats: counts{Received: 4},
+			want:  "- - 0 1+2 - - 3 - -",
+			stats: counts{Received: 4, Compressed: 1},
 		},
 		{
 			name: "loss-before-dtx-pause-counted-when-talkspurt-plays",
@@ -226,7 +234,7 @@ func TestPlayout(t *testing.T) {
 			name:  "both-wrap-with-reorder-and-loss",
 			pkts:  arriving(arriving(without(stream(65534, wrapTS, 6), 1), 0, 20*time.Millisecond), 65535, 25*time.Millisecond),
 			pops:  9,
-			want:  "- - 65534 65535 0 L/2 2 3 -",
+			want:  "- 65534 65535 0 L/2 2 3 - -", // 0 came 20 ms early: all play 20 ms sooner
 			stats: counts{Received: 5, Lost: 1, Reordered: 1},
 		},
 		{
@@ -269,14 +277,16 @@ func TestPlayout(t *testing.T) {
 			stats: counts{Received: 5, Discarded: 2},
 		},
 		{
-			name: "underrun-restarts-playout-without-loss",
+			// Packet 3's frame passed while nothing was buffered: playout steps
+			// back and plays it late instead of losing it.
+			name: "underrun-plays-late-packets-without-loss",
 			pkts: append(stream(0, 0, 3),
 				pkt{seq: 3, ts: 3 * frame, at: 200 * time.Millisecond},
 				pkt{seq: 4, ts: 4 * frame, at: 220 * time.Millisecond},
 				pkt{seq: 5, ts: 5 * frame, at: 240 * time.Millisecond}),
 			pops:  15,
-			want:  "- - 0 1 2 - - - - - - - 3 4 5",
-			stats: counts{Received: 6},
+			want:  "- - 0 1 2 - - - - - - 3 4 5 -",
+			stats: counts{Received: 6, Expanded: 1},
 		},
 		{
 			name: "underrun-counts-missing-packets-as-lost",
@@ -284,8 +294,8 @@ func TestPlayout(t *testing.T) {
 				pkt{seq: 5, ts: 5 * frame, at: 200 * time.Millisecond},
 				pkt{seq: 6, ts: 6 * frame, at: 220 * time.Millisecond}),
 			pops:  14,
-			want:  "- - 0 1 2 - - - - - - - 5 6",
-			stats: counts{Received: 5, Lost: 2},
+			want:  "- - 0 1 2 - - - - - - 5 6 -",
+			stats: counts{Received: 5, Lost: 2, Expanded: 1},
 		},
 		{
 			name: "earlier-packet-before-start-moves-start-back",
@@ -300,15 +310,17 @@ func TestPlayout(t *testing.T) {
 			stats: counts{Received: 4, Reordered: 1},
 		},
 		{
-			name: "earlier-packet-past-its-time-before-start-is-late",
+			// Nothing has played yet, so even a packet 65 ms out of order
+			// starts playout; 1 and 2 are proven lost by the sequence numbers.
+			name: "much-earlier-packet-before-start-moves-start-back",
 			pkts: []pkt{
 				{seq: 3, ts: 3 * frame, at: 0},
 				{seq: 0, ts: 0, at: 5 * time.Millisecond},
 				{seq: 4, ts: 4 * frame, at: 20 * time.Millisecond},
 			},
-			pops:  5,
-			want:  "- - 3 4 -",
-			stats: counts{Received: 3, Late: 1},
+			pops:  6,
+			want:  "- 0 L L/3 3 4",
+			stats: counts{Received: 3, Lost: 2, Reordered: 1},
 		},
 		{
 			name: "bad-payloads-discarded",
@@ -330,7 +342,7 @@ func TestPlayout(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			b := New(Config{})
+			b := New(Config{MinDelay: 40 * time.Millisecond})
 			if got := play(t, b, tt.pkts, tt.pops); got != tt.want {
 				t.Errorf("playout\n got %s\nwant %s", got, tt.want)
 			}
@@ -353,9 +365,9 @@ func TestPushCopiesPayload(t *testing.T) {
 }
 
 func TestDelayStats(t *testing.T) {
-	b := New(Config{TargetDelay: 60 * time.Millisecond})
-	if s := b.Stats(); s.Delay != 60*time.Millisecond || s.TargetDelay != 60*time.Millisecond {
-		t.Fatalf("before playout: Delay %v TargetDelay %v, want both 60ms", s.Delay, s.TargetDelay)
+	b := New(Config{MinDelay: 60 * time.Millisecond})
+	if s := b.Stats(); s.Delay != 0 || s.MeanDelay != 0 || s.TargetDelay != 60*time.Millisecond {
+		t.Fatalf("before playout: Delay %v MeanDelay %v TargetDelay %v, want 0, 0, 60ms", s.Delay, s.MeanDelay, s.TargetDelay)
 	}
 	b.Push(0, 0, ssrcA, []byte{1}, t0)
 	b.Push(1, frame, ssrcA, []byte{1}, t0.Add(25*time.Millisecond))
@@ -367,13 +379,13 @@ func TestDelayStats(t *testing.T) {
 		t.Errorf("Delay after first packet = %v, want 61ms", got)
 	}
 	b.Pop(t0.Add(81 * time.Millisecond))
-	if got := b.Stats().Delay; got != 56*time.Millisecond {
-		t.Errorf("Delay after second packet = %v, want 56ms", got)
+	if s := b.Stats(); s.Delay != 56*time.Millisecond || s.MeanDelay != (61+56)*time.Millisecond/2 {
+		t.Errorf("after second packet: Delay %v MeanDelay %v, want 56ms and 58.5ms", s.Delay, s.MeanDelay)
 	}
 }
 
 func TestTenMillisecondFrames(t *testing.T) {
-	b := New(Config{FrameSamples: 480, TargetDelay: 20 * time.Millisecond})
+	b := New(Config{FrameSamples: 480, MinDelay: 20 * time.Millisecond})
 	for i := range 4 {
 		b.Push(uint16(i), uint32(i*480), ssrcA, []byte{byte(i)}, t0.Add(time.Duration(i)*10*time.Millisecond))
 	}
@@ -400,9 +412,9 @@ func TestConfigValidate(t *testing.T) {
 		{"frame-too-short", Config{FrameSamples: 48}, false},
 		{"frame-too-long", Config{FrameSamples: 48000}, false},
 		{"clock-too-slow", Config{ClockRate: 100, FrameSamples: 2}, false},
-		{"negative-target", Config{TargetDelay: -time.Millisecond}, false},
+		{"negative-min-delay", Config{MinDelay: -time.Millisecond}, false},
 		{"max-delay-too-long", Config{MaxDelay: time.Minute}, false},
-		{"max-delay-below-target", Config{TargetDelay: 500 * time.Millisecond, MaxDelay: 510 * time.Millisecond}, false},
+		{"max-delay-below-min-delay", Config{MinDelay: 500 * time.Millisecond, MaxDelay: 510 * time.Millisecond}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -484,6 +496,10 @@ func TestConcurrentPushPop(t *testing.T) {
 		case FramePacket:
 			played = append(played, payloadSeq(f.Payload))
 			credits <- struct{}{}
+			if f.Merge != nil {
+				played = append(played, payloadSeq(f.Merge))
+				credits <- struct{}{}
+			}
 		case FrameLost:
 			t.Fatalf("frame %d lost; stats %+v", len(played), b.Stats())
 		}
@@ -512,7 +528,7 @@ func FuzzBuffer(f *testing.F) {
 	f.Add(inOrder)
 	f.Add([]byte{0, 0xff, 0xff, 0x7f, 0xff, 5, 10, 1, 0, 0x80, 0, 0x80, 0, 1, 2, 3, 0xff, 1, 2, 3, 4, 5, 6, 7})
 	f.Fuzz(func(t *testing.T, data []byte) {
-		b := New(Config{FrameSamples: 480, TargetDelay: 30 * time.Millisecond, MaxDelay: 200 * time.Millisecond})
+		b := New(Config{FrameSamples: 480, MinDelay: 30 * time.Millisecond, MaxDelay: 200 * time.Millisecond})
 		slots := len(b.slots)
 		var (
 			seq     uint16
@@ -531,15 +547,18 @@ func FuzzBuffer(f *testing.F) {
 				switch fr.Kind {
 				case FramePacket:
 					played++
-					if len(fr.Payload) == 0 || len(fr.Payload) > MaxPayload || fr.FECPayload != nil {
-						t.Fatalf("bad packet frame: %d bytes, fec %v", len(fr.Payload), fr.FECPayload != nil)
+					if fr.Merge != nil {
+						played++
+					}
+					if len(fr.Payload) == 0 || len(fr.Payload) > MaxPayload || fr.FECPayload != nil || len(fr.Merge) > MaxPayload {
+						t.Fatalf("bad packet frame: %d bytes, fec %v, %d merge bytes", len(fr.Payload), fr.FECPayload != nil, len(fr.Merge))
 					}
 				case FrameLost:
-					if fr.Payload != nil || len(fr.FECPayload) > MaxPayload {
+					if fr.Payload != nil || fr.Merge != nil || len(fr.FECPayload) > MaxPayload {
 						t.Fatalf("bad lost frame: payload %v, %d fec bytes", fr.Payload, len(fr.FECPayload))
 					}
 				case FrameEmpty:
-					if fr.Payload != nil || fr.FECPayload != nil {
+					if fr.Payload != nil || fr.FECPayload != nil || fr.Merge != nil {
 						t.Fatal("empty frame with payload")
 					}
 				default:

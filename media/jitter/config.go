@@ -10,7 +10,6 @@ import (
 const (
 	defaultClockRate    = 48000
 	defaultFrameSamples = 960 // 20 ms at 48 kHz
-	defaultTargetDelay  = 40 * time.Millisecond
 	defaultMaxDelay     = time.Second
 )
 
@@ -31,9 +30,10 @@ type Config struct {
 	// FrameSamples is how many RTP clock ticks one frame (one packet, one
 	// Pop) lasts (default 960: 20 ms at 48 kHz).
 	FrameSamples int
-	// TargetDelay is how long after its arrival the first packet of a stream
-	// (or of a resync) is played (default 40 ms).
-	TargetDelay time.Duration
+	// MinDelay is the least target delay: how much later than the fastest
+	// recent packet a frame is played, at least (default 0: the target adapts
+	// from nothing, so a clean path plays with under one frame of slack).
+	MinDelay time.Duration
 	// MaxDelay is how far ahead of the playout point a packet may be; one
 	// further ahead resyncs the buffer to it (default 1 s, at most 5 s).
 	MaxDelay time.Duration
@@ -46,9 +46,6 @@ func (c Config) withDefaults() Config {
 	}
 	if c.FrameSamples == 0 {
 		c.FrameSamples = defaultFrameSamples
-	}
-	if c.TargetDelay == 0 {
-		c.TargetDelay = defaultTargetDelay
 	}
 	if c.MaxDelay == 0 {
 		c.MaxDelay = defaultMaxDelay
@@ -67,15 +64,15 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: frame of %d samples at %d Hz lasts %v, outside %v..%v",
 			errInvalidConfig, c.FrameSamples, c.ClockRate, frame, minFrameDuration, maxFrameDuration)
 	}
-	if c.TargetDelay < 0 {
-		return fmt.Errorf("%w: negative target delay %v", errInvalidConfig, c.TargetDelay)
+	if c.MinDelay < 0 {
+		return fmt.Errorf("%w: negative min delay %v", errInvalidConfig, c.MinDelay)
 	}
 	if c.MaxDelay > maxMaxDelay {
 		return fmt.Errorf("%w: max delay %v above %v", errInvalidConfig, c.MaxDelay, maxMaxDelay)
 	}
-	if c.MaxDelay < c.TargetDelay+2*frame {
-		return fmt.Errorf("%w: max delay %v must exceed target delay %v by two frames (%v)",
-			errInvalidConfig, c.MaxDelay, c.TargetDelay, 2*frame)
+	if c.MaxDelay < c.MinDelay+2*frame {
+		return fmt.Errorf("%w: max delay %v must exceed min delay %v by two frames (%v)",
+			errInvalidConfig, c.MaxDelay, c.MinDelay, 2*frame)
 	}
 	return nil
 }
