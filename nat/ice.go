@@ -73,6 +73,9 @@ func (c ICEConfig) Tune(se *webrtc.SettingEngine) {
 	// peers cannot resolve.
 	se.SetIncludeLoopbackCandidate(true)
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	// pion allocates over turn:…?transport=tcp only for TCP network types;
+	// with no ICE-TCP mux configured, TCP adds no host candidates.
+	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6, webrtc.NetworkTypeTCP4})
 	if c.RelayOnly {
 		// pion waits ~2 s before accepting a relay pair so that a better
 		// direct pair can win; with relay-only there is nothing to wait for.

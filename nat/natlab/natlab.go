@@ -293,26 +293,32 @@ func (h Host) Command(ctx context.Context, name string, args ...string) *exec.Cm
 	return exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", h.Namespace, name}, args...)...)
 }
 
+// errExited: a function run by Host.Do ended its goroutine (a test's
+// t.Fatal) instead of returning.
+var errExited = errors.New("natlab: function exited its goroutine")
+
 // Do runs fn on an OS thread that has entered h's namespace: sockets fn
 // opens, and processes it starts, live there. fn must not start goroutines
 // that open sockets (they run on other threads).
 func (h Host) Do(fn func() error) error {
 	errc := make(chan error, 1)
 	go func() {
+		err := errExited
+		defer func() { errc <- err }()
 		// The thread is never unlocked: it dies with this goroutine, so no
 		// other goroutine ever runs in the lab's namespace.
 		runtime.LockOSThread()
-		f, err := os.Open("/run/netns/" + h.Namespace)
-		if err != nil {
-			errc <- fmt.Errorf("natlab: %w", err)
+		f, oerr := os.Open("/run/netns/" + h.Namespace)
+		if oerr != nil {
+			err = fmt.Errorf("natlab: %w", oerr)
 			return
 		}
 		defer f.Close()
-		if err := unix.Setns(int(f.Fd()), unix.CLONE_NEWNET); err != nil {
-			errc <- fmt.Errorf("natlab: enter namespace %s: %w", h.Namespace, err)
+		if serr := unix.Setns(int(f.Fd()), unix.CLONE_NEWNET); serr != nil {
+			err = fmt.Errorf("natlab: enter namespace %s: %w", h.Namespace, serr)
 			return
 		}
-		errc <- fn()
+		err = fn()
 	}()
 	return <-errc
 }
