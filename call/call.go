@@ -501,13 +501,18 @@ func (c *Call) newPeerConnection(s *session) error {
 		return fmt.Errorf("add audio track: %w", err)
 	}
 	// RTCP must be read for pion's interceptors (reports, NACK) to work; the
-	// read fails, ending this goroutine, when the PeerConnection closes.
+	// read fails, ending this goroutine, when the PeerConnection closes. The
+	// peer's receiver reports steer our encoder (bitrate, FEC).
 	s.mediaWG.Add(1)
 	go func() {
 		defer s.mediaWG.Done()
 		for {
-			if _, _, err := rtpSender.ReadRTCP(); err != nil {
+			pkts, _, err := rtpSender.ReadRTCP()
+			if err != nil {
 				return
+			}
+			if s.audio != nil {
+				s.audio.sender.HandleRTCP(pkts)
 			}
 		}
 	}()

@@ -48,6 +48,12 @@ type Stats struct {
 	// removed (silence skipped or two packets merged, to shrink it).
 	JitterBufferExpanded   uint64 `json:"jitter_buffer_expanded"`
 	JitterBufferCompressed uint64 `json:"jitter_buffer_compressed"`
+	// The encoder's settings at the end, as adapted to the peer's RTCP
+	// receiver reports and to the measured cost of encoding.
+	EncoderBitrateBPS   int  `json:"encoder_bitrate_bps"`
+	EncoderComplexity   int  `json:"encoder_complexity"`
+	EncoderFEC          bool `json:"encoder_fec"`
+	EncoderExpectedLoss int  `json:"encoder_expected_loss_pct"`
 }
 
 // DialFailure is the record of a call that Dial could not place.
@@ -102,6 +108,10 @@ func (s *Stats) fillMedia(snd *media.Sender, rcv *media.Receiver) {
 		if s.DurationS > 0 {
 			s.BitrateBPS = float64(st.PayloadBytes*8) / s.DurationS
 		}
+		s.EncoderBitrateBPS = st.Bitrate
+		s.EncoderComplexity = st.Complexity
+		s.EncoderFEC = st.FEC
+		s.EncoderExpectedLoss = st.ExpectedLossPercent
 	}
 	if rcv != nil {
 		st := rcv.Stats()

@@ -126,6 +126,17 @@ func (e *Encoder) SetBitrate(bps int) error {
 	return nil
 }
 
+// SetComplexity changes the complexity (1..10).
+func (e *Encoder) SetComplexity(c int) error {
+	if c < 1 || c > 10 {
+		return fmt.Errorf("media: opus: complexity %d is outside 1..10", c)
+	}
+	if err := e.enc.SetComplexity(c); err != nil {
+		return fmt.Errorf("media: opus: set complexity: %w", err)
+	}
+	return nil
+}
+
 // SetPacketLossPercent changes the expected packet loss (0..100), which
 // sets how strong in-band FEC is and whether libopus emits it at all.
 func (e *Encoder) SetPacketLossPercent(p int) error {

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/pion/rtp"
 )
@@ -24,10 +26,16 @@ type SenderConfig struct {
 	FrameSamples int // samples per frame at 48 kHz; 0 → FrameSamples (20 ms)
 }
 
-// SenderStats counts what a Sender has sent.
+// SenderStats counts what a Sender has sent and how its encoder is set.
 type SenderStats struct {
 	PacketsSent  uint64
 	PayloadBytes uint64 // Opus bytes, without RTP/SRTP/UDP overhead
+	// The encoder's current settings, adapted by HandleRTCP and to the
+	// measured cost of encoding.
+	Bitrate             int
+	Complexity          int
+	FEC                 bool
+	ExpectedLossPercent int
 }
 
 // Sender is the outgoing audio path of a call: source → Opus → RTP.
@@ -38,6 +46,14 @@ type Sender struct {
 
 	packetsSent  atomic.Uint64
 	payloadBytes atomic.Uint64
+
+	// mu guards want, the settings HandleRTCP and the encode meter decide;
+	// wantSeq counts their changes and Run applies them between frames.
+	mu         sync.Mutex
+	want       encoderSettings
+	wantSeq    atomic.Uint64
+	appliedSeq uint64                          // owned by Run
+	applied    atomic.Pointer[encoderSettings] // the settings in force
 }
 
 // NewSender makes a Sender reading cfg.Source.
@@ -52,7 +68,18 @@ func NewSender(cfg SenderConfig) (*Sender, error) {
 	if err != nil {
 		return nil, fmt.Errorf("media: sender: %w", err)
 	}
-	return &Sender{source: cfg.Source, encoder: enc, frameSamples: cfg.FrameSamples}, nil
+	ecfg := cfg.Encoder.withDefaults()
+	s := &Sender{source: cfg.Source, encoder: enc, frameSamples: cfg.FrameSamples}
+	s.want = encoderSettings{
+		bitrate:     ecfg.Bitrate,
+		lossPercent: ecfg.PacketLossPercent,
+		fec:         ecfg.FEC,
+		complexity:  ecfg.Complexity,
+		packetRate:  SampleRate / cfg.FrameSamples,
+	}
+	applied := s.want
+	s.applied.Store(&applied)
+	return s, nil
 }
 
 // dtxMaxBytes is the size at or below which libopus's output in DTX mode
@@ -72,6 +99,7 @@ func (s *Sender) Run(ctx context.Context, w RTPWriter) error {
 		Timestamp:      rand.Uint32(),
 		Marker:         true, // first packet of a talkspurt
 	}}
+	meter := encodeMeter{frame: time.Duration(s.frameSamples) * time.Second / SampleRate}
 	for {
 		if err := s.source.ReadFrame(ctx, pcm); err != nil {
 			if ctx.Err() != nil {
@@ -79,9 +107,22 @@ func (s *Sender) Run(ctx context.Context, w RTPWriter) error {
 			}
 			return fmt.Errorf("media: read source: %w", err)
 		}
+		if err := s.applySettings(); err != nil {
+			return fmt.Errorf("media: adapt encoder: %w", err)
+		}
+		start := time.Now()
 		n, err := s.encoder.Encode(pcm, payload)
 		if err != nil {
 			return fmt.Errorf("media: encode: %w", err)
+		}
+		if share, ok := meter.add(time.Since(start)); ok {
+			s.mu.Lock()
+			before := s.want.complexity
+			s.want.onEncodeCost(share)
+			if s.want.complexity != before {
+				s.wantSeq.Add(1)
+			}
+			s.mu.Unlock()
 		}
 		if n > dtxMaxBytes {
 			pkt.Payload = payload[:n]
@@ -102,8 +143,13 @@ func (s *Sender) Run(ctx context.Context, w RTPWriter) error {
 
 // Stats returns the counters so far; safe to call while Run runs.
 func (s *Sender) Stats() SenderStats {
+	set := s.applied.Load()
 	return SenderStats{
-		PacketsSent:  s.packetsSent.Load(),
-		PayloadBytes: s.payloadBytes.Load(),
+		PacketsSent:         s.packetsSent.Load(),
+		PayloadBytes:        s.payloadBytes.Load(),
+		Bitrate:             set.bitrate,
+		Complexity:          set.complexity,
+		FEC:                 set.fec,
+		ExpectedLossPercent: set.lossPercent,
 	}
 }
