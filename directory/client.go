@@ -46,6 +46,15 @@ type ClientConfig struct {
 	// PingInterval is how often the client pings the directory; an
 	// unanswered ping ends the connection with ErrConnectionLost. 0 → 15 s.
 	PingInterval time.Duration
+	// Control makes this a control session, for tools that manage contacts
+	// and status: it does not take over the user's session, receives no
+	// signals or pushes and does not count for presence.
+	Control bool
+	// CallsFrom says who may call this user and see their presence:
+	// CallsFromContacts ("", the default) or CallsFromAnyone.
+	CallsFrom string
+	// AutoAccept accepts every contact request at once (the echo service).
+	AutoAccept bool
 }
 
 func (c ClientConfig) validate() error {
@@ -57,6 +66,11 @@ func (c ClientConfig) validate() error {
 	}
 	if c.PingInterval < 0 {
 		return fmt.Errorf("negative PingInterval %v", c.PingInterval)
+	}
+	switch c.CallsFrom {
+	case "", CallsFromContacts, CallsFromAnyone:
+	default:
+		return fmt.Errorf("CallsFrom %q: want %q or %q", c.CallsFrom, CallsFromContacts, CallsFromAnyone)
 	}
 	return nil
 }
@@ -77,6 +91,7 @@ type Client struct {
 
 	signals  chan Signal
 	presence chan Presence
+	contacts chan Contact
 	done     chan struct{}
 	closed   sync.Once
 
@@ -107,7 +122,7 @@ func Dial(ctx context.Context, cfg ClientConfig) (*Client, error) {
 		}
 		return nil, fmt.Errorf("%w at %s: %w", ErrUnreachable, endpoint, err)
 	}
-	maxBytes, err := login(ctx, conn, cfg.User, cfg.Identity)
+	maxBytes, err := login(ctx, conn, &cfg)
 	if err != nil {
 		_ = conn.CloseNow()
 		return nil, fmt.Errorf("log in to directory %s as %s: %w", endpoint, cfg.User, err)
@@ -121,6 +136,7 @@ func Dial(ctx context.Context, cfg ClientConfig) (*Client, error) {
 		pingInterval: cfg.PingInterval,
 		signals:      make(chan Signal, signalBuffer),
 		presence:     make(chan Presence, presenceBuffer),
+		contacts:     make(chan Contact, presenceBuffer),
 		done:         make(chan struct{}),
 		pending:      make(map[string]chan wire.Message),
 	}
@@ -147,7 +163,7 @@ func Dial(ctx context.Context, cfg ClientConfig) (*Client, error) {
 const loginID = "login"
 
 // login answers the server's hello and returns the server's frame limit.
-func login(ctx context.Context, conn *websocket.Conn, user string, id *identity.Identity) (maxBytes int, err error) {
+func login(ctx context.Context, conn *websocket.Conn, cfg *ClientConfig) (maxBytes int, err error) {
 	msg, err := readEvent(ctx, conn)
 	if err != nil {
 		return 0, err
@@ -162,10 +178,13 @@ func login(ctx context.Context, conn *websocket.Conn, user string, id *identity.
 	conn.SetReadLimit(int64(maxBytes) + wire.EnvelopeSlack)
 
 	req := &wire.Login{
-		Header: wire.Header{ID: loginID},
-		User:   user,
-		Key:    id.Public(),
-		Sig:    ed25519.Sign(id.Private, wire.LoginMessage(hello.Nonce, user)),
+		Header:     wire.Header{ID: loginID},
+		User:       cfg.User,
+		Key:        cfg.Identity.Public(),
+		Sig:        ed25519.Sign(cfg.Identity.Private, wire.LoginMessage(hello.Nonce, cfg.User)),
+		Control:    cfg.Control,
+		CallsFrom:  cfg.CallsFrom,
+		AutoAccept: cfg.AutoAccept,
 	}
 	frame, err := wire.Encode(req)
 	if err != nil {
@@ -248,7 +267,74 @@ func (c *Client) Lookup(ctx context.Context, user string) (Presence, error) {
 	if !ok || result.User != user {
 		return Presence{}, fmt.Errorf("look up %s: %w: unexpected answer %T", user, ErrProtocol, answer)
 	}
-	return Presence{User: result.User, Exists: result.Exists, Status: result.Status}, nil
+	return Presence{User: result.User, Exists: result.Exists, Status: result.Status, Note: result.Note}, nil
+}
+
+// Contact carries out action on the user's contact with peer; message goes
+// with ContactAdd only. Adding a name nobody registered fails with
+// ErrNoSuchUser; accepting or declining without a request from peer with
+// ErrProtocol.
+func (c *Client) Contact(ctx context.Context, action ContactAction, peer, message string) error {
+	if !wire.ValidUsername(peer) {
+		return fmt.Errorf("%s contact %q: %w", action, peer, ErrBadUsername)
+	}
+	if !wire.ValidText(message) {
+		return fmt.Errorf("%s contact %s: message must be at most %d characters, no control characters", action, peer, wire.MaxTextRunes)
+	}
+	id := c.newID()
+	answer, err := c.request(ctx, id, &wire.ContactRequest{Header: wire.Header{ID: id}, User: peer, Action: string(action), Message: message})
+	if err != nil {
+		return fmt.Errorf("%s contact %s: %w", action, peer, err)
+	}
+	if _, ok := answer.(*wire.OK); !ok {
+		return fmt.Errorf("%s contact %s: %w: unexpected answer %T", action, peer, ErrProtocol, answer)
+	}
+	return nil
+}
+
+// Contacts returns the user's contact list: every contact and every
+// pending request, incoming and outgoing, sorted by name; accepted
+// contacts come with their presence.
+func (c *Client) Contacts(ctx context.Context) ([]Contact, error) {
+	id := c.newID()
+	answer, err := c.request(ctx, id, &wire.ContactsRequest{Header: wire.Header{ID: id}})
+	if err != nil {
+		return nil, fmt.Errorf("list contacts: %w", err)
+	}
+	result, ok := answer.(*wire.ContactsResult)
+	if !ok {
+		return nil, fmt.Errorf("list contacts: %w: unexpected answer %T", ErrProtocol, answer)
+	}
+	list := make([]Contact, 0, len(result.Contacts))
+	for _, e := range result.Contacts {
+		ct := Contact{User: e.User, State: e.State, Message: e.Message, Status: e.Status, Note: e.Note}
+		if e.LastSeen != "" {
+			ct.LastSeen, _ = time.Parse(time.RFC3339, e.LastSeen) // a malformed time is only left out
+		}
+		list = append(list, ct)
+	}
+	return list, nil
+}
+
+// SetStatus sets the user's status (StatusOnline, StatusAway, StatusBusy or
+// StatusInvisible) and note (up to 140 characters) for every session of the
+// user; the directory keeps them for later logins.
+func (c *Client) SetStatus(ctx context.Context, status, note string) error {
+	if !wire.ValidSettableStatus(status) {
+		return fmt.Errorf("set status %q: want online, away, busy or invisible", status)
+	}
+	if !wire.ValidText(note) {
+		return fmt.Errorf("set status: note must be at most %d characters, no control characters", wire.MaxTextRunes)
+	}
+	id := c.newID()
+	answer, err := c.request(ctx, id, &wire.SetStatus{Header: wire.Header{ID: id}, Status: status, Note: note})
+	if err != nil {
+		return fmt.Errorf("set status %s: %w", status, err)
+	}
+	if _, ok := answer.(*wire.OK); !ok {
+		return fmt.Errorf("set status %s: %w: unexpected answer %T", status, ErrProtocol, answer)
+	}
+	return nil
 }
 
 // Send relays s to s.To and waits for the directory's acknowledgement, which
@@ -286,7 +372,13 @@ func (c *Client) Send(ctx context.Context, s Signal) error {
 // (acks and pings). It is closed when the connection is gone (see Done).
 func (c *Client) Signals() <-chan Signal { return c.signals }
 
-// PresenceUpdates returns presence changes of looked-up users, buffered (64);
+// ContactUpdates returns changes to the user's contact list (a request
+// arrived, was accepted, …), buffered (64); when it is full an update is
+// dropped at once (Contacts has the whole list). It is closed when the
+// connection is gone.
+func (c *Client) ContactUpdates() <-chan Contact { return c.contacts }
+
+// PresenceUpdates returns presence changes of accepted contacts, buffered (64);
 // when it is full an update is dropped at once, so a client that never reads
 // it loses nothing else. It is closed when the connection is gone.
 func (c *Client) PresenceUpdates() <-chan Presence { return c.presence }
@@ -381,6 +473,7 @@ func (c *Client) request(ctx context.Context, id string, m wire.Message) (wire.M
 func (c *Client) readRunLoop() {
 	defer close(c.done)
 	defer close(c.presence)
+	defer close(c.contacts)
 	defer close(c.signals)
 	defer c.cancel() // the connection is gone: stop the keep-alive loop and pending writes
 	for {
@@ -410,7 +503,7 @@ func (c *Client) dispatch(msg wire.Message) {
 			c.log.Warn("directory: signal dropped: Signals channel full", "from", s.From, "call", s.CallID, "kind", s.Kind)
 		}
 	case *wire.Presence:
-		p := Presence{User: m.User, Exists: true, Status: m.Status}
+		p := Presence{User: m.User, Exists: true, Status: m.Status, Note: m.Note}
 		// Presence is state, and a newer update will follow: a client
 		// that does not read it must not hold up its signalling.
 		select {
@@ -418,7 +511,14 @@ func (c *Client) dispatch(msg wire.Message) {
 		default:
 			c.log.Debug("directory: presence update dropped: channel full", "user", p.User, "status", p.Status)
 		}
-	case *wire.OK, *wire.LookupResult, *wire.Pong:
+	case *wire.Contact:
+		ct := Contact{User: m.User, State: m.State, Message: m.Message}
+		select {
+		case c.contacts <- ct:
+		default:
+			c.log.Debug("directory: contact update dropped: channel full", "user", ct.User, "state", ct.State)
+		}
+	case *wire.OK, *wire.LookupResult, *wire.ContactsResult, *wire.Pong:
 		c.answer(wire.RequestID(m), m)
 	case *wire.Error:
 		if m.ID == "" {

@@ -76,12 +76,22 @@ func (d *testDirectory) dial(t testing.TB, user string, id *identity.Identity) *
 	return c
 }
 
+// dialURL logs user in, taking calls from anyone so that tests of the
+// relay need not make users contacts first; contact tests use dialWith.
 func dialURL(t testing.TB, url, user string, id *identity.Identity) (*directory.Client, error) {
+	t.Helper()
+	return dialWith(t, directory.ClientConfig{URL: url, User: user, Identity: id, CallsFrom: directory.CallsFromAnyone})
+}
+
+// dialWith dials with cfg (its Logger set); the client is closed when the
+// test ends.
+func dialWith(t testing.TB, cfg directory.ClientConfig) (*directory.Client, error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	// Cancelling the dial context once Dial returns must not affect the client.
 	defer cancel()
-	c, err := directory.Dial(ctx, directory.ClientConfig{URL: url, User: user, Identity: id, Logger: testLogger(t)})
+	cfg.Logger = testLogger(t)
+	c, err := directory.Dial(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -143,6 +153,22 @@ func eventually(t testing.TB, what string, cond func() bool) {
 			t.Fatalf("%s: not within %v", what, testTimeout)
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// befriend makes a and b accepted contacts (a asks, b accepts) and waits
+// until each has seen the other's presence.
+func befriend(t testing.TB, a, b *directory.Client) {
+	t.Helper()
+	if err := a.Contact(ctxTimeout(t), directory.ContactAdd, b.User(), "hi"); err != nil {
+		t.Fatalf("%s adds %s: %v", a.User(), b.User(), err)
+	}
+	if err := b.Contact(ctxTimeout(t), directory.ContactAccept, a.User(), ""); err != nil {
+		t.Fatalf("%s accepts %s: %v", b.User(), a.User(), err)
+	}
+	for _, c := range []*directory.Client{a, b} {
+		for p := nextPresence(t, c); p.Status == directory.StatusOffline; p = nextPresence(t, c) {
+		}
 	}
 }
 
@@ -221,9 +247,10 @@ func loginFrame(id, user string, key ed25519.PublicKey, signer ed25519.PrivateKe
 	return string(frame)
 }
 
+// login logs in taking calls from anyone, like dialURL.
 func (r *rawConn) login(user string, id *identity.Identity) {
 	r.t.Helper()
-	r.send(loginFrame("login-1", user, id.Public(), id.Private, r.nonce))
+	r.send(strings.Replace(loginFrame("login-1", user, id.Public(), id.Private, r.nonce), "{", `{"calls_from":"anyone",`, 1))
 	if got := r.read(); got["type"] != "ok" || got["id"] != "login-1" {
 		r.t.Fatalf("login answer %v, want ok", got)
 	}

@@ -26,9 +26,7 @@ func TestTwoDirectoriesServeOneUserBase(t *testing.T) {
 		t.Fatalf("Lookup(bob) before bob registered = %+v, %v", p, err)
 	}
 	bob := d2.dial(t, "bob", newIdentity(t))
-	if got := nextPresence(t, alice); got.User != "bob" || got.Status != directory.StatusOnline {
-		t.Errorf("alice on node 1 got %+v, want bob online", got)
-	}
+	befriend(t, alice, bob) // across nodes: both see each other online
 	if p, err := bob.Lookup(ctxTimeout(t), "alice"); err != nil || !p.Exists || p.Status != directory.StatusOnline {
 		t.Errorf("bob on node 2: Lookup(alice) = %+v, %v; want online", p, err)
 	}
@@ -73,9 +71,10 @@ func TestTwoDirectoriesServeOneUserBase(t *testing.T) {
 	if err := bob.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if err := moved.Send(ctxTimeout(t), directory.Signal{To: "bob", CallID: "c3", Kind: directory.SignalOffer}); !errors.Is(err, directory.ErrOffline) {
-		t.Errorf("signal to bob after he left: %v, want ErrOffline", err)
-	}
+	eventually(t, "signal to bob fails with ErrOffline after he left", func() bool {
+		err := moved.Send(ctxTimeout(t), directory.Signal{To: "bob", CallID: "c3", Kind: directory.SignalOffer})
+		return errors.Is(err, directory.ErrOffline)
+	})
 }
 
 func TestSignalRateLimit(t *testing.T) {
@@ -152,8 +151,7 @@ func TestMetrics(t *testing.T) {
 	if _, err := alice.Lookup(ctxTimeout(t), "bob"); err != nil {
 		t.Fatal(err)
 	}
-	d.dial(t, "bob", newIdentity(t))
-	nextPresence(t, alice)
+	befriend(t, alice, d.dial(t, "bob", newIdentity(t)))
 	body := get(t, d.http.URL+"/metrics")
 	for _, want := range []string{
 		"parley_directory_sessions 2\n",

@@ -1,7 +1,9 @@
 package directory
 
 import (
+	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -66,16 +68,22 @@ const (
 	presenceSubjectPrefix = "parley.presence."
 	presenceWildcard      = presenceSubjectPrefix + "*"
 	// opHeader says what a message to a user subject asks of the session.
-	opHeader = "Parley-Op"
-	opSignal = "signal" // deliver the frame in the body; reply routeOK or routeFull
-	opKick   = "kick"   // a newer login took over: reply, then close
-	opStatus = "status" // reply with the session's presence status
+	opHeader    = "Parley-Op"
+	opSignal    = "signal"     // deliver the frame in the body if fromHeader may call; reply routeOK, routeFull or routeGone
+	opKick      = "kick"       // a newer login took over: reply, then close
+	opStatus    = "status"     // reply with the presence (presenceInfo) fromHeader may see
+	opContact   = "contact"    // the user's record of peerHeader changed: update, push the body if any; reply followChanged or not
+	opPush      = "push"       // push the body to the client
+	opSetStatus = "set-status" // the user chose a status (body: presenceInfo): keep and announce it
 	// sentHeader carries when a presence change was published (Unix ns), for
 	// the fan-out latency histogram.
 	sentHeader = "Parley-Sent"
 	routeOK    = "ok"
 	routeFull  = "full" // the recipient's queue is (nearly) full: the sender is refused
-	routeGone  = "gone" // the session ended while the request was in flight
+	routeGone  = "gone" // the session ended, or does not take the sender's calls
+	// followChanged is the reply to opContact when the session started or
+	// stopped following the peer's presence.
+	followChanged = "follow-changed"
 	// routeQueue is how many routed messages may wait for the dispatcher.
 	routeQueue = 1 << 16
 	// routeTimeout bounds one request to another session.
@@ -278,11 +286,27 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 // which is also what a reconnecting client needs while its old connection
 // has not timed out yet.
 func (s *Server) register(ss *session, user string, ack []byte) error {
-	ctx, cancel := context.WithTimeout(s.ctx, routeTimeout)
+	ctx, cancel := context.WithTimeout(s.ctx, storeTimeout)
 	defer cancel()
+	if ss.control {
+		s.mu.Lock()
+		ss.user = user
+		ss.enqueue(ack)
+		s.mu.Unlock()
+		s.metrics.logins.Add(1)
+		return nil
+	}
+	contacts, err := s.store.Contacts(ctx, user)
+	if err != nil {
+		return err
+	}
+	settings, err := s.store.Settings(ctx, user)
+	if err != nil {
+		return err
+	}
 	kick := nats.NewMsg(userSubject(user))
 	kick.Header.Set(opHeader, opKick)
-	_, err := s.nats.conn.RequestMsgWithContext(ctx, kick)
+	_, err = s.nats.conn.RequestMsgWithContext(ctx, kick)
 	replacing := err == nil
 	if err != nil && !errors.Is(err, nats.ErrNoResponders) {
 		return fmt.Errorf("take over %s's previous session: %w", user, err)
@@ -299,8 +323,16 @@ func (s *Server) register(ss *session, user string, ack []byte) error {
 		return fmt.Errorf("subscribe to %s's signals: %w", user, err)
 	}
 	ss.user, ss.sub = user, sub
+	ss.status, ss.note = cmp.Or(settings.Status, wire.StatusOnline), settings.Note
+	for peer, rec := range contacts {
+		ss.contacts[peer] = rec.State
+		if rec.mutual() {
+			s.followLocked(ss, peer)
+		}
+	}
 	s.bySub[sub] = ss
 	ss.enqueue(ack)
+	vis := ss.visible()
 	s.mu.Unlock()
 
 	// Once NATS has the subscription, requests from any directory reach it;
@@ -309,7 +341,7 @@ func (s *Server) register(ss *session, user string, ack []byte) error {
 		s.log.Warn("directory: flush subscription", "user", user, "err", err)
 	}
 	if !replacing {
-		s.publishPresence(user, wire.StatusOnline)
+		s.publishPresence(user, vis)
 	}
 	s.metrics.logins.Add(1)
 	return nil
@@ -337,16 +369,27 @@ func (s *Server) unregister(ss *session) {
 	if err := sub.Unsubscribe(); err != nil {
 		s.log.Debug("directory: unsubscribe", "user", ss.user, "err", err)
 	}
-	if !replaced {
-		s.publishPresence(ss.user, wire.StatusOffline)
+	if replaced {
+		return
+	}
+	s.publishPresence(ss.user, presenceInfo{Status: wire.StatusOffline})
+	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+	defer cancel()
+	if err := s.store.UpdateSettings(ctx, ss.user, func(st *Settings) { st.LastSeen = time.Now().UTC() }); err != nil {
+		s.log.Warn("directory: record last seen", "user", ss.user, "err", err)
 	}
 }
 
-// publishPresence tells every directory that user's status changed.
-func (s *Server) publishPresence(user, status string) {
+// publishPresence tells every directory that user's visible presence changed.
+func (s *Server) publishPresence(user string, p presenceInfo) {
+	body, err := json.Marshal(p)
+	if err != nil {
+		s.log.Error("directory: encode presence", "err", err)
+		return
+	}
 	m := nats.NewMsg(presenceSubject(user))
 	m.Header.Set(sentHeader, fmt.Sprint(time.Now().UnixNano()))
-	m.Data = []byte(status)
+	m.Data = body
 	if err := s.nats.conn.PublishMsg(m); err != nil {
 		s.log.Warn("directory: publish presence", "user", user, "err", err)
 	}
@@ -371,40 +414,85 @@ func (s *Server) routeRunLoop() {
 }
 
 func (s *Server) routeToSession(m *nats.Msg) {
-	reply := routeGone
+	reply := []byte(routeGone)
 	s.mu.Lock()
 	ss := s.bySub[m.Sub]
 	if ss != nil {
+		from := m.Header.Get(fromHeader)
 		switch m.Header.Get(opHeader) {
 		case opSignal:
-			reply = routeFull
-			if ss.offer(m.Data) {
-				reply = routeOK
+			switch {
+			case !ss.takesCallsFromLocked(from):
+			case ss.offer(m.Data):
+				reply = []byte(routeOK)
+			default:
+				reply = []byte(routeFull)
 			}
 		case opKick:
 			ss.replaced = true
 			ss.close(statusReplaced, "replaced by a newer login of this user")
-			reply = routeOK
+			reply = []byte(routeOK)
 		case opStatus:
-			reply = wire.StatusOnline
+			p := presenceInfo{Status: wire.StatusOffline, AutoAccept: ss.autoAccept}
+			if from != "" && ss.showsPresenceToLocked(from) {
+				vis := ss.visible()
+				p.Status, p.Note = vis.Status, vis.Note
+			}
+			reply, _ = json.Marshal(p) // cannot fail: strings and a bool
+		case opContact:
+			reply = []byte(routeOK)
+			if s.updateContactLocked(ss, m) {
+				reply = []byte(followChanged)
+			}
+		case opPush:
+			ss.enqueue(m.Data)
+			reply = []byte(routeOK)
+		case opSetStatus:
+			var p presenceInfo
+			if json.Unmarshal(m.Data, &p) == nil {
+				ss.status, ss.note = p.Status, p.Note
+				s.publishPresence(ss.user, ss.visible())
+			}
+			reply = []byte(routeOK)
 		}
 	}
 	s.mu.Unlock()
 	if m.Reply != "" {
-		if err := m.Respond([]byte(reply)); err != nil {
+		if err := m.Respond(reply); err != nil {
 			s.log.Debug("directory: reply to route", "subject", m.Subject, "err", err)
 		}
 	}
+}
+
+// updateContactLocked applies a contact update to ss and reports whether
+// ss started or stopped following the peer.
+func (s *Server) updateContactLocked(ss *session, m *nats.Msg) (followChanged bool) {
+	peer := m.Header.Get(peerHeader)
+	if state := m.Header.Get(stateHeader); state == "" {
+		delete(ss.contacts, peer)
+	} else {
+		ss.contacts[peer] = state
+	}
+	_, was := ss.watching[peer]
+	follow := m.Header.Get(followHeader) == "1"
+	switch {
+	case follow && !was:
+		s.followLocked(ss, peer)
+	case !follow && was:
+		s.unfollowLocked(ss, peer)
+	}
+	if len(m.Data) > 0 {
+		ss.enqueue(m.Data)
+	}
+	return follow != was
 }
 
 // maxWatchesPerSession bounds the presence subscriptions of one session, and
 // so the memory one client can make the server hold.
 const maxWatchesPerSession = 1000
 
-// follow subscribes ss to user's presence changes.
-func (s *Server) follow(ss *session, user string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+// followLocked subscribes ss to user's presence changes.
+func (s *Server) followLocked(ss *session, user string) {
 	if _, ok := ss.watching[user]; !ok && len(ss.watching) < maxWatchesPerSession {
 		ss.watching[user] = struct{}{}
 		if s.watchers[user] == nil {
@@ -414,12 +502,24 @@ func (s *Server) follow(ss *session, user string) {
 	}
 }
 
-// fanOutPresence tells the local sessions following a user about a change
-// of its status. In this cut the audience is every session that looked the
-// user up; the contacts work narrows it to accepted contacts here.
+func (s *Server) unfollowLocked(ss *session, user string) {
+	delete(ss.watching, user)
+	delete(s.watchers[user], ss)
+	if len(s.watchers[user]) == 0 {
+		delete(s.watchers, user)
+	}
+}
+
+// fanOutPresence tells the local sessions following a user, its accepted
+// contacts, about a change of its presence.
 func (s *Server) fanOutPresence(m *nats.Msg) {
 	user := userOfToken(m.Subject[len(presenceSubjectPrefix):])
-	frame, err := wire.Encode(&wire.Presence{User: user, Status: string(m.Data)})
+	var p presenceInfo
+	if err := json.Unmarshal(m.Data, &p); err != nil {
+		s.log.Warn("directory: malformed presence on NATS", "user", user, "err", err)
+		return
+	}
+	frame, err := wire.Encode(&wire.Presence{User: user, Status: p.Status, Note: p.Note})
 	if err != nil {
 		s.log.Error("directory: encode presence", "err", err)
 		return
@@ -432,32 +532,14 @@ func (s *Server) fanOutPresence(m *nats.Msg) {
 	s.metrics.observeFanOut(m.Header.Get(sentHeader))
 }
 
-// status returns user's presence status as the directory serving them
-// says, or StatusOffline if none does.
-func (s *Server) status(user string) (string, error) {
-	ctx, cancel := context.WithTimeout(s.ctx, routeTimeout)
-	defer cancel()
-	m := nats.NewMsg(userSubject(user))
-	m.Header.Set(opHeader, opStatus)
-	reply, err := s.nats.conn.RequestMsgWithContext(ctx, m)
-	switch {
-	case errors.Is(err, nats.ErrNoResponders):
-		return wire.StatusOffline, nil
-	case err != nil:
-		return "", fmt.Errorf("presence of %s: %w", user, err)
-	case string(reply.Data) == routeGone:
-		return wire.StatusOffline, nil
-	}
-	return string(reply.Data), nil
-}
-
 // deliver routes a signal frame to user's session; it returns ErrOffline,
 // errRecipientFull, or an error of the route.
-func (s *Server) deliver(user string, frame []byte) error {
+func (s *Server) deliver(from, user string, frame []byte) error {
 	ctx, cancel := context.WithTimeout(s.ctx, routeTimeout)
 	defer cancel()
 	m := nats.NewMsg(userSubject(user))
 	m.Header.Set(opHeader, opSignal)
+	m.Header.Set(fromHeader, from)
 	m.Data = frame
 	reply, err := s.nats.conn.RequestMsgWithContext(ctx, m)
 	switch {

@@ -17,6 +17,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/parley-voip/parley/directory"
+	"github.com/parley-voip/parley/directory/identity"
 )
 
 func TestLogin(t *testing.T) {
@@ -217,17 +218,26 @@ func TestSignalToUnavailableUser(t *testing.T) {
 	}
 }
 
-func TestPresencePushedToFollowers(t *testing.T) {
+func TestPresencePushedToContactsOnly(t *testing.T) {
 	d := startDirectory(t, directory.ServerConfig{})
-	alice := d.dial(t, "alice", newIdentity(t))
-	carol := d.dial(t, "carol", newIdentity(t))
-	if p, err := alice.Lookup(ctxTimeout(t), "bob"); err != nil || p.Exists {
-		t.Fatalf("Lookup(bob) before bob registered = %+v, %v", p, err)
+	closed := func(user string, id *identity.Identity) *directory.Client {
+		c, err := dialWith(t, directory.ClientConfig{URL: d.http.URL, User: user, Identity: id})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
 	}
+	bobID := newIdentity(t)
+	alice := closed("alice", newIdentity(t))
+	bob := closed("bob", bobID)
+	carol := closed("carol", newIdentity(t))
+	befriend(t, alice, bob)
 
-	bob := d.dial(t, "bob", newIdentity(t))
-	if got, want := nextPresence(t, alice), (directory.Presence{User: "bob", Exists: true, Status: directory.StatusOnline}); got != want {
-		t.Errorf("on connect alice got %+v, want %+v", got, want)
+	if err := bob.SetStatus(ctxTimeout(t), directory.StatusAway, "lunch"); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := nextPresence(t, alice), (directory.Presence{User: "bob", Exists: true, Status: directory.StatusAway, Note: "lunch"}); got != want {
+		t.Errorf("on status change alice got %+v, want %+v", got, want)
 	}
 	if err := bob.Close(); err != nil {
 		t.Fatal(err)
@@ -235,12 +245,33 @@ func TestPresencePushedToFollowers(t *testing.T) {
 	if got, want := nextPresence(t, alice), (directory.Presence{User: "bob", Exists: true, Status: directory.StatusOffline}); got != want {
 		t.Errorf("on disconnect alice got %+v, want %+v", got, want)
 	}
-	// Carol never looked bob up; her lookup's answer comes after anything queued before it.
-	if _, err := carol.Lookup(ctxTimeout(t), "alice"); err != nil {
+	bob = closed("bob", bobID)
+	if got, want := nextPresence(t, alice), (directory.Presence{User: "bob", Exists: true, Status: directory.StatusAway, Note: "lunch"}); got != want {
+		t.Errorf("on reconnect alice got %+v (the kept status), want %+v", got, want)
+	}
+	if err := bob.SetStatus(ctxTimeout(t), directory.StatusInvisible, "secret"); err != nil {
 		t.Fatal(err)
 	}
+	if got, want := nextPresence(t, alice), (directory.Presence{User: "bob", Exists: true, Status: directory.StatusOffline}); got != want {
+		t.Errorf("bob invisible: alice got %+v, want %+v", got, want)
+	}
+	if p, err := bob.Lookup(ctxTimeout(t), "bob"); err != nil || p.Status != directory.StatusOffline {
+		t.Errorf("invisible bob looking himself up: %+v, %v", p, err)
+	}
+
+	// Carol is no contact of bob's: she sees him offline and gets no pushes.
+	if p, err := carol.Lookup(ctxTimeout(t), "alice"); err != nil || p.Status != directory.StatusOffline || !p.Exists {
+		t.Errorf("stranger carol: Lookup(alice) = %+v, %v; want exists, offline", p, err)
+	}
+	if err := carol.Send(ctxTimeout(t), directory.Signal{To: "alice", CallID: "c", Kind: directory.SignalOffer}); !errors.Is(err, directory.ErrOffline) {
+		t.Errorf("stranger carol signals alice: %v, want ErrOffline", err)
+	}
 	if n := drain(carol.PresenceUpdates()); n != 0 {
-		t.Errorf("carol, who does not follow bob, got %d presence updates", n)
+		t.Errorf("carol, who is nobody's contact, got %d presence updates", n)
+	}
+	// alice and bob, contacts, may signal each other.
+	if err := alice.Send(ctxTimeout(t), directory.Signal{To: "bob", CallID: "c", Kind: directory.SignalOffer}); err != nil {
+		t.Errorf("alice signals her contact bob: %v", err)
 	}
 }
 
@@ -389,9 +420,7 @@ func TestDeadConnectionIsNoticed(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer alice.Close()
-	if p, err := bob.Lookup(ctx, "alice"); err != nil || p.Status != directory.StatusOnline {
-		t.Fatalf("Lookup(alice) = %+v, %v", p, err)
-	}
+	befriend(t, bob, alice)
 
 	hole.freezeNow()
 	start := time.Now()
@@ -591,7 +620,7 @@ func TestCloseEndsEveryGoroutine(t *testing.T) {
 	var clients []*directory.Client
 	for _, name := range []string{"alice", "bob", "carol"} {
 		ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
-		c, err := directory.Dial(ctx, directory.ClientConfig{URL: hs.URL, User: name, Identity: newIdentity(t), Logger: testLogger(t)})
+		c, err := directory.Dial(ctx, directory.ClientConfig{URL: hs.URL, User: name, Identity: newIdentity(t), Logger: testLogger(t), CallsFrom: directory.CallsFromAnyone})
 		cancel()
 		if err != nil {
 			t.Fatal(err)

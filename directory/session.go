@@ -65,9 +65,23 @@ type session struct {
 	// replaced (guarded by srv.mu) reports whether a newer login took over.
 	replaced bool
 
+	// Set at login, before the session is registered; read-only after.
+	control         bool // a control session (wire.Login.Control)
+	callsFromAnyone bool
+	autoAccept      bool
+
+	// srv.mu guards the following fields.
+	contacts map[string]string // peer → the state of the user's record of peer
+	status   string            // the user's chosen status (online, away, busy, invisible)
+	note     string
+	// repliesFrom holds, until when, the peers this session signalled, so
+	// that a callee who is not a contact can answer the call.
+	repliesFrom map[string]time.Time
+
 	// Rate limits, used only by the read loop.
-	signalLimit *rate.Limiter
-	lookupLimit *rate.Limiter
+	signalLimit  *rate.Limiter
+	lookupLimit  *rate.Limiter
+	contactLimit *rate.Limiter
 }
 
 // Per-session rate limits: sustained rate per second and burst. A call's
@@ -76,6 +90,18 @@ type session struct {
 const (
 	signalRate, signalBurst = 50, 200
 	lookupRate, lookupBurst = 20, 100
+	// contactRate covers contact actions, contact lists and status changes,
+	// which write to storage and reach other users.
+	contactRate, contactBurst = 5, 20
+)
+
+// Limits on what one session makes the server remember.
+const (
+	// replyWindow is how long a peer this session signalled may signal
+	// back without being a contact; every signal renews it.
+	replyWindow = 2 * time.Hour
+	// maxRepliesFrom bounds repliesFrom.
+	maxRepliesFrom = 1000
 )
 
 func newSession(srv *Server, conn *websocket.Conn, remote string) *session {
@@ -92,8 +118,12 @@ func newSession(srv *Server, conn *websocket.Conn, remote string) *session {
 		closing:  make(chan struct{}),
 		watching: make(map[string]struct{}),
 
-		signalLimit: rate.NewLimiter(signalRate, signalBurst),
-		lookupLimit: rate.NewLimiter(lookupRate, lookupBurst),
+		contacts:    make(map[string]string),
+		repliesFrom: make(map[string]time.Time),
+
+		signalLimit:  rate.NewLimiter(signalRate, signalBurst),
+		lookupLimit:  rate.NewLimiter(lookupRate, lookupBurst),
+		contactLimit: rate.NewLimiter(contactRate, contactBurst),
 	}
 }
 
@@ -155,6 +185,45 @@ func (ss *session) enqueue(frame []byte) bool {
 		ss.close(websocket.StatusPolicyViolation, "too slow: outbound queue full")
 		return false
 	}
+}
+
+// takesCallsFromLocked reports whether peer may signal this session: an
+// accepted contact, anyone the session signalled lately, or anyone at all
+// with calls_from "anyone" unless blocked.
+func (ss *session) takesCallsFromLocked(peer string) bool {
+	switch ss.contacts[peer] {
+	case ContactAccepted:
+		return true
+	case ContactBlocked:
+		return false
+	}
+	if until, ok := ss.repliesFrom[peer]; ok && time.Now().Before(until) {
+		return true
+	}
+	return ss.callsFromAnyone
+}
+
+// showsPresenceToLocked reports whether peer may see this session's presence.
+func (ss *session) showsPresenceToLocked(peer string) bool {
+	if peer == ss.user {
+		return true
+	}
+	switch ss.contacts[peer] {
+	case ContactAccepted:
+		return true
+	case ContactBlocked:
+		return false
+	}
+	return ss.callsFromAnyone
+}
+
+// visible returns the presence others may see: invisible shows as offline.
+// The caller holds srv.mu or is the only one touching ss.
+func (ss *session) visible() presenceInfo {
+	if ss.status == wire.StatusInvisible {
+		return presenceInfo{Status: wire.StatusOffline}
+	}
+	return presenceInfo{Status: ss.status, Note: ss.note}
 }
 
 // offer queues a relayed frame unless the queue is past relayRoom, and
@@ -301,6 +370,21 @@ func (ss *session) handle(data []byte) {
 			return
 		}
 		ss.relay(m)
+	case *wire.ContactRequest:
+		if ss.limited(m.ID, ss.contactLimit) {
+			return
+		}
+		ss.contact(m)
+	case *wire.ContactsRequest:
+		if ss.limited(m.ID, ss.contactLimit) {
+			return
+		}
+		ss.contactList(m)
+	case *wire.SetStatus:
+		if ss.limited(m.ID, ss.contactLimit) {
+			return
+		}
+		ss.setStatus(m)
 	case *wire.Ping:
 		ss.send(&wire.Pong{Header: wire.Header{ID: m.ID}})
 	}
@@ -337,6 +421,7 @@ func (ss *session) login(m *wire.Login) {
 		ss.fail(m.ID, wire.CodeInternal, "cannot log in")
 		return
 	}
+	ss.control, ss.callsFromAnyone, ss.autoAccept = m.Control, m.CallsFrom == wire.CallsFromAnyone, m.AutoAccept
 	if err := ss.srv.register(ss, m.User, ack); err != nil {
 		ss.log.Error("directory: register session", "user", m.User, "err", err)
 		ss.fail(m.ID, wire.CodeInternal, "cannot log in; try again")
@@ -347,15 +432,14 @@ func (ss *session) login(m *wire.Login) {
 }
 
 func (ss *session) lookup(m *wire.Lookup) {
-	ss.srv.follow(ss, m.User)
-	status, err := ss.srv.status(m.User)
+	p, err := ss.srv.presenceOf(m.User, ss.user)
 	if err != nil {
 		ss.log.Error("directory: look up presence", "lookup", m.User, "err", err)
 		ss.fail(m.ID, wire.CodeInternal, "cannot read presence; try again")
 		return
 	}
-	result := &wire.LookupResult{Header: wire.Header{ID: m.ID}, User: m.User, Status: status}
-	if status != wire.StatusOffline {
+	result := &wire.LookupResult{Header: wire.Header{ID: m.ID}, User: m.User, Status: p.Status, Note: p.Note}
+	if p.Status != wire.StatusOffline {
 		result.Exists = true
 	} else {
 		exists, err := ss.srv.accountExists(m.User)
@@ -374,6 +458,15 @@ func (ss *session) relay(m *wire.Signal) {
 		ss.fail(m.ID, wire.CodeBadRequest, "cannot signal yourself")
 		return
 	}
+	if ss.control {
+		ss.fail(m.ID, wire.CodeBadRequest, "a control session cannot signal")
+		return
+	}
+	ss.srv.mu.Lock()
+	if _, ok := ss.repliesFrom[m.To]; ok || len(ss.repliesFrom) < maxRepliesFrom {
+		ss.repliesFrom[m.To] = time.Now().Add(replyWindow)
+	}
+	ss.srv.mu.Unlock()
 	relayed := &wire.Signal{From: ss.user, To: m.To, CallID: m.CallID, Kind: m.Kind, Payload: m.Payload}
 	frame, err := wire.Encode(relayed)
 	if err != nil {
@@ -381,7 +474,7 @@ func (ss *session) relay(m *wire.Signal) {
 		ss.fail(m.ID, wire.CodeInternal, "cannot relay")
 		return
 	}
-	err = ss.srv.deliver(m.To, frame)
+	err = ss.srv.deliver(ss.user, m.To, frame)
 	switch {
 	case err == nil:
 		ss.send(&wire.OK{Header: wire.Header{ID: m.ID}})
@@ -403,4 +496,42 @@ func (ss *session) relay(m *wire.Signal) {
 		ss.log.Error("directory: relay", "to", m.To, "err", err)
 		ss.fail(m.ID, wire.CodeInternal, "cannot relay; try again")
 	}
+}
+
+func (ss *session) contact(m *wire.ContactRequest) {
+	if m.User == ss.user {
+		ss.fail(m.ID, wire.CodeBadRequest, "you cannot be your own contact")
+		return
+	}
+	err := ss.srv.contactAction(ss.user, m.User, m.Action, m.Message)
+	switch {
+	case err == nil:
+		ss.send(&wire.OK{Header: wire.Header{ID: m.ID}})
+	case errors.Is(err, ErrNoSuchUser):
+		ss.fail(m.ID, wire.CodeNoSuchUser, "no such user %s", m.User)
+	case errors.Is(err, errNoRequest):
+		ss.fail(m.ID, wire.CodeBadRequest, "no contact request from %s to %s", m.User, m.Action)
+	default:
+		ss.log.Error("directory: contact", "peer", m.User, "action", m.Action, "err", err)
+		ss.fail(m.ID, wire.CodeInternal, "cannot update contacts; try again")
+	}
+}
+
+func (ss *session) contactList(m *wire.ContactsRequest) {
+	entries, err := ss.srv.contactList(ss.user)
+	if err != nil {
+		ss.log.Error("directory: contact list", "err", err)
+		ss.fail(m.ID, wire.CodeInternal, "cannot read contacts; try again")
+		return
+	}
+	ss.send(&wire.ContactsResult{Header: wire.Header{ID: m.ID}, Contacts: entries})
+}
+
+func (ss *session) setStatus(m *wire.SetStatus) {
+	if err := ss.srv.setStatus(ss.user, m.Status, m.Note); err != nil {
+		ss.log.Error("directory: set status", "err", err)
+		ss.fail(m.ID, wire.CodeInternal, "cannot set status; try again")
+		return
+	}
+	ss.send(&wire.OK{Header: wire.Header{ID: m.ID}})
 }

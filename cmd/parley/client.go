@@ -77,7 +77,9 @@ func connect(ctx context.Context, o *clientOptions, log *slog.Logger) (*director
 	}
 	ctx, cancel := context.WithTimeout(ctx, dialTimeout)
 	defer cancel()
-	client, err := directory.Dial(ctx, directory.ClientConfig{URL: o.directory, User: o.user, Identity: id, Logger: log})
+	cfg := o.session
+	cfg.URL, cfg.User, cfg.Identity, cfg.Logger = o.directory, o.user, id, log
+	client, err := directory.Dial(ctx, cfg)
 	if errors.Is(err, context.DeadlineExceeded) {
 		return nil, fmt.Errorf("directory %s did not answer within %v: %w", o.directory, dialTimeout, directory.ErrUnreachable)
 	}
@@ -184,11 +186,15 @@ func runAnswer(ctx context.Context, args []string) error {
 	o.register(fs)
 	m.register(fs)
 	fs.IntVar(&calls, "calls", 0, "answer this many calls, then exit (0: until interrupted)")
+	fs.StringVar(&o.session.CallsFrom, "accept-calls-from", directory.CallsFromContacts, "who may call you and see your presence: contacts or anyone")
 	if _, err := parseArgs(fs, args, 0); err != nil {
 		return err
 	}
 	if calls < 0 {
 		return badUsage("--calls must be 0 or more")
+	}
+	if from := o.session.CallsFrom; from != directory.CallsFromContacts && from != directory.CallsFromAnyone {
+		return badUsage("--accept-calls-from %q: want contacts or anyone", from)
 	}
 	fc, err := o.resolve()
 	if err != nil {
@@ -249,6 +255,9 @@ func runEcho(ctx context.Context, args []string) error {
 	// config.toml meant for the person at this machine must not make the
 	// echo service log in as them and take over their session.
 	o.user = firstNonEmpty(o.user, "echo")
+	// Like Skype's sound test: anyone may call it, and it accepts every
+	// contact request.
+	o.session.CallsFrom, o.session.AutoAccept = directory.CallsFromAnyone, true
 	if _, err := o.resolve(); err != nil {
 		return err
 	}

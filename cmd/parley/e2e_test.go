@@ -247,6 +247,10 @@ func TestCallBetweenTwoClients(t *testing.T) {
 		"--directory", addr, "--mic", "file:"+bPath, "--speaker", "file:"+filepath.Join(dir, "bob-heard.wav"),
 		"--stats", filepath.Join(dir, "bob.json"))
 	bob.await(t, "waiting for calls", 10*time.Second)
+	// Only contacts may call bob: alice asks, bob (a second, control
+	// session beside his running 'parley answer') accepts.
+	runParley(t, "contacts", "add", "bob", "--message", "it's alice", "--user", "alice", "--home", filepath.Join(dir, "alice"), "--directory", addr)
+	runParley(t, "contacts", "accept", "alice", "--user", "bob", "--home", filepath.Join(dir, "bob"), "--directory", addr)
 
 	start := time.Now()
 	// Flags after the positional argument, as DESIGN §6 allows.

@@ -28,6 +28,9 @@ type clientOptions struct {
 	user      string
 	logLevel  string
 	ice       nat.ICEConfig
+	// session holds the directory session's settings other than URL, user
+	// and key (who may call, control sessions); subcommands set them.
+	session directory.ClientConfig
 }
 
 // fileConfig is $PARLEY_HOME/config.toml.

@@ -29,6 +29,10 @@ func subcommands() []subcommand {
 		{"answer", "wait for calls and answer them", runAnswer},
 		{"echo", "run the echo test service: play every caller's voice back", runEcho},
 		{"directory", "run the presence and signalling directory", runDirectory},
+		{"contacts", "contacts add|accept|decline|block|remove NAME, contacts list", runContacts},
+		{"status", "status online|away|busy|invisible [--note TEXT]", runStatus},
+		{"whoami", "print your username and key fingerprint", runWhoami},
+		{"identity", "identity export|import FILE: move your key, passphrase-encrypted", runIdentity},
 		{"supernode", "run a STUN/TURN relay for peers behind hard NATs", runSupernode},
 		{"bench", "run a benchmark: 'parley bench' lists them", runBench},
 	}

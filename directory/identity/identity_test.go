@@ -1,6 +1,7 @@
 package identity
 
 import (
+	"bytes"
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/elliptic"
@@ -12,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"testing"
 )
 
@@ -203,4 +205,58 @@ func TestConcurrentFirstUseAgreesOnOneKey(t *testing.T) {
 			}
 		}
 	}
+}
+
+func TestExportImport(t *testing.T) {
+	id, err := LoadOrCreate(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := Export(id, []byte("correct horse"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(data), id.Fingerprint()) {
+		t.Errorf("export does not show the fingerprint:\n%s", data)
+	}
+	got, err := Import(data, []byte("correct horse"))
+	if err != nil || !got.Private.Equal(id.Private) {
+		t.Fatalf("Import = %v, %v; want the exported key", got, err)
+	}
+	if _, err := Import(data, []byte("wrong horse")); !errors.Is(err, ErrBadPassphrase) {
+		t.Errorf("Import with a wrong passphrase: %v, want ErrBadPassphrase", err)
+	}
+	tampered := bytes.Replace(data, data[len(data)-40:len(data)-39], []byte{data[len(data)-40] ^ 1}, 1)
+	if _, err := Import(tampered, []byte("correct horse")); err == nil {
+		t.Error("Import accepted an altered file")
+	}
+	if _, err := Export(id, nil); err == nil {
+		t.Error("Export with an empty passphrase succeeded")
+	}
+
+	home := t.TempDir()
+	if err := Save(home, got); err != nil {
+		t.Fatal(err)
+	}
+	if loaded, err := Load(home); err != nil || !loaded.Private.Equal(id.Private) {
+		t.Errorf("Load after Save = %v, %v", loaded, err)
+	}
+	if err := Save(home, got); !errors.Is(err, ErrIdentityExists) {
+		t.Errorf("Save over an existing key: %v, want ErrIdentityExists", err)
+	}
+}
+
+func FuzzImport(f *testing.F) {
+	id := &Identity{Private: ed25519.NewKeyFromSeed(make([]byte, ed25519.SeedSize))}
+	data, err := Export(id, []byte("p"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(data)
+	f.Add([]byte("-----BEGIN PARLEY ENCRYPTED IDENTITY-----\nAAAA\n-----END PARLEY ENCRYPTED IDENTITY-----\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if got, err := Import(data, []byte("p")); err == nil && got == nil {
+			t.Error("Import returned neither an identity nor an error")
+		}
+	})
 }

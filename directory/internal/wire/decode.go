@@ -53,7 +53,8 @@ func DecodeRequest(data []byte) (Message, error) {
 	case TypeLogin:
 		m := &Login{Header: h}
 		var key, sig string
-		if err := decodeFields(fields, map[string]any{"user": &m.User, "key": &key, "sig": &sig}); err != nil {
+		targets := map[string]any{"user": &m.User, "key": &key, "sig": &sig, "control": &m.Control, "calls_from": &m.CallsFrom, "auto_accept": &m.AutoAccept}
+		if err := decodeFields(fields, targets); err != nil {
 			return nil, fail(id, CodeBadRequest, "%s: %v", typ, err)
 		}
 		if err := checkUsername(id, "user", m.User); err != nil {
@@ -64,6 +65,11 @@ func DecodeRequest(data []byte) (Message, error) {
 		}
 		if m.Sig, err = decodeBase64(id, "sig", sig, 64, "an Ed25519 signature"); err != nil {
 			return nil, err
+		}
+		switch m.CallsFrom {
+		case "", CallsFromContacts, CallsFromAnyone:
+		default:
+			return nil, fail(id, CodeBadRequest, `field "calls_from" must be "contacts" or "anyone"`)
 		}
 		return m, nil
 	case TypeLookup:
@@ -83,6 +89,44 @@ func DecodeRequest(data []byte) (Message, error) {
 		}
 		if err := m.checkRequest(); err != nil {
 			return nil, err
+		}
+		return m, nil
+	case TypeContact:
+		m := &ContactRequest{Header: h}
+		if err := decodeFields(fields, map[string]any{"user": &m.User, "action": &m.Action, "message": &m.Message}); err != nil {
+			return nil, fail(id, CodeBadRequest, "%s: %v", typ, err)
+		}
+		if err := checkUsername(id, "user", m.User); err != nil {
+			return nil, err
+		}
+		switch m.Action {
+		case ActionAdd, ActionAccept, ActionDecline, ActionBlock, ActionRemove:
+		default:
+			return nil, fail(id, CodeBadRequest, `field "action" must be one of add, accept, decline, block, remove`)
+		}
+		if m.Message != "" && m.Action != ActionAdd {
+			return nil, fail(id, CodeBadRequest, `field "message" goes with action "add" only`)
+		}
+		if !ValidText(m.Message) {
+			return nil, fail(id, CodeBadRequest, `field "message" must be at most %d characters, no control characters`, MaxTextRunes)
+		}
+		return m, nil
+	case TypeContacts:
+		m := &ContactsRequest{Header: h}
+		if err := decodeFields(fields, nil); err != nil {
+			return nil, fail(id, CodeBadRequest, "%s: %v", typ, err)
+		}
+		return m, nil
+	case TypeStatus:
+		m := &SetStatus{Header: h}
+		if err := decodeFields(fields, map[string]any{"status": &m.Status, "note": &m.Note}); err != nil {
+			return nil, fail(id, CodeBadRequest, "%s: %v", typ, err)
+		}
+		if !ValidSettableStatus(m.Status) {
+			return nil, fail(id, CodeBadRequest, `field "status" must be one of online, away, busy, invisible`)
+		}
+		if !ValidText(m.Note) {
+			return nil, fail(id, CodeBadRequest, `field "note" must be at most %d characters, no control characters`, MaxTextRunes)
 		}
 		return m, nil
 	case TypePing:
@@ -234,6 +278,10 @@ func DecodeEvent(data []byte) (Message, error) {
 		m = &Presence{}
 	case TypePong:
 		m = &Pong{}
+	case TypeContact:
+		m = &Contact{}
+	case TypeContactsList:
+		m = &ContactsResult{}
 	default:
 		return nil, fmt.Errorf("unknown frame type %q", h.Type)
 	}
@@ -279,6 +327,19 @@ func checkEvent(m Message) error {
 	case *Presence:
 		if !ValidUsername(m.User) || m.Status == "" {
 			return errors.New("missing or invalid user or status")
+		}
+	case *Contact:
+		if !ValidUsername(m.User) || m.State == "" {
+			return errors.New("missing or invalid user or state")
+		}
+	case *ContactsResult:
+		if id == "" {
+			return errors.New("missing id")
+		}
+		for _, c := range m.Contacts {
+			if !ValidUsername(c.User) || c.State == "" {
+				return errors.New("contact with a missing or invalid user or state")
+			}
 		}
 	}
 	return nil

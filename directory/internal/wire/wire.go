@@ -14,6 +14,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"regexp"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Version is the protocol version this package speaks, carried in every frame's "v".
@@ -44,6 +46,10 @@ const (
 	TypePresence     = "presence"
 	TypePing         = "ping"
 	TypePong         = "pong"
+	TypeContact      = "contact"  // request: act on a contact; push: a contact changed
+	TypeContacts     = "contacts" // request: the contact list
+	TypeContactsList = "contacts-result"
+	TypeStatus       = "status" // request: set one's presence status and note
 )
 
 // Error codes carried by error frames.
@@ -74,11 +80,43 @@ const (
 	KindHangup    = "hangup"
 )
 
-// Presence statuses.
+// Presence statuses. Invisible is only ever set: others see it as offline.
 const (
-	StatusOnline  = "online"
-	StatusOffline = "offline"
+	StatusOnline    = "online"
+	StatusAway      = "away"
+	StatusBusy      = "busy"
+	StatusInvisible = "invisible"
+	StatusOffline   = "offline"
 )
+
+// Contact actions ("action" of a contact request).
+const (
+	ActionAdd     = "add"
+	ActionAccept  = "accept"
+	ActionDecline = "decline"
+	ActionBlock   = "block"
+	ActionRemove  = "remove"
+)
+
+// Contact states, as the owner of a contact list sees each entry.
+const (
+	ContactIncoming = "incoming" // they asked me; I have not answered
+	ContactOutgoing = "outgoing" // I asked them; no answer (yet)
+	ContactAccepted = "accepted" // both agreed: presence and calls
+	ContactDeclined = "declined" // they declined my request
+	ContactBlocked  = "blocked"  // I blocked them
+	ContactNone     = "none"     // (pushes only) the entry was removed
+)
+
+// CallsFromAnyone is the login's calls_from value that lets strangers call
+// and see one's presence; the default is contacts only.
+const (
+	CallsFromContacts = "contacts"
+	CallsFromAnyone   = "anyone"
+)
+
+// MaxTextRunes bounds a status note and a contact request's message.
+const MaxTextRunes = 140
 
 // Header is the part every frame shares. Encode fills V and Type.
 type Header struct {
@@ -111,6 +149,14 @@ type Login struct {
 	User string `json:"user"`
 	Key  []byte `json:"key"` // Ed25519 public key, base64
 	Sig  []byte `json:"sig"` // Ed25519 signature, base64
+	// Control makes this a control session: it neither takes over the user's
+	// session nor receives signals or pushes, and does not count for
+	// presence. Command-line tools managing contacts and status use one.
+	Control bool `json:"control,omitempty"`
+	// CallsFrom is CallsFromContacts (default) or CallsFromAnyone.
+	CallsFrom string `json:"calls_from,omitempty"`
+	// AutoAccept accepts every contact request at once (the echo service).
+	AutoAccept bool `json:"auto_accept,omitempty"`
 }
 
 // OK acknowledges a login or a signal.
@@ -140,6 +186,7 @@ type LookupResult struct {
 	User   string `json:"user"`
 	Exists bool   `json:"exists"`
 	Status string `json:"status"`
+	Note   string `json:"note,omitempty"`
 }
 
 // Signal carries call signalling. From is empty in a request (the server sets
@@ -153,11 +200,56 @@ type Signal struct {
 	Payload json.RawMessage `json:"payload,omitempty"` // opaque to the directory
 }
 
-// Presence is pushed when a followed user goes online or offline.
+// Presence is pushed when an accepted contact's status or note changes.
 type Presence struct {
 	Header
 	User   string `json:"user"`
 	Status string `json:"status"`
+	Note   string `json:"note,omitempty"`
+}
+
+// ContactRequest acts on the sender's contact with User.
+type ContactRequest struct {
+	Header
+	User    string `json:"user"`
+	Action  string `json:"action"`
+	Message string `json:"message,omitempty"` // add only
+}
+
+// Contact is pushed when an entry of the session's contact list changes.
+type Contact struct {
+	Header
+	User    string `json:"user"`
+	State   string `json:"state"`
+	Message string `json:"message,omitempty"`
+}
+
+// ContactsRequest asks for the sender's contact list.
+type ContactsRequest struct{ Header }
+
+// ContactsResult answers a ContactsRequest.
+type ContactsResult struct {
+	Header
+	Contacts []ContactEntry `json:"contacts"`
+}
+
+// ContactEntry is one contact in a ContactsResult. Status, Note and
+// LastSeen are set for accepted contacts only.
+type ContactEntry struct {
+	User     string `json:"user"`
+	State    string `json:"state"`
+	Message  string `json:"message,omitempty"`
+	Status   string `json:"status,omitempty"`
+	Note     string `json:"note,omitempty"`
+	LastSeen string `json:"last_seen,omitempty"` // RFC 3339, when offline and known
+}
+
+// SetStatus sets the sender's presence status and note, for every session
+// of the user, and keeps them for the next login.
+type SetStatus struct {
+	Header
+	Status string `json:"status"` // online, away, busy or invisible
+	Note   string `json:"note,omitempty"`
 }
 
 // Ping asks for a Pong, for clients that cannot send WebSocket pings.
@@ -204,6 +296,14 @@ func typeOf(m Message) string {
 		return TypePing
 	case *Pong:
 		return TypePong
+	case *ContactRequest, *Contact:
+		return TypeContact
+	case *ContactsRequest:
+		return TypeContacts
+	case *ContactsResult:
+		return TypeContactsList
+	case *SetStatus:
+		return TypeStatus
 	}
 	panic("wire: unknown message type")
 }
@@ -236,6 +336,29 @@ var callIDPattern = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
 
 // ValidCallID reports whether id can be a call id: 1–64 of A–Z a–z 0–9 . _ -.
 func ValidCallID(id string) bool { return callIDPattern.MatchString(id) }
+
+// ValidText reports whether s can be a note or a request message: valid
+// UTF-8, at most MaxTextRunes characters, no control characters.
+func ValidText(s string) bool {
+	if !utf8.ValidString(s) || utf8.RuneCountInString(s) > MaxTextRunes {
+		return false
+	}
+	for _, r := range s {
+		if unicode.IsControl(r) {
+			return false
+		}
+	}
+	return true
+}
+
+// ValidSettableStatus reports whether status can be set by a user.
+func ValidSettableStatus(status string) bool {
+	switch status {
+	case StatusOnline, StatusAway, StatusBusy, StatusInvisible:
+		return true
+	}
+	return false
+}
 
 // ValidKind reports whether kind is a signal kind.
 func ValidKind(kind string) bool {
