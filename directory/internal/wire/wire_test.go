@@ -218,6 +218,11 @@ func FuzzDecodeMessage(f *testing.F) {
 		`{"v":1,"type":"signal","id":"3","to":"bob","call_id":"c1","kind":"offer","payload":{"sdp":"v=0\r\n"}}`,
 		`{"v":1,"type":"signal","id":"3","to":"bob","call_id":"c1","kind":"hangup","payload":null}`,
 		`{"v":1,"type":"ping","id":"4"}`,
+		`{"v":1,"type":"login","id":"1","user":"alice","key":"` + testKey + `","sig":"` + testSig + `","control":true,"calls_from":"anyone","auto_accept":false}`,
+		`{"v":1,"type":"contact","id":"5","user":"bob","action":"add","message":"hi \u00e9 bob"}`,
+		`{"v":1,"type":"contact","id":"5","user":"bob","action":"block","message":"x"}`,
+		`{"v":1,"type":"contacts","id":"6"}`,
+		`{"v":1,"type":"status","id":"7","status":"invisible","note":"\u0007bell"}`,
 		`{"v":1,"type":"ping","id":"4","id":"5"}`,
 		`{"v":2,"type":"ping","id":"4"}`,
 		`{"v":1,"type":"lookup","id":"2","User":"bob"}`,
@@ -266,6 +271,9 @@ func FuzzDecodeEvent(f *testing.F) {
 		`{"v":1,"type":"signal","from":"alice","to":"bob","call_id":"c1","kind":"answer","payload":{"sdp":"x"}}`,
 		`{"v":1,"type":"presence","user":"bob","status":"offline"}`,
 		`{"v":1,"type":"pong","id":"3"}`,
+		`{"v":1,"type":"presence","user":"bob","status":"away","note":"lunch"}`,
+		`{"v":1,"type":"contact","user":"bob","state":"incoming","message":"hi"}`,
+		`{"v":1,"type":"contacts-result","id":"6","contacts":[{"user":"bob","state":"accepted","status":"busy","last_seen":"2026-01-02T03:04:05Z"}]}`,
 	} {
 		f.Add([]byte(seed))
 	}
