@@ -449,11 +449,11 @@ func openAudio(cfg MediaConfig) (*audio, error) {
 	}
 	enc := cfg.Encoder
 	enc.DTX = true // silence costs next to nothing on the wire; the receiver conceals the gaps
-	if a.sender, err = media.NewSender(media.SenderConfig{Source: source, Encoder: enc}); err != nil {
+	if a.sender, err = media.NewSender(media.SenderConfig{Source: source, Encoder: enc, FrameSamples: cfg.FrameSamples}); err != nil {
 		a.close()
 		return nil, err
 	}
-	if a.receiver, err = media.NewReceiver(media.ReceiverConfig{Sink: a.sink}); err != nil {
+	if a.receiver, err = media.NewReceiver(media.ReceiverConfig{Sink: a.sink, FrameSamples: cfg.FrameSamples}); err != nil {
 		a.close()
 		return nil, err
 	}

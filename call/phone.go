@@ -33,6 +33,9 @@ type MediaConfig struct {
 	MicLoop bool
 	Speaker string              // media.OpenSink spec; "" → "default"
 	Encoder media.EncoderConfig // DTX is always on
+	// FrameSamples is the frame sent, in samples at 48 kHz: 480, 960 or
+	// 1920 (10, 20, 40 ms); 0 → 20 ms. Playout follows the peer's frames.
+	FrameSamples int
 	// Echo makes calls play the peer's own audio straight back to it (the
 	// echo service); Mic and Speaker are then unused.
 	Echo bool

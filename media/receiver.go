@@ -22,9 +22,11 @@ type RTPReader interface {
 // ReceiverConfig configures a Receiver; the zero value of every field but
 // Sink means its default.
 type ReceiverConfig struct {
-	Sink         Sink
-	Jitter       jitter.Config
-	FrameSamples int // samples per frame at 48 kHz; 0 → FrameSamples (20 ms)
+	Sink   Sink
+	Jitter jitter.Config
+	// FrameSamples is the playout frame until the peer's packets say
+	// otherwise: samples per frame at 48 kHz; 0 → FrameSamples (20 ms).
+	FrameSamples int
 	// Now is the clock for arrival times; nil → time.Now.
 	Now func() time.Time
 }
@@ -41,9 +43,16 @@ type ReceiverStats struct {
 
 // Receiver is the incoming audio path of a call: RTP → jitter buffer →
 // Opus (or FEC/PLC) → sink, played out in real time.
+//
+// Playout follows the peer's frame size (RFC 6716 §3.1 TOC): when its
+// packets settle on another duration, the jitter buffer is replaced by one of
+// that frame and Play paces and decodes frames of that length.
 type Receiver struct {
 	cfg    ReceiverConfig
-	buffer *jitter.Buffer
+	buffer atomic.Pointer[jitter.Buffer]
+	// Owned by Receive: a frame size seen in the last newFrameCount packets,
+	// not yet adopted.
+	newFrame, newFrameCount int
 
 	// mu guards the following fields, written by the Receive goroutine.
 	mu                 sync.Mutex
@@ -51,6 +60,7 @@ type Receiver struct {
 	epoch              time.Time // arrival of the first packet
 	lastTransit        int64
 	haveTransit        bool
+	retired            jitter.Stats // counters of the buffers replaced
 
 	started          atomic.Bool // a first packet has arrived
 	concealedSamples atomic.Uint64
@@ -69,9 +79,57 @@ func NewReceiver(cfg ReceiverConfig) (*Receiver, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	cfg.Jitter.FrameSamples = cfg.FrameSamples
 	cfg.Jitter.ClockRate = SampleRate
-	return &Receiver{cfg: cfg, buffer: jitter.New(cfg.Jitter)}, nil
+	r := &Receiver{cfg: cfg}
+	r.buffer.Store(r.newBuffer(cfg.FrameSamples))
+	return r, nil
+}
+
+func (r *Receiver) newBuffer(frameSamples int) *jitter.Buffer {
+	cfg := r.cfg.Jitter
+	cfg.FrameSamples = frameSamples
+	return jitter.New(cfg)
+}
+
+// frameSwitchAfter is how many packets in a row must agree on a new frame
+// size before playout follows it: one odd packet, or a peer flipping sizes
+// to make us reallocate, does not move it.
+const frameSwitchAfter = 5
+
+// followFrameSize adopts the frame size of packet when the peer has settled
+// on a new one.
+func (r *Receiver) followFrameSize(packet []byte) {
+	n, err := packetSamples(packet)
+	current := r.buffer.Load()
+	if err != nil || n == current.FrameSamples() || !encodableSamples(n) {
+		r.newFrameCount = 0
+		return
+	}
+	if n != r.newFrame {
+		r.newFrame, r.newFrameCount = n, 0
+	}
+	r.newFrameCount++
+	if r.newFrameCount < frameSwitchAfter && current.Stats().Received > 0 {
+		return // the first packet of a call sets the frame at once
+	}
+	r.newFrameCount = 0
+	r.mu.Lock()
+	r.retired = addCounters(r.retired, current.Stats())
+	r.mu.Unlock()
+	r.buffer.Store(r.newBuffer(n))
+}
+
+// addCounters returns the counters of a and b summed.
+func addCounters(a, b jitter.Stats) jitter.Stats {
+	a.Received += b.Received
+	a.Lost += b.Lost
+	a.Late += b.Late
+	a.Duplicates += b.Duplicates
+	a.Reordered += b.Reordered
+	a.Discarded += b.Discarded
+	a.Expanded += b.Expanded
+	a.Compressed += b.Compressed
+	return a
 }
 
 // Receive reads packets from src into the jitter buffer until src fails
@@ -92,7 +150,8 @@ func (r *Receiver) Receive(ctx context.Context, src RTPReader) error {
 		}
 		now := r.cfg.Now()
 		r.updateJitter(pkt.Timestamp, now)
-		r.buffer.Push(pkt.SequenceNumber, pkt.Timestamp, pkt.SSRC, pkt.Payload, now)
+		r.followFrameSize(pkt.Payload)
+		r.buffer.Load().Push(pkt.SequenceNumber, pkt.Timestamp, pkt.SSRC, pkt.Payload, now)
 		r.started.Store(true)
 	}
 	return nil
@@ -134,16 +193,24 @@ func (r *Receiver) Play(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("media: receiver: %w", err)
 	}
-	pcm := make([]int16, r.cfg.FrameSamples)
-	merged := make([]int16, r.cfg.FrameSamples)
-	pacer := NewPacer(time.Duration(r.cfg.FrameSamples) * time.Second / SampleRate)
+	pcmBuf := make([]int16, MaxPacketSamples)
+	mergedBuf := make([]int16, MaxPacketSamples)
+	var (
+		pcm, merged []int16
+		pacer       *Pacer
+	)
 	concealedRun := 0
 	decoded := false // the decoder has state worth extrapolating
 	for {
+		buffer := r.buffer.Load()
+		if n := buffer.FrameSamples(); n != len(pcm) {
+			pcm, merged = pcmBuf[:n], mergedBuf[:n]
+			pacer = NewPacer(time.Duration(n) * time.Second / SampleRate)
+		}
 		if err := pacer.Wait(ctx); err != nil {
 			return nil
 		}
-		frame := r.buffer.Pop(r.cfg.Now())
+		frame := buffer.Pop(r.cfg.Now())
 		concealed := false
 		switch frame.Kind {
 		case jitter.FramePacket:
@@ -211,9 +278,11 @@ func conceal(dec *Decoder, pcm []int16, plc bool) {
 func (r *Receiver) Stats() ReceiverStats {
 	r.mu.Lock()
 	j := r.interarrivalJitter
+	retired := r.retired
 	r.mu.Unlock()
+	current := r.buffer.Load().Stats()
 	return ReceiverStats{
-		Jitter:             r.buffer.Stats(),
+		Jitter:             addCounters(current, retired),
 		InterarrivalJitter: time.Duration(j * float64(time.Second) / SampleRate),
 		ConcealedSamples:   r.concealedSamples.Load(),
 		FECRecovered:       r.fecRecovered.Load(),

@@ -26,6 +26,7 @@ type mediaOptions struct {
 	micLoop  bool
 	speaker  string
 	statsOut string
+	frame    frameFlag
 }
 
 func (m *mediaOptions) register(fs *flag.FlagSet) {
@@ -33,6 +34,7 @@ func (m *mediaOptions) register(fs *flag.FlagSet) {
 	fs.BoolVar(&m.micLoop, "mic-loop", false, "repeat a file: microphone instead of going silent after it")
 	fs.StringVar(&m.speaker, "speaker", "", "speaker: default, device:NAME, file:PATH.wav or null")
 	fs.StringVar(&m.statsOut, "stats", "", "append each call's stats as a JSON line to this file")
+	fs.Var(&m.frame, "frame", "audio frame sent: 10ms, 20ms or 40ms")
 }
 
 // config returns the call package's media settings, the config file
@@ -42,6 +44,8 @@ func (m *mediaOptions) config(fc fileConfig) call.MediaConfig {
 		Mic:     firstNonEmpty(m.mic, fc.Mic),
 		MicLoop: m.micLoop,
 		Speaker: firstNonEmpty(m.speaker, fc.Speaker),
+
+		FrameSamples: m.frame.samples(),
 	}
 }
 

@@ -173,6 +173,11 @@ type Buffer struct {
 	behindRun int
 	// talking reports whether the last Pop played a packet.
 	talking bool
+	// lossSlot is the playout slot at which a loss was last counted; while
+	// one is recent, the target has a frame more, so that the next packet
+	// (and the lost frame's in-band FEC in it) is here when the frame is due.
+	lossSlot   int64
+	lossRecent bool
 
 	active     bool   // a stream has started
 	ssrc       uint32 // the stream's SSRC
@@ -400,8 +405,15 @@ func (b *Buffer) Pop(now time.Time) Frame {
 		return Frame{Kind: FrameEmpty}
 	}
 	frameDur := b.cfg.frameDuration()
+	b.lossRecent = b.lossRecent && b.playSlot-b.lossSlot < int64(lossMemory/frameDur)
 	// How far the frame due is past its target time (negative: early).
-	late := now.Sub(b.delay.epoch) - b.delay.playTime(b.playTS)
+	late := now.Sub(b.delay.epoch) - b.delay.playTime(b.playTS) - b.fecDelayLocked()
+	lost := b.stats.Lost
+	defer func() {
+		if b.stats.Lost != lost {
+			b.lossSlot, b.lossRecent = b.playSlot, true
+		}
+	}()
 	due := &b.slots[uint64(b.playSlot)&b.slotMask]
 	if late < 0 && !(b.talking && due.state == slotFilled && late >= -frameDur) {
 		// Early: wait, letting the delay grow to the target. Within a
@@ -451,6 +463,18 @@ func (b *Buffer) Pop(now time.Time) Frame {
 		}
 	}
 	return frame
+}
+
+// lossMemory is how long after a loss the target keeps a frame for FEC.
+const lossMemory = 5 * time.Second
+
+// fecDelayLocked returns the delay added to the target for FEC: a frame
+// while a loss is recent.
+func (b *Buffer) fecDelayLocked() time.Duration {
+	if b.lossRecent {
+		return b.cfg.frameDuration()
+	}
+	return 0
 }
 
 // playLocked takes the packet in slot s, the one due, out of the buffer and
@@ -515,12 +539,16 @@ func (b *Buffer) accountPlayedLocked(seq uint16) {
 	b.accountedTS = b.playTS
 }
 
+// FrameSamples returns the frame length in RTP clock ticks: what one Pop
+// plays.
+func (b *Buffer) FrameSamples() int { return b.cfg.FrameSamples }
+
 // Stats returns the buffer's counters and delays.
 func (b *Buffer) Stats() Stats {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	s := b.stats
-	s.TargetDelay = b.delay.target
+	s.TargetDelay = b.delay.target + b.fecDelayLocked()
 	if b.played > 0 {
 		s.MeanDelay = b.delaySum / time.Duration(b.played)
 	}

@@ -163,23 +163,23 @@ func TestPlayout(t *testing.T) {
 			// Packet 2's 60 ms delay raises the target at once (grow fast).
 			name:  "late-packet-concealed-dropped-and-delay-grows",
 			pkts:  arriving(stream(0, 0, 5), 2, 100*time.Millisecond),
-			pops:  9,
-			want:  "- - 0 1 L/3 - - 3 4",
-			stats: counts{Received: 5, Lost: 1, Late: 1, Expanded: 2},
+			pops:  10,
+			want:  "- - 0 1 L/3 - - - 3 4",
+			stats: counts{Received: 5, Lost: 1, Late: 1, Expanded: 3},
 		},
 		{
 			name:  "lost-packet-offers-next-for-fec",
 			pkts:  without(stream(0, 0, 5), 2),
 			pops:  8,
-			want:  "- - 0 1 L/3 3 4 -",
-			stats: counts{Received: 4, Lost: 1},
+			want:  "- - 0 1 L/3 - 3 4", // after a loss the target keeps a frame for FEC
+			stats: counts{Received: 4, Lost: 1, Expanded: 1},
 		},
 		{
 			name:  "burst-loss-fec-only-for-last",
 			pkts:  without(stream(0, 0, 6), 2, 3),
-			pops:  8,
-			want:  "- - 0 1 L L/4 4 5",
-			stats: counts{Received: 4, Lost: 2},
+			pops:  9,
+			want:  "- - 0 1 L - L/4 4 5",
+			stats: counts{Received: 4, Lost: 2, Expanded: 1},
 		},
 		{
 			name: "dtx-pause-is-not-loss",
@@ -220,8 +220,8 @@ func TestPlayout(t *testing.T) {
 			name:  "loss-of-65535-recovered-from-0",
 			pkts:  without(stream(65533, 0, 6), 65535),
 			pops:  9,
-			want:  "- - 65533 65534 L/0 0 1 2 -",
-			stats: counts{Received: 5, Lost: 1},
+			want:  "- - 65533 65534 L/0 - 0 1 2",
+			stats: counts{Received: 5, Lost: 1, Expanded: 1},
 		},
 		{
 			name:  "timestamp-wraps",
@@ -234,8 +234,8 @@ func TestPlayout(t *testing.T) {
 			name:  "both-wrap-with-reorder-and-loss",
 			pkts:  arriving(arriving(without(stream(65534, wrapTS, 6), 1), 0, 20*time.Millisecond), 65535, 25*time.Millisecond),
 			pops:  9,
-			want:  "- 65534 65535 0 L/2 2 3 - -", // 0 came 20 ms early: all play 20 ms sooner
-			stats: counts{Received: 5, Lost: 1, Reordered: 1},
+			want:  "- 65534 65535 0 L/2 - 2 3 -", // 0 came 20 ms early: all play 20 ms sooner
+			stats: counts{Received: 5, Lost: 1, Reordered: 1, Expanded: 1},
 		},
 		{
 			name: "ssrc-change-starts-anew-and-drops-strays",
@@ -295,7 +295,7 @@ func TestPlayout(t *testing.T) {
 				pkt{seq: 6, ts: 6 * frame, at: 220 * time.Millisecond}),
 			pops:  14,
 			want:  "- - 0 1 2 - - - - - - 5 6 -",
-			stats: counts{Received: 5, Lost: 2, Expanded: 1},
+			stats: counts{Received: 5, Lost: 2, Expanded: 2},
 		},
 		{
 			name: "earlier-packet-before-start-moves-start-back",
@@ -318,9 +318,9 @@ func TestPlayout(t *testing.T) {
 				{seq: 0, ts: 0, at: 5 * time.Millisecond},
 				{seq: 4, ts: 4 * frame, at: 20 * time.Millisecond},
 			},
-			pops:  6,
-			want:  "- 0 L L/3 3 4",
-			stats: counts{Received: 3, Lost: 2, Reordered: 1},
+			pops:  7,
+			want:  "- 0 L - L/3 3 4",
+			stats: counts{Received: 3, Lost: 2, Reordered: 1, Expanded: 1},
 		},
 		{
 			name: "bad-payloads-discarded",
