@@ -122,6 +122,15 @@ func TestNATGrid(t *testing.T) {
 			table = append(table, row)
 			t.Log(row)
 			for _, st := range []call.Stats{res.alice, res.bob} {
+				// Twice the goals of dial → audio: 300 ms direct, 800 ms
+				// relayed (pion's default relay wait alone takes 2 s).
+				limit := 600.0
+				if st.Path == "relay" {
+					limit = 1600
+				}
+				if st.SetupMS <= 0 || st.SetupMS > limit {
+					t.Errorf("%s's setup took %.0f ms on a %s path, want ≤ %.0f ms", st.Direction, st.SetupMS, st.Path, limit)
+				}
 				if tt.wantPath != "" && st.Path != tt.wantPath {
 					t.Errorf("%s's path is %q, want %q", st.Direction, st.Path, tt.wantPath)
 				}
