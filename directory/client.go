@@ -7,8 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -55,6 +57,13 @@ type ClientConfig struct {
 	CallsFrom string
 	// AutoAccept accepts every contact request at once (the echo service).
 	AutoAccept bool
+	// Reconnect makes the client log in again, with jittered exponential
+	// backoff, whenever the connection is lost or the directory shuts down;
+	// URL may then list several directories, comma separated, tried in
+	// turn. Requests made while it reconnects fail with ErrConnectionLost.
+	// Done is closed only by Close or by an error that reconnecting cannot
+	// cure (ErrReplaced, ErrNameTaken, ErrBadSignature).
+	Reconnect bool
 }
 
 func (c ClientConfig) validate() error {
@@ -75,13 +84,23 @@ func (c ClientConfig) validate() error {
 	return nil
 }
 
-// Client is a logged-in connection to the directory. Its methods are safe for
-// concurrent use. Reconnecting is up to the caller: after Done, Dial again.
+// Reconnection backoff: the first attempt waits about minBackoff, each
+// failure doubles the wait up to maxBackoff, and every wait is drawn
+// between half and all of it so that clients of a directory that
+// restarts do not come back in lockstep.
+const (
+	minBackoff     = 100 * time.Millisecond
+	maxBackoff     = 2 * time.Second
+	attemptTimeout = 5 * time.Second
+)
+
+// Client is a logged-in connection to the directory, which reconnects on
+// its own with ClientConfig.Reconnect. Its methods are safe for concurrent use.
 type Client struct {
+	cfg          ClientConfig
+	endpoints    []string // WebSocket URLs of the directories, tried in turn
 	user         string
-	conn         *websocket.Conn
 	log          *slog.Logger
-	maxBytes     int // the server's limit on one frame from us
 	pingInterval time.Duration
 
 	ctx    context.Context // cancelled by Close; stops the goroutines
@@ -97,8 +116,37 @@ type Client struct {
 
 	// mu guards the following fields.
 	mu      sync.Mutex
+	cur     *link                        // the live connection; nil while reconnecting
 	pending map[string]chan wire.Message // request id → where its answer goes
-	err     error                        // why the connection ended; set once
+	err     error                        // why the client ended; set once
+}
+
+// link is one logged-in WebSocket connection of a Client.
+type link struct {
+	conn     *websocket.Conn
+	endpoint string
+	maxBytes int                // the server's limit on one frame from us
+	ctx      context.Context    // ends with the connection
+	cancel   context.CancelFunc // stops the keep-alive loop and pending writes
+	done     chan struct{}      // closed once the connection has ended and err is set
+
+	// mu guards err.
+	mu  sync.Mutex
+	err error // why the connection ended
+}
+
+func (l *link) setErr(err error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.err == nil {
+		l.err = err
+	}
+}
+
+func (l *link) Err() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.err
 }
 
 // Dial connects to the directory and logs in, both bounded by ctx (give it a
@@ -108,31 +156,19 @@ func Dial(ctx context.Context, cfg ClientConfig) (*Client, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, fmt.Errorf("dial directory: %w", err)
 	}
-	endpoint, err := websocketURL(cfg.URL)
-	if err != nil {
-		return nil, fmt.Errorf("dial directory: %w", err)
-	}
-	conn, _, err := websocket.Dial(ctx, endpoint, nil)
-	if err != nil {
-		// The socket's own error says it best ("connect: connection
-		// refused"); the WebSocket layers above it only repeat the URL.
-		var opErr *net.OpError
-		if errors.As(err, &opErr) {
-			err = opErr
+	var endpoints []string
+	for _, raw := range strings.Split(cfg.URL, ",") {
+		endpoint, err := websocketURL(strings.TrimSpace(raw))
+		if err != nil {
+			return nil, fmt.Errorf("dial directory: %w", err)
 		}
-		return nil, fmt.Errorf("%w at %s: %w", ErrUnreachable, endpoint, err)
+		endpoints = append(endpoints, endpoint)
 	}
-	maxBytes, err := login(ctx, conn, &cfg)
-	if err != nil {
-		_ = conn.CloseNow()
-		return nil, fmt.Errorf("log in to directory %s as %s: %w", endpoint, cfg.User, err)
-	}
-
 	c := &Client{
+		cfg:          cfg,
+		endpoints:    endpoints,
 		user:         cfg.User,
-		conn:         conn,
 		log:          cfg.Logger,
-		maxBytes:     maxBytes,
 		pingInterval: cfg.PingInterval,
 		signals:      make(chan Signal, signalBuffer),
 		presence:     make(chan Presence, presenceBuffer),
@@ -147,16 +183,134 @@ func Dial(ctx context.Context, cfg ClientConfig) (*Client, error) {
 		c.pingInterval = defaultPingInterval
 	}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
-	c.wg.Add(2)
+	var (
+		l       *link
+		lastErr error
+	)
+	for _, endpoint := range endpoints {
+		if l, lastErr = c.dialLink(ctx, endpoint); lastErr == nil || !errors.Is(lastErr, ErrUnreachable) {
+			break
+		}
+	}
+	if lastErr != nil {
+		c.cancel()
+		return nil, lastErr
+	}
+	c.cur = l
+	c.wg.Add(1)
 	go func() {
 		defer c.wg.Done()
-		c.readRunLoop()
-	}()
-	go func() {
-		defer c.wg.Done()
-		c.keepAliveRunLoop()
+		c.superviseRunLoop(l)
 	}()
 	return c, nil
+}
+
+// dialLink connects to endpoint and logs in, bounded by ctx.
+func (c *Client) dialLink(ctx context.Context, endpoint string) (*link, error) {
+	conn, _, err := websocket.Dial(ctx, endpoint, nil)
+	if err != nil {
+		// The socket's own error says it best ("connect: connection
+		// refused"); the WebSocket layers above it only repeat the URL.
+		var opErr *net.OpError
+		if errors.As(err, &opErr) {
+			err = opErr
+		}
+		return nil, fmt.Errorf("%w at %s: %w", ErrUnreachable, endpoint, err)
+	}
+	maxBytes, err := login(ctx, conn, &c.cfg)
+	if err != nil {
+		_ = conn.CloseNow()
+		return nil, fmt.Errorf("log in to directory %s as %s: %w", endpoint, c.cfg.User, err)
+	}
+	l := &link{conn: conn, endpoint: endpoint, maxBytes: maxBytes, done: make(chan struct{})}
+	l.ctx, l.cancel = context.WithCancel(c.ctx)
+	return l, nil
+}
+
+// superviseRunLoop serves one connection after another: when one ends it
+// logs in again (with ClientConfig.Reconnect) until Close or an error that
+// reconnecting cannot cure, then closes the client's channels and Done.
+func (c *Client) superviseRunLoop(l *link) {
+	defer close(c.done)
+	defer close(c.contacts)
+	defer close(c.presence)
+	defer close(c.signals)
+	for {
+		c.serve(l)
+		err := l.Err()
+		if !c.cfg.Reconnect || c.ctx.Err() != nil || !retryable(err) {
+			c.setErr(err)
+			return
+		}
+		c.mu.Lock()
+		c.cur = nil
+		c.mu.Unlock()
+		c.log.Info("directory: connection lost; reconnecting", "err", err)
+		if l, err = c.redial(l.endpoint); err != nil {
+			c.setErr(err)
+			return
+		}
+		c.mu.Lock()
+		c.cur = l
+		c.mu.Unlock()
+		c.log.Info("directory: reconnected", "directory", l.endpoint)
+	}
+}
+
+// retryable reports whether logging in again may cure err.
+func retryable(err error) bool {
+	switch {
+	case errors.Is(err, ErrClosed), errors.Is(err, ErrReplaced), errors.Is(err, ErrNameTaken),
+		errors.Is(err, ErrBadSignature), errors.Is(err, ErrBadUsername):
+		return false
+	}
+	return true
+}
+
+// redial logs in again with jittered exponential backoff, trying the
+// directories after the one just lost in turn, until it succeeds, Close is
+// called, or an attempt fails in a way retrying cannot cure.
+func (c *Client) redial(lost string) (*link, error) {
+	next := slices.Index(c.endpoints, lost) + 1
+	backoff := minBackoff
+	for attempt := 0; ; attempt++ {
+		wait := backoff/2 + rand.N(backoff/2+1)
+		select {
+		case <-time.After(wait):
+		case <-c.ctx.Done():
+			return nil, ErrClosed
+		}
+		endpoint := c.endpoints[(next+attempt)%len(c.endpoints)]
+		ctx, cancel := context.WithTimeout(c.ctx, attemptTimeout)
+		l, err := c.dialLink(ctx, endpoint)
+		cancel()
+		if err == nil {
+			return l, nil
+		}
+		if c.ctx.Err() != nil {
+			return nil, ErrClosed
+		}
+		if !retryable(err) {
+			return nil, err
+		}
+		c.log.Debug("directory: reconnect attempt failed", "directory", endpoint, "err", err)
+		backoff = min(2*backoff, maxBackoff)
+	}
+}
+
+// serve runs l until its connection ends: the read loop here, the
+// keep-alive loop beside it.
+func (c *Client) serve(l *link) {
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		c.keepAliveRunLoop(l)
+	}()
+	c.readRunLoop(l)
+	l.cancel()
+	wg.Wait()
+	close(l.done)
 }
 
 // loginID is the id of the login request, the first on every connection.
@@ -383,10 +537,12 @@ func (c *Client) ContactUpdates() <-chan Contact { return c.contacts }
 // it loses nothing else. It is closed when the connection is gone.
 func (c *Client) PresenceUpdates() <-chan Presence { return c.presence }
 
-// Done is closed when the connection is gone; Err says why.
+// Done is closed when the client is finished (with Reconnect: closed, or
+// refused in a way reconnecting cannot cure); Err says why.
 func (c *Client) Done() <-chan struct{} { return c.done }
 
-// Err returns nil while the connection is up, then why it ended: ErrClosed
+// Err returns nil until Done is closed (also while reconnecting), then why
+// the client ended: ErrClosed
 // after Close, ErrReplaced when a newer login of the same user took over, or
 // an error wrapping ErrConnectionLost.
 func (c *Client) Err() error {
@@ -401,8 +557,13 @@ func (c *Client) Close() error {
 	var err error
 	c.closed.Do(func() {
 		c.setErr(ErrClosed)
+		c.mu.Lock()
+		l := c.cur
+		c.mu.Unlock()
 		c.cancel()
-		err = c.conn.Close(websocket.StatusNormalClosure, "")
+		if l != nil {
+			err = l.conn.Close(websocket.StatusNormalClosure, "")
+		}
 		c.wg.Wait()
 	})
 	if err != nil && !errors.Is(err, net.ErrClosed) {
@@ -428,14 +589,20 @@ func (c *Client) request(ctx context.Context, id string, m wire.Message) (wire.M
 	if err != nil {
 		return nil, err
 	}
-	if len(frame) > c.maxBytes {
-		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(frame), c.maxBytes)
-	}
 	answer := make(chan wire.Message, 1)
 	c.mu.Lock()
 	if c.err != nil {
 		c.mu.Unlock()
 		return nil, c.err
+	}
+	l := c.cur
+	if l == nil {
+		c.mu.Unlock()
+		return nil, fmt.Errorf("%w: reconnecting", ErrConnectionLost)
+	}
+	if len(frame) > l.maxBytes {
+		c.mu.Unlock()
+		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(frame), l.maxBytes)
 	}
 	c.pending[id] = answer
 	c.mu.Unlock()
@@ -447,8 +614,8 @@ func (c *Client) request(ctx context.Context, id string, m wire.Message) (wire.M
 
 	// The write is bounded by the connection's life, not ctx: the library
 	// closes the connection when a write's context ends mid-frame.
-	wctx, cancel := context.WithTimeout(c.ctx, writeTimeout)
-	err = c.conn.Write(wctx, websocket.MessageText, frame)
+	wctx, cancel := context.WithTimeout(l.ctx, writeTimeout)
+	err = l.conn.Write(wctx, websocket.MessageText, frame)
 	cancel()
 	if err != nil {
 		if cerr := c.Err(); cerr != nil {
@@ -465,24 +632,25 @@ func (c *Client) request(ctx context.Context, id string, m wire.Message) (wire.M
 		return msg, nil
 	case <-ctx.Done():
 		return nil, ctx.Err()
-	case <-c.done:
-		return nil, c.Err()
+	case <-l.done:
+		if err := c.Err(); err != nil {
+			return nil, err
+		}
+		return nil, l.Err()
 	}
 }
 
-func (c *Client) readRunLoop() {
-	defer close(c.done)
-	defer close(c.presence)
-	defer close(c.contacts)
-	defer close(c.signals)
-	defer c.cancel() // the connection is gone: stop the keep-alive loop and pending writes
+func (c *Client) readRunLoop(l *link) {
 	for {
-		_, data, err := c.conn.Read(context.Background())
+		_, data, err := l.conn.Read(context.Background())
 		if err != nil {
-			if websocket.CloseStatus(err) == statusReplaced {
-				c.setErr(ErrReplaced)
-			} else {
-				c.setErr(fmt.Errorf("%w: %w", ErrConnectionLost, err))
+			switch {
+			case c.ctx.Err() != nil:
+				l.setErr(ErrClosed)
+			case websocket.CloseStatus(err) == statusReplaced:
+				l.setErr(ErrReplaced)
+			default:
+				l.setErr(fmt.Errorf("%w: %w", ErrConnectionLost, err))
 			}
 			return
 		}
@@ -565,22 +733,22 @@ func deliver[T any](ctx context.Context, ch chan<- T, v T) bool {
 	return false
 }
 
-func (c *Client) keepAliveRunLoop() {
+func (c *Client) keepAliveRunLoop(l *link) {
 	ticker := time.NewTicker(c.pingInterval)
 	defer ticker.Stop()
 	for {
 		select {
-		case <-c.ctx.Done():
+		case <-l.ctx.Done():
 			return
 		case <-ticker.C:
-			ctx, cancel := context.WithTimeout(c.ctx, c.pingInterval)
-			err := c.conn.Ping(ctx)
+			ctx, cancel := context.WithTimeout(l.ctx, c.pingInterval)
+			err := l.conn.Ping(ctx)
 			cancel()
 			if err != nil {
 				// A closed connection is the read loop's to explain.
-				if c.ctx.Err() == nil && !errors.Is(err, net.ErrClosed) {
-					c.setErr(fmt.Errorf("%w: directory stopped answering pings: %w", ErrConnectionLost, err))
-					_ = c.conn.CloseNow()
+				if l.ctx.Err() == nil && !errors.Is(err, net.ErrClosed) {
+					l.setErr(fmt.Errorf("%w: directory stopped answering pings: %w", ErrConnectionLost, err))
+					_ = l.conn.CloseNow()
 				}
 				return
 			}

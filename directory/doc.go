@@ -11,10 +11,14 @@
 // several Servers on one NATS cluster serve one user base; by default an
 // embedded NATS server runs inside the process.
 //
-// A Client (Dial) logs in, looks users up, sends signals and receives
-// signals and presence updates on channels. It does not reconnect on its
-// own: when Done is closed, Err says why, and the caller may Dial again.
+// A Client (Dial) logs in, looks users up, manages contacts and status,
+// sends signals and receives signals, presence and contact updates on
+// channels. With ClientConfig.Reconnect it logs in again on its own, with
+// jittered exponential backoff, after the connection is lost or the
+// directory shuts down, keeping its channels.
 //
 // One session per user: a newer login of the same user takes the session
 // over, and the older connection is closed with status 4001 (ErrReplaced).
+// Control sessions (ClientConfig.Control), which tools use to manage
+// contacts and status, sit beside it without taking it over.
 package directory

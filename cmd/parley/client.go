@@ -98,6 +98,7 @@ func startPhone(ctx context.Context, o *clientOptions, cfg call.PhoneConfig) (*c
 	if err != nil {
 		return nil, nil, err
 	}
+	o.session.Reconnect = true // a phone outlives a directory restart or failover
 	client, err := connect(ctx, o, log)
 	if err != nil {
 		return nil, nil, err

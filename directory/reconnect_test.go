@@ -1,0 +1,116 @@
+package directory_test
+
+import (
+	"errors"
+	"net"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/parley-voip/parley/directory"
+)
+
+// serveOn runs a directory on NATS n at addr ("127.0.0.1:0" for any port)
+// and returns its address and a function that shuts it down gracefully.
+func serveOn(t *testing.T, n *directory.NATS, addr string) (string, func()) {
+	t.Helper()
+	srv, err := directory.NewServer(directory.ServerConfig{NATS: n, Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := &http.Server{Handler: srv.Handler()}
+	go hs.Serve(ln)
+	stopped := false
+	stop := func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		srv.Close()
+		hs.Close()
+	}
+	t.Cleanup(stop)
+	return ln.Addr().String(), stop
+}
+
+func TestClientReconnectsWhenTheDirectoryReturns(t *testing.T) {
+	n := openNATS(t, "")
+	addr, stop := serveOn(t, n, "127.0.0.1:0")
+	dial := func(user string) *directory.Client {
+		c, err := dialWith(t, directory.ClientConfig{URL: addr, User: user, Identity: newIdentity(t), Reconnect: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	alice, bob := dial("alice"), dial("bob")
+	befriend(t, alice, bob)
+
+	stop() // graceful: the clients are told to go away, and come back
+	if err := alice.Send(ctxTimeout(t), directory.Signal{To: "bob", CallID: "c", Kind: directory.SignalOffer}); !errors.Is(err, directory.ErrConnectionLost) {
+		t.Errorf("Send while the directory is down: %v, want ErrConnectionLost", err)
+	}
+	time.Sleep(300 * time.Millisecond)
+	back := time.Now()
+	serveOn(t, n, addr)
+	eventually(t, "alice reaches bob again", func() bool {
+		return alice.Send(ctxTimeout(t), directory.Signal{To: "bob", CallID: "c", Kind: directory.SignalOffer}) == nil
+	})
+	took := time.Since(back)
+	t.Logf("back online %v after the directory returned", took)
+	if took > 5*time.Second {
+		t.Errorf("back online after %v, want within 5 s", took)
+	}
+	if got := nextSignal(t, bob); got.From != "alice" {
+		t.Errorf("bob got %+v after reconnecting", got)
+	}
+	select {
+	case <-alice.Done():
+		t.Errorf("alice's client ended: %v", alice.Err())
+	default:
+	}
+	if err := alice.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := waitDone(t, alice); !errors.Is(err, directory.ErrClosed) {
+		t.Errorf("after Close: %v, want ErrClosed", err)
+	}
+}
+
+func TestClientMovesToAnotherDirectory(t *testing.T) {
+	n := openNATS(t, "")
+	addr1, stop1 := serveOn(t, n, "127.0.0.1:0")
+	addr2, _ := serveOn(t, n, "127.0.0.1:0")
+	alice, err := dialWith(t, directory.ClientConfig{URL: addr1 + "," + addr2, User: "alice", Identity: newIdentity(t), Reconnect: true, CallsFrom: directory.CallsFromAnyone})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bob, err := dialWith(t, directory.ClientConfig{URL: addr2, User: "bob", Identity: newIdentity(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop1()
+	eventually(t, "bob reaches alice through the other directory", func() bool {
+		return bob.Send(ctxTimeout(t), directory.Signal{To: "alice", CallID: "c", Kind: directory.SignalOffer}) == nil
+	})
+	if got := nextSignal(t, alice); got.From != "bob" {
+		t.Errorf("alice got %+v", got)
+	}
+}
+
+func TestReplacedClientDoesNotReconnect(t *testing.T) {
+	d := startDirectory(t, directory.ServerConfig{})
+	id := newIdentity(t)
+	old, err := dialWith(t, directory.ClientConfig{URL: d.http.URL, User: "alice", Identity: id, Reconnect: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.dial(t, "alice", id)
+	if err := waitDone(t, old); !errors.Is(err, directory.ErrReplaced) {
+		t.Errorf("replaced client ended with %v, want ErrReplaced", err)
+	}
+}
