@@ -34,6 +34,15 @@ type Result struct {
 	// Correlation is the envelope correlation after alignment, in [-1, 1]:
 	// at least 0.8 means the degraded signal carries the reference speech.
 	Correlation float64
+	// STOI is the short-time objective intelligibility (Taal et al., 2011)
+	// after alignment: 1 for identical speech, falling towards 0 as less of
+	// it can be understood; NaN when under 384 ms of speech overlap.
+	STOI float64
+	// SegmentalSNR is the mean per-frame SNR in dB, each 20 ms speech frame
+	// limited to [-10, 35] dB, after sample-exact alignment. A codec that
+	// keeps how speech sounds but not its waveform scores low here; STOI
+	// and Correlation are the measures of what a listener gets.
+	SegmentalSNR float64
 }
 
 // Compare aligns deg to ref, searching lags within ±maxLag, and measures how
@@ -53,7 +62,24 @@ func Compare(ref, deg []int16, sampleRate int, maxLag time.Duration) (Result, er
 	if err != nil {
 		return Result{}, err
 	}
-	return Result{Lag: samplesToDuration(lag, sampleRate), Correlation: corr}, nil
+	res := Result{Lag: samplesToDuration(lag, sampleRate), Correlation: corr}
+	ra, da := overlap(r, d, lag)
+	res.SegmentalSNR = segmentalSNR(ra, da, sampleRate)
+	if res.STOI, err = stoi(ra, da, sampleRate); err != nil {
+		res.STOI = math.NaN()
+	}
+	return res, nil
+}
+
+// overlap returns the parts of ref and deg that lie over each other when
+// ref appears lag samples later in deg.
+func overlap(ref, deg []float32, lag int) ([]float32, []float32) {
+	start := max(0, -lag)
+	end := min(len(ref), len(deg)-lag)
+	if end <= start {
+		return nil, nil
+	}
+	return ref[start:end], deg[start+lag : end+lag]
 }
 
 // Align returns how much later ref appears in deg, searching within

@@ -280,7 +280,7 @@ func TestCompare(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			t.Logf("lag %v, correlation %.3f", res.Lag, res.Correlation)
+			t.Logf("lag %v, correlation %.3f, STOI %.3f, segmental SNR %.1f dB", res.Lag, res.Correlation, res.STOI, res.SegmentalSNR)
 			if tt.lagSet && (res.Lag < tt.lag-2*time.Millisecond || res.Lag > tt.lag+2*time.Millisecond) {
 				t.Errorf("Lag = %v, want %v ± 2ms", res.Lag, tt.lag)
 			}
@@ -448,4 +448,52 @@ func mustSynthesize(b *testing.B, text, voice string) []int16 {
 		b.Fatal(err)
 	}
 	return pcm
+}
+
+// TestSTOIAndSegmentalSNR checks the measures themselves: identical speech
+// scores 1 (and the segmental SNR its 35 dB ceiling), a shifted copy aligns
+// and scores as identical, and noise at falling SNR lowers both.
+func TestSTOIAndSegmentalSNR(t *testing.T) {
+	a := speech(t, sentenceA, "en")
+	padded := concat(silence(300*time.Millisecond), a, silence(300*time.Millisecond))
+	for _, tt := range []struct {
+		name string
+		deg  []int16
+	}{
+		{"identical", padded},
+		{"shifted-by-123ms", concat(silence(123*time.Millisecond), padded)},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			res, err := Compare(padded, tt.deg, rate, 500*time.Millisecond)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.STOI < 0.999 || res.STOI > 1.000001 || res.SegmentalSNR != segSNRMax {
+				t.Errorf("STOI %.4f, segmental SNR %.1f dB; want 1 and %v dB", res.STOI, res.SegmentalSNR, segSNRMax)
+			}
+		})
+	}
+	prevSTOI, prevSeg := 1.0, segSNRMax
+	for _, snr := range []float64{20, 10, 5, 0, -5} {
+		deg := addNoise(rand.New(rand.NewPCG(3, 4)), padded, snr)
+		res, err := Compare(padded, deg, rate, 100*time.Millisecond)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("noise at %3.0f dB SNR: STOI %.3f, segmental SNR %5.1f dB", snr, res.STOI, res.SegmentalSNR)
+		if res.STOI >= prevSTOI || res.SegmentalSNR >= prevSeg {
+			t.Errorf("at %.0f dB SNR: STOI %.3f, segmental SNR %.1f; want both below the previous (%.3f, %.1f)",
+				snr, res.STOI, res.SegmentalSNR, prevSTOI, prevSeg)
+		}
+		prevSTOI, prevSeg = res.STOI, res.SegmentalSNR
+	}
+	// White noise spreads over 24 kHz, STOI looks below 5 kHz: in its band
+	// the SNR is ~7 dB better than the broadband figure.
+	if prevSTOI > 0.85 {
+		t.Errorf("STOI at -5 dB SNR white noise %.3f, want ≤ 0.85", prevSTOI)
+	}
+	other := concat(silence(300*time.Millisecond), speech(t, sentenceB, "en+f3"), silence(time.Second))
+	if res, err := Compare(padded, other, rate, 500*time.Millisecond); err != nil || res.STOI > 0.5 {
+		t.Errorf("other speech: STOI %.3f (%v), want ≤ 0.5", res.STOI, err)
+	}
 }
