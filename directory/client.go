@@ -3,12 +3,14 @@ package directory
 import (
 	"context"
 	"crypto/ed25519"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
 	"net"
+	"net/http"
 	"net/url"
 	"slices"
 	"strconv"
@@ -64,6 +66,9 @@ type ClientConfig struct {
 	// Done is closed only by Close or by an error that reconnecting cannot
 	// cure (ErrReplaced, ErrNameTaken, ErrBadSignature).
 	Reconnect bool
+	// TLS configures wss:// connections; nil → the system's roots (which
+	// honour SSL_CERT_FILE and SSL_CERT_DIR).
+	TLS *tls.Config
 }
 
 func (c ClientConfig) validate() error {
@@ -207,7 +212,11 @@ func Dial(ctx context.Context, cfg ClientConfig) (*Client, error) {
 
 // dialLink connects to endpoint and logs in, bounded by ctx.
 func (c *Client) dialLink(ctx context.Context, endpoint string) (*link, error) {
-	conn, _, err := websocket.Dial(ctx, endpoint, nil)
+	var opts *websocket.DialOptions
+	if c.cfg.TLS != nil {
+		opts = &websocket.DialOptions{HTTPClient: &http.Client{Transport: &http.Transport{TLSClientConfig: c.cfg.TLS}}}
+	}
+	conn, _, err := websocket.Dial(ctx, endpoint, opts)
 	if err != nil {
 		// The socket's own error says it best ("connect: connection
 		// refused"); the WebSocket layers above it only repeat the URL.

@@ -1,9 +1,15 @@
 package directory_test
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
+	"io"
+	"log"
 	"net"
 	"net/http"
+	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -112,5 +118,36 @@ func TestReplacedClientDoesNotReconnect(t *testing.T) {
 	d.dial(t, "alice", id)
 	if err := waitDone(t, old); !errors.Is(err, directory.ErrReplaced) {
 		t.Errorf("replaced client ended with %v, want ErrReplaced", err)
+	}
+}
+
+func TestClientOverTLS(t *testing.T) {
+	srv, err := directory.NewServer(directory.ServerConfig{Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewUnstartedServer(srv.Handler())
+	ts.Config.ErrorLog = log.New(io.Discard, "", 0) // the refused handshake below is expected
+	ts.StartTLS()
+	t.Cleanup(func() {
+		srv.Close()
+		ts.Close()
+	})
+	roots := x509.NewCertPool()
+	roots.AddCert(ts.Certificate())
+	id := newIdentity(t)
+	for _, url := range []string{ts.URL, "wss" + strings.TrimPrefix(ts.URL, "https")} {
+		c, err := dialWith(t, directory.ClientConfig{URL: url, User: "alice", Identity: id, TLS: &tls.Config{RootCAs: roots}})
+		if err != nil {
+			t.Fatalf("Dial %s: %v", url, err)
+		}
+		if _, err := c.Lookup(ctxTimeout(t), "alice"); err != nil {
+			t.Errorf("Lookup over %s: %v", url, err)
+		}
+		c.Close()
+	}
+	// Without the directory's certificate among its roots, a client refuses it.
+	if _, err := dialWith(t, directory.ClientConfig{URL: ts.URL, User: "bob", Identity: newIdentity(t)}); !errors.Is(err, directory.ErrUnreachable) {
+		t.Errorf("Dial with an untrusted certificate: %v, want ErrUnreachable", err)
 	}
 }

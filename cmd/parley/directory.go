@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -18,15 +19,21 @@ func runDirectory(ctx context.Context, args []string) error {
 		listen, data, logLevel string
 		natsURL                string
 		replicas               int
+		tlsCert, tlsKey        string
 	)
 	fs := newFlagSet("directory", "directory [flags]", os.Stderr)
 	fs.StringVar(&listen, "listen", defaultDirectory, "HOST:PORT to serve WebSocket /v1/ws, /healthz, /metrics on")
 	fs.StringVar(&data, "data", "", "directory for the embedded NATS server's state (default $PARLEY_HOME/directory, or ~/.parley/directory)")
 	fs.StringVar(&natsURL, "nats", "", "external NATS server or cluster (nats://host:port[,…]) instead of the embedded one; several directories on one NATS serve one user base")
 	fs.IntVar(&replicas, "nats-replicas", 1, "copies of the state a NATS cluster keeps (1, 3 or 5; with --nats)")
+	fs.StringVar(&tlsCert, "tls-cert", "", "serve TLS (clients use https:// or wss://) with this PEM certificate chain")
+	fs.StringVar(&tlsKey, "tls-key", "", "the PEM private key of --tls-cert")
 	fs.StringVar(&logLevel, "log-level", "info", "log detail on stderr: debug, info, warn or error")
 	if _, err := parseArgs(fs, args, 0); err != nil {
 		return err
+	}
+	if (tlsCert == "") != (tlsKey == "") {
+		return badUsage("--tls-cert and --tls-key go together")
 	}
 	log, err := newLogger(logLevel)
 	if err != nil {
@@ -59,9 +66,20 @@ func runDirectory(ctx context.Context, args []string) error {
 	}
 	httpSrv := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	serveErr := make(chan error, 1)
+	addr := ln.Addr().String()
+	if tlsCert != "" {
+		// Load the pair now, so that a bad one fails here and not at the first client.
+		cert, err := tls.LoadX509KeyPair(tlsCert, tlsKey)
+		if err != nil {
+			return fmt.Errorf("TLS: %w", err)
+		}
+		httpSrv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		ln = tls.NewListener(ln, httpSrv.TLSConfig)
+		addr = "https://" + addr
+	}
 	go func() { serveErr <- httpSrv.Serve(ln) }()
-	log.Info("directory listening", "addr", ln.Addr().String(), "data", data, "nats", natsURL)
-	fmt.Printf("directory listening on %s\n", ln.Addr())
+	log.Info("directory listening", "addr", addr, "data", data, "nats", natsURL)
+	fmt.Printf("directory listening on %s\n", addr)
 
 	select {
 	case err := <-serveErr:

@@ -2,10 +2,18 @@ package main
 
 import (
 	"context"
+	"crypto/ecdsa"
 	"crypto/ed25519"
+	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"errors"
 	"fmt"
+	"math/big"
+	"net"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -102,4 +110,61 @@ func TestDirectoryRestartLosesNothing(t *testing.T) {
 	close(check)
 	wg.Wait()
 	t.Logf("%d acknowledged accounts survived SIGKILL and restart", len(acked))
+}
+
+// selfSigned writes a certificate for 127.0.0.1 and its key to dir.
+func selfSigned(t *testing.T, dir string) (certPath, keyPath string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		Subject:      pkix.Name{CommonName: "parley test directory"},
+		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certPath, keyPath = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	if err := os.WriteFile(certPath, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyPath, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return certPath, keyPath
+}
+
+func TestDirectoryOverTLS(t *testing.T) {
+	dir := t.TempDir()
+	cert, key := selfSigned(t, dir)
+	_, addr := startDirectoryOn(t, "--data", filepath.Join(dir, "data"), "--tls-cert", cert, "--tls-key", key)
+	if !strings.HasPrefix(addr, "https://") {
+		t.Fatalf("a TLS directory announced %q, want https://…", addr)
+	}
+	// Clients trust the test certificate through the system roots' override.
+	t.Setenv("SSL_CERT_FILE", cert)
+	wss := "wss://" + strings.TrimPrefix(addr, "https://")
+	for _, url := range []string{addr, wss} {
+		runParley(t, "contacts", "list", "--user", "alice", "--home", filepath.Join(dir, "alice"), "--directory", url)
+	}
+	_, stderr, code := runParleyCode(t, "contacts", "list", "--user", "alice", "--home", filepath.Join(dir, "alice"),
+		"--directory", "ws://"+strings.TrimPrefix(addr, "https://"))
+	if code != 1 {
+		t.Errorf("plain ws:// to a TLS directory: exit %d (%s), want 1", code, stderr)
+	}
+	if _, _, code := runParleyCode(t, "directory", "--tls-cert", cert); code != 2 {
+		t.Errorf("--tls-cert without --tls-key: exit %d, want 2", code)
+	}
 }
