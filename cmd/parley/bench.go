@@ -12,7 +12,9 @@ import (
 // prints progress on stderr and, with --json, one JSON object as its last
 // line on stdout.
 func benchmarks() []subcommand {
-	return []subcommand{}
+	return []subcommand{
+		{"relay", "simulated calls through a TURN relay: parley's supernode or coturn", runBenchRelay},
+	}
 }
 
 func runBench(ctx context.Context, args []string) error {
