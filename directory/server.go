@@ -163,7 +163,7 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 		}
 		s.nats, s.ownsNATS = n, true
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), natsReadyTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), storeReadyTimeout)
 	defer cancel()
 	store, err := OpenStore(ctx, s.nats)
 	if err != nil {
@@ -580,6 +580,10 @@ func (s *Server) claim(user string, key []byte) error {
 	defer cancel()
 	return s.store.ClaimAccount(ctx, user, key)
 }
+
+// storeReadyTimeout bounds how long NewServer waits for storage, such as a
+// NATS cluster electing its JetStream leader.
+const storeReadyTimeout = 30 * time.Second
 
 // storeTimeout bounds one storage call made for a request.
 const storeTimeout = 5 * time.Second

@@ -66,6 +66,10 @@ const (
 	settingsBucket = "parley_settings"
 )
 
+// storeRetryInterval is how often OpenStore retries a bucket JetStream is
+// not ready to create.
+const storeRetryInterval = 250 * time.Millisecond
+
 // maxUpdateAttempts bounds the compare-and-set retries of one update.
 const maxUpdateAttempts = 20
 
@@ -89,17 +93,27 @@ func OpenStore(ctx context.Context, n *NATS) (Store, error) {
 		{&s.contacts, contactsBucket, "Parley contact lists: username → {peer: record}"},
 		{&s.settings, settingsBucket, "Parley user settings: username → status, note, last seen"},
 	} {
-		kv, err := n.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		cfg := jetstream.KeyValueConfig{
 			Bucket:      b.name,
 			Description: b.about,
 			History:     1,
 			Storage:     n.storage,
 			Replicas:    n.replicas,
-		})
-		if err != nil {
-			return nil, fmt.Errorf("open directory store: bucket %s: %w", b.name, err)
 		}
-		*b.kv = kv
+		// A cluster that is still electing its JetStream leader refuses for a
+		// while; directories started with it wait for it, up to ctx.
+		for {
+			kv, err := n.js.CreateOrUpdateKeyValue(ctx, cfg)
+			if err == nil {
+				*b.kv = kv
+				break
+			}
+			select {
+			case <-ctx.Done():
+				return nil, fmt.Errorf("open directory store: bucket %s: %w", b.name, err)
+			case <-time.After(storeRetryInterval):
+			}
+		}
 	}
 	return s, nil
 }
