@@ -69,6 +69,9 @@ type ClientConfig struct {
 	// TLS configures wss:// connections; nil → the system's roots (which
 	// honour SSL_CERT_FILE and SSL_CERT_DIR).
 	TLS *tls.Config
+	// HTTPClient makes the WebSocket connections, for tests and benchmarks
+	// that choose source addresses; nil → one built from TLS.
+	HTTPClient *http.Client
 }
 
 func (c ClientConfig) validate() error {
@@ -213,7 +216,10 @@ func Dial(ctx context.Context, cfg ClientConfig) (*Client, error) {
 // dialLink connects to endpoint and logs in, bounded by ctx.
 func (c *Client) dialLink(ctx context.Context, endpoint string) (*link, error) {
 	var opts *websocket.DialOptions
-	if c.cfg.TLS != nil {
+	switch {
+	case c.cfg.HTTPClient != nil:
+		opts = &websocket.DialOptions{HTTPClient: c.cfg.HTTPClient}
+	case c.cfg.TLS != nil:
 		opts = &websocket.DialOptions{HTTPClient: &http.Client{Transport: &http.Transport{TLSClientConfig: c.cfg.TLS}}}
 	}
 	conn, _, err := websocket.Dial(ctx, endpoint, opts)

@@ -13,6 +13,7 @@ import (
 // line on stdout.
 func benchmarks() []subcommand {
 	return []subcommand{
+		{"directory", "directory --clients N: logins/s, presence fan-out p99, memory per client", runBenchDirectory},
 		{"relay", "simulated calls through a TURN relay: parley's supernode or coturn", runBenchRelay},
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -166,5 +167,27 @@ func TestDirectoryOverTLS(t *testing.T) {
 	}
 	if _, _, code := runParleyCode(t, "directory", "--tls-cert", cert); code != 2 {
 		t.Errorf("--tls-cert without --tls-key: exit %d, want 2", code)
+	}
+}
+
+// TestBenchDirectorySmall runs the directory benchmark at a size CI affords
+// and checks its result; the figures are the benchmark's to report.
+func TestBenchDirectorySmall(t *testing.T) {
+	out := runParley(t, "bench", "directory", "--clients", "200", "--rate", "200", "--duration", "2s", "--json")
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	var res benchDirectoryResult
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &res); err != nil {
+		t.Fatalf("last line is not the JSON result: %v\n%s", err, out)
+	}
+	t.Logf("%+v", res)
+	if res.Clients != 200 || res.LoginsPerS <= 0 || res.PresenceChanges < 200 || res.RSSBytesPerClient <= 0 {
+		t.Errorf("implausible result %+v", res)
+	}
+	// Every change reaches the changer's 20 contacts.
+	if res.FanoutDeliveries < 20*res.PresenceChanges*9/10 {
+		t.Errorf("%d fan-out deliveries for %d changes to 20 contacts each", res.FanoutDeliveries, res.PresenceChanges)
+	}
+	if res.FanoutP99MS <= 0 || res.FanoutP99MS > 150 {
+		t.Errorf("fan-out p99 %.1f ms, want within 3× the 50 ms goal", res.FanoutP99MS)
 	}
 }

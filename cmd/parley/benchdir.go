@@ -1,0 +1,372 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	mrand "math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+
+	"github.com/parley-voip/parley/directory"
+	"github.com/parley-voip/parley/directory/identity"
+)
+
+// benchDirectoryResult is what 'parley bench directory' prints (DESIGN §6).
+type benchDirectoryResult struct {
+	Clients           int     `json:"clients"`
+	Contacts          int     `json:"contacts_per_client"`
+	LoginsPerS        float64 `json:"logins_per_s"`
+	PresenceChanges   int     `json:"presence_changes"`
+	ChangesPerS       float64 `json:"presence_changes_per_s"`
+	FanoutDeliveries  int     `json:"fanout_deliveries"`
+	FanoutP50MS       float64 `json:"fanout_p50_ms"`
+	FanoutP99MS       float64 `json:"fanout_p99_ms"`
+	RSSBytes          int64   `json:"rss_bytes"`
+	RSSBytesPerClient float64 `json:"rss_bytes_per_client"`
+}
+
+func runBenchDirectory(ctx context.Context, args []string) error {
+	var (
+		clients, contacts, workers int
+		rate                       float64
+		duration                   time.Duration
+		asJSON                     bool
+	)
+	fs := newFlagSet("bench directory", "bench directory [--clients N] [--contacts K] [--rate R] [--duration D] [--json]", os.Stderr)
+	fs.IntVar(&clients, "clients", 1000, "connected clients")
+	fs.IntVar(&contacts, "contacts", 20, "accepted contacts of each client (even, less than --clients)")
+	fs.Float64Var(&rate, "rate", 1000, "presence changes per second")
+	fs.DurationVar(&duration, "duration", 10*time.Second, "how long presence changes go on")
+	fs.IntVar(&workers, "workers", 64, "concurrent logins")
+	fs.BoolVar(&asJSON, "json", false, "print the result as one JSON line")
+	if _, err := parseArgs(fs, args, 0); err != nil {
+		return err
+	}
+	if clients < 2 || contacts < 2 || contacts%2 != 0 || contacts >= clients || rate <= 0 || duration <= 0 || workers < 1 {
+		return badUsage("want --clients ≥ 2, an even --contacts ≥ 2 below --clients, and positive --rate, --duration, --workers")
+	}
+	if err := raiseFileLimit(uint64(2*clients + 1024)); err != nil {
+		return err
+	}
+	progress := func(format string, args ...any) { fmt.Fprintf(os.Stderr, "bench directory: "+format+"\n", args...) }
+
+	// State lives in a NATS server in this process, so that the contact
+	// lists can be written straight into it; the directory is a child
+	// process, so that its memory is its own.
+	natsURL, stopNATS, err := startBenchNATS()
+	if err != nil {
+		return err
+	}
+	defer stopNATS()
+	names := make([]string, clients)
+	ids := make([]*identity.Identity, clients)
+	for i := range clients {
+		names[i] = fmt.Sprintf("u%06d", i)
+		_, key, _ := ed25519.GenerateKey(rand.Reader) // never fails (crypto/rand)
+		ids[i] = &identity.Identity{Private: key}
+	}
+	progress("writing %d contact lists of %d", clients, contacts)
+	if err := seedContacts(ctx, natsURL, names, contacts); err != nil {
+		return err
+	}
+	dir, addr, err := startBenchDirectory(ctx, natsURL)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		_ = dir.Process.Signal(syscall.SIGTERM)
+		_ = dir.Wait()
+	}()
+	time.Sleep(500 * time.Millisecond)
+	baseRSS, err := processRSS(dir.Process.Pid)
+	if err != nil {
+		return err
+	}
+
+	// Log in, from 127.0.0.2, .3, …: one source address has ~28k ports.
+	fan := newLatencies()
+	cs := make([]*directory.Client, clients)
+	var logins, collectors sync.WaitGroup
+	defer func() {
+		for _, c := range cs {
+			if c != nil {
+				c.Close()
+			}
+		}
+		collectors.Wait()
+	}()
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	var (
+		next   atomic.Int64
+		failed atomic.Pointer[error]
+	)
+	start := time.Now()
+	for range workers {
+		logins.Add(1)
+		go func() {
+			defer logins.Done()
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= clients || failed.Load() != nil {
+					return
+				}
+				c, err := dialBenchClient(ctx, addr, names[i], ids[i], i, quiet)
+				if err != nil {
+					failed.CompareAndSwap(nil, &err)
+					return
+				}
+				cs[i] = c
+				collectors.Add(1)
+				go func() {
+					defer collectors.Done()
+					fan.collect(c)
+				}()
+			}
+		}()
+	}
+	logins.Wait()
+	if p := failed.Load(); p != nil {
+		return fmt.Errorf("bench directory: login: %w", *p)
+	}
+	loginRate := float64(clients) / time.Since(start).Seconds()
+	progress("%d clients logged in at %.0f/s", clients, loginRate)
+
+	time.Sleep(2 * time.Second) // let the logins' presence settle
+	rss, err := processRSS(dir.Process.Pid)
+	if err != nil {
+		return err
+	}
+	fan.reset()
+
+	progress("changing presence %.0f times a second for %v", rate, duration)
+	changes := 0
+	// Changes go out in batches every 10 ms (or less often at low rates),
+	// as many as the elapsed time calls for, so the rate holds on average.
+	tick := time.NewTicker(max(time.Duration(float64(time.Second)/rate), 10*time.Millisecond))
+	defer tick.Stop()
+	begin := time.Now()
+	end := begin.Add(duration)
+	var sends sync.WaitGroup
+	for time.Now().Before(end) && ctx.Err() == nil {
+		<-tick.C
+		due := int(rate * time.Since(begin).Seconds())
+		for changes < due {
+			c := cs[mrand.IntN(clients)]
+			status := directory.StatusAway
+			if changes%2 == 0 {
+				status = directory.StatusBusy
+			}
+			changes++
+			sends.Add(1)
+			go func() {
+				defer sends.Done()
+				note := strconv.FormatInt(time.Now().UnixNano(), 10)
+				sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+				defer cancel()
+				if err := c.SetStatus(sctx, status, note); err != nil && !errors.Is(err, directory.ErrRateLimited) {
+					progress("set status: %v", err)
+				}
+			}()
+		}
+	}
+	elapsed := time.Since(begin)
+	sends.Wait()
+	time.Sleep(time.Second) // the last fan-outs arrive
+	p50, p99, n := fan.percentiles()
+	res := benchDirectoryResult{
+		Clients:           clients,
+		Contacts:          contacts,
+		LoginsPerS:        math.Round(loginRate),
+		PresenceChanges:   changes,
+		ChangesPerS:       math.Round(float64(changes) / elapsed.Seconds()),
+		FanoutDeliveries:  n,
+		FanoutP50MS:       math.Round(p50*100) / 100,
+		FanoutP99MS:       math.Round(p99*100) / 100,
+		RSSBytes:          rss,
+		RSSBytesPerClient: math.Round(float64(rss-baseRSS) / float64(clients)),
+	}
+	return printResult(os.Stdout, res, asJSON)
+}
+
+// raiseFileLimit raises this process's open-file limit (inherited by the
+// directory it starts) to at least want, raising the hard limit too when
+// allowed (root).
+func raiseFileLimit(want uint64) error {
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		return fmt.Errorf("file limit: %w", err)
+	}
+	if lim.Cur >= want {
+		return nil
+	}
+	lim.Cur = want
+	lim.Max = max(lim.Max, want)
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		return fmt.Errorf("raise the open-file limit to %d (run as root, or raise ulimit -n): %w", want, err)
+	}
+	return nil
+}
+
+func startBenchNATS() (url string, stop func(), err error) {
+	dir, err := os.MkdirTemp("", "parley-bench-nats-")
+	if err != nil {
+		return "", nil, err
+	}
+	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: dir, NoLog: true, NoSigs: true, MaxPayload: 1 << 20})
+	if err != nil {
+		os.RemoveAll(dir)
+		return "", nil, fmt.Errorf("bench NATS: %w", err)
+	}
+	ns.Start()
+	if !ns.ReadyForConnections(10 * time.Second) {
+		ns.Shutdown()
+		os.RemoveAll(dir)
+		return "", nil, errors.New("bench NATS: not ready")
+	}
+	return ns.ClientURL(), func() {
+		ns.Shutdown()
+		ns.WaitForShutdown()
+		os.RemoveAll(dir)
+	}, nil
+}
+
+// seedContacts makes user i and users i±1 … i±k/2 (mod n) accepted contacts.
+func seedContacts(ctx context.Context, natsURL string, names []string, k int) error {
+	n, err := directory.ConnectNATS(directory.NATSConfig{URL: natsURL})
+	if err != nil {
+		return err
+	}
+	defer n.Close()
+	store, err := directory.OpenStore(ctx, n)
+	if err != nil {
+		return err
+	}
+	now := time.Now().UTC()
+	for i, name := range names {
+		err := store.UpdateContacts(ctx, name, func(list map[string]directory.ContactRecord) {
+			for d := 1; d <= k/2; d++ {
+				for _, j := range []int{(i + d) % len(names), (i - d + len(names)) % len(names)} {
+					list[names[j]] = directory.ContactRecord{State: directory.ContactAccepted, Updated: now}
+				}
+			}
+		})
+		if err != nil {
+			return fmt.Errorf("seed contacts: %w", err)
+		}
+	}
+	return nil
+}
+
+func startBenchDirectory(ctx context.Context, natsURL string) (*exec.Cmd, string, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, "", err
+	}
+	cmd := exec.CommandContext(ctx, exe, "directory", "--listen", "127.0.0.1:0", "--nats", natsURL, "--log-level", "error")
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, "", err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, "", fmt.Errorf("start directory: %w", err)
+	}
+	line, err := bufio.NewReader(out).ReadString('\n')
+	addr, ok := strings.CutPrefix(strings.TrimSpace(line), "directory listening on ")
+	if err != nil || !ok {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		return nil, "", fmt.Errorf("start directory: it said %q (%v)", line, err)
+	}
+	go io.Copy(io.Discard, out)
+	return cmd, addr, nil
+}
+
+// dialBenchClient logs user in from source address 127.0.0.(2 + i/20000).
+func dialBenchClient(ctx context.Context, addr, user string, id *identity.Identity, i int, log *slog.Logger) (*directory.Client, error) {
+	src := &net.TCPAddr{IP: net.IPv4(127, 0, byte(i/(200*250)), byte(2+i/200%250))}
+	dialer := &net.Dialer{LocalAddr: src}
+	hc := &http.Client{Transport: &http.Transport{DialContext: dialer.DialContext}}
+	dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	return directory.Dial(dctx, directory.ClientConfig{
+		URL: addr, User: user, Identity: id, Logger: log, HTTPClient: hc,
+		PingInterval: 10 * time.Minute, // the directory pings; the bench need not
+	})
+}
+
+// latencies collects presence fan-out latencies: each change's note is its
+// send time in Unix nanoseconds.
+type latencies struct {
+	mu sync.Mutex
+	ms []float64
+}
+
+func newLatencies() *latencies { return &latencies{} }
+
+func (l *latencies) collect(c *directory.Client) {
+	for p := range c.PresenceUpdates() {
+		sent, err := strconv.ParseInt(p.Note, 10, 64)
+		if err != nil {
+			continue
+		}
+		d := float64(time.Now().UnixNano()-sent) / 1e6
+		l.mu.Lock()
+		l.ms = append(l.ms, d)
+		l.mu.Unlock()
+	}
+}
+
+func (l *latencies) reset() {
+	l.mu.Lock()
+	l.ms = l.ms[:0]
+	l.mu.Unlock()
+}
+
+func (l *latencies) percentiles() (p50, p99 float64, n int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.ms) == 0 {
+		return 0, 0, 0
+	}
+	s := slices.Clone(l.ms)
+	slices.Sort(s)
+	at := func(q float64) float64 { return s[min(len(s)-1, int(q*float64(len(s))))] }
+	return at(0.5), at(0.99), len(s)
+}
+
+// processRSS returns the resident memory of process pid, from /proc.
+func processRSS(pid int) (int64, error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, fmt.Errorf("RSS: %w", err)
+	}
+	for line := range strings.Lines(string(data)) {
+		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+			if err != nil {
+				return 0, fmt.Errorf("RSS: %q: %w", line, err)
+			}
+			return kb << 10, nil
+		}
+	}
+	return 0, errors.New("RSS: no VmRSS in /proc status")
+}
