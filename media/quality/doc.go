@@ -41,7 +41,10 @@
 // 15 one-third octave bands from 150 Hz, 384 ms segments, the degraded
 // envelope normalised and clipped at β = -15 dB, the mean band-segment
 // correlation) and the segmental SNR (20 ms speech frames, each limited to
-// [-10, 35] dB). STOI predicts intelligibility and tolerates what a codec
+// [-10, 35] dB). A jitter buffer moves its delay during a call (it drops
+// or inserts frames), so for these two the degraded signal is re-cut block
+// by block: each 500 ms of the reference at its own best waveform lag
+// within ±100 ms of the global one. STOI predicts intelligibility and tolerates what a codec
 // does to the waveform; the segmental SNR does not, and suits comparing
 // waveform-preserving paths (a jitter buffer, a network) more than codecs.
 package quality

@@ -63,7 +63,7 @@ func Compare(ref, deg []int16, sampleRate int, maxLag time.Duration) (Result, er
 		return Result{}, err
 	}
 	res := Result{Lag: samplesToDuration(lag, sampleRate), Correlation: corr}
-	ra, da := overlap(r, d, lag)
+	ra, da := realign(r, d, lag, sampleRate)
 	res.SegmentalSNR = segmentalSNR(ra, da, sampleRate)
 	if res.STOI, err = stoi(ra, da, sampleRate); err != nil {
 		res.STOI = math.NaN()
@@ -71,15 +71,41 @@ func Compare(ref, deg []int16, sampleRate int, maxLag time.Duration) (Result, er
 	return res, nil
 }
 
-// overlap returns the parts of ref and deg that lie over each other when
-// ref appears lag samples later in deg.
-func overlap(ref, deg []float32, lag int) ([]float32, []float32) {
+// Piecewise alignment: a jitter buffer moves its delay during a call, so
+// each block of the reference is matched at its own lag near the global one.
+const (
+	realignBlock = 500 * time.Millisecond
+	realignRange = 100 * time.Millisecond
+)
+
+// realign returns the part of ref that deg covers at the global lag, and
+// deg re-cut to lie under it: block by block, at the lag within
+// ±realignRange of lag where the waveforms correlate best (blocks where
+// ref is silent keep the previous block's lag).
+func realign(ref, deg []float32, lag, sampleRate int) ([]float32, []float32) {
 	start := max(0, -lag)
 	end := min(len(ref), len(deg)-lag)
 	if end <= start {
 		return nil, nil
 	}
-	return ref[start:end], deg[start+lag : end+lag]
+	block := durationToSamples(realignBlock, sampleRate)
+	adj := durationToSamples(realignRange, sampleRate)
+	win := durationToSamples(frameDuration, sampleRate)
+	_, peak := logEnvelope(ref[start:end], win, win)
+	out := make([]float32, end-start)
+	local := lag
+	for s := start; s < end; s += block {
+		e := min(s+block, end)
+		if _, p := logEnvelope(ref[s:e], win, win); p > peak-alignRangeDB {
+			local = refineLag(ref[s:e], deg, s+lag-adj, s+lag+adj) - s
+		}
+		for i := s; i < e; i++ {
+			if j := i + local; j >= 0 && j < len(deg) {
+				out[i-start] = deg[j]
+			}
+		}
+	}
+	return ref[start:end], out
 }
 
 // Align returns how much later ref appears in deg, searching within

@@ -456,20 +456,28 @@ func mustSynthesize(b *testing.B, text, voice string) []int16 {
 func TestSTOIAndSegmentalSNR(t *testing.T) {
 	a := speech(t, sentenceA, "en")
 	padded := concat(silence(300*time.Millisecond), a, silence(300*time.Millisecond))
+	mid := len(padded) / 2
 	for _, tt := range []struct {
-		name string
-		deg  []int16
+		name    string
+		deg     []int16
+		minSTOI float64
+		minSeg  float64
 	}{
-		{"identical", padded},
-		{"shifted-by-123ms", concat(silence(123*time.Millisecond), padded)},
+		{"identical", padded, 0.999, segSNRMax},
+		{"shifted-by-123ms", concat(silence(123*time.Millisecond), padded), 0.999, segSNRMax},
+		// A jitter buffer that drops or inserts a frame moves the delay
+		// mid-call: piecewise alignment follows it.
+		{"20ms-dropped-mid-way", concat(padded[:mid], padded[mid+960:]), 0.97, 25},
+		{"40ms-inserted-mid-way", concat(padded[:mid], silence(40*time.Millisecond), padded[mid:]), 0.97, 25},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			res, err := Compare(padded, tt.deg, rate, 500*time.Millisecond)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if res.STOI < 0.999 || res.STOI > 1.000001 || res.SegmentalSNR != segSNRMax {
-				t.Errorf("STOI %.4f, segmental SNR %.1f dB; want 1 and %v dB", res.STOI, res.SegmentalSNR, segSNRMax)
+			t.Logf("STOI %.4f, segmental SNR %.1f dB", res.STOI, res.SegmentalSNR)
+			if res.STOI < tt.minSTOI || res.STOI > 1.000001 || res.SegmentalSNR < tt.minSeg {
+				t.Errorf("STOI %.4f, segmental SNR %.1f dB; want ≥ %v and ≥ %v dB", res.STOI, res.SegmentalSNR, tt.minSTOI, tt.minSeg)
 			}
 		})
 	}
