@@ -23,6 +23,9 @@ const (
 	connectTimeout = 20 * time.Second
 	// statsInterval is how often a live call samples its path's figures.
 	statsInterval = time.Second
+	// restartTimeout bounds an ICE restart: a path that is not back by
+	// then is lost.
+	restartTimeout = 10 * time.Second
 )
 
 // Call is one voice call. Its methods are safe to call from any goroutine;
@@ -173,6 +176,9 @@ type session struct {
 	peerEnded     bool // the peer (or the directory for it) ended the call: nothing to tell it
 	connected     bool
 	pendingTrack  *webrtc.TrackRemote // a track that arrived before media started
+	// restarting: the path failed and an ICE restart is under way (the
+	// caller offered one, or the callee waits for it).
+	restarting bool
 }
 
 // runLoop is the call's actor: it owns the PeerConnection and every piece
@@ -201,7 +207,7 @@ func (c *Call) runLoop(ctx context.Context, offer *directory.Signal, a *audio) {
 func (c *Call) run(ctx context.Context, s *session, offer *directory.Signal) (EndReason, error) {
 	ringTimer := time.NewTimer(c.phone.cfg.RingTimeout)
 	defer ringTimer.Stop()
-	var connectTimer, durationTimer, statsTicker <-chan time.Time
+	var connectTimer, durationTimer, statsTicker, restartTimer <-chan time.Time
 
 	if c.direction == Outgoing {
 		if err := c.newPeerConnection(s); err != nil {
@@ -240,6 +246,13 @@ func (c *Call) run(ctx context.Context, s *session, offer *directory.Signal) (En
 		case <-durationTimer:
 			return EndLocalHangup, nil
 
+		case <-restartTimer:
+			// A side whose path never looked dead sees no new "connected".
+			if s.restarting && s.pc.ConnectionState() != webrtc.PeerConnectionStateConnected {
+				return EndPeerLost, fmt.Errorf("path not restored within %v", restartTimeout)
+			}
+			s.restarting = false
+
 		case <-statsTicker:
 			c.samplePath(s)
 
@@ -267,7 +280,30 @@ func (c *Call) run(ctx context.Context, s *session, offer *directory.Signal) (En
 			switch sig.Kind {
 			case directory.SignalRinging:
 				c.log.Debug("ringing")
+			case directory.SignalOffer:
+				// A new offer in a running call restarts ICE (RFC 8445
+				// §9); only the caller makes them.
+				if c.direction != Incoming || !s.answered {
+					continue
+				}
+				if err := c.answerRestart(s, sig); err != nil {
+					return EndFailed, err
+				}
+				if !s.restarting {
+					s.restarting = true
+					restartTimer = time.After(restartTimeout)
+				}
 			case directory.SignalAnswer:
+				if c.direction == Outgoing && s.restarting {
+					var p sdpPayload
+					if err := json.Unmarshal(sig.Payload, &p); err != nil {
+						return EndFailed, fmt.Errorf("peer's restart answer: %w", err)
+					}
+					if err := c.setRemote(s, webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: p.SDP}); err != nil {
+						return EndFailed, err
+					}
+					continue
+				}
 				if c.direction != Outgoing || s.answered {
 					continue
 				}
@@ -326,6 +362,11 @@ func (c *Call) run(ctx context.Context, s *session, offer *directory.Signal) (En
 					switch ev.s {
 					case webrtc.PeerConnectionStateConnected:
 						if s.connected {
+							if s.restarting {
+								s.restarting, restartTimer = false, nil
+								c.samplePath(s)
+								c.log.Info("path restored", "path", c.stats.Path, "ice_restarts", c.stats.ICERestarts)
+							}
 							continue
 						}
 						s.connected = true
@@ -336,11 +377,25 @@ func (c *Call) run(ctx context.Context, s *session, offer *directory.Signal) (En
 						ticker := time.NewTicker(statsInterval)
 						defer ticker.Stop()
 						statsTicker = ticker.C
-					case webrtc.PeerConnectionStateFailed:
-						if s.connected {
-							return EndPeerLost, nil
+					case webrtc.PeerConnectionStateDisconnected, webrtc.PeerConnectionStateFailed:
+						if !s.connected {
+							if ev.s == webrtc.PeerConnectionStateFailed {
+								return EndICEFailed, nil
+							}
+							continue
 						}
-						return EndICEFailed, nil
+						if s.restarting {
+							continue // the restart timer decides
+						}
+						// The path died (a relay went away, an address
+						// changed): restart ICE rather than hang up.
+						s.restarting = true
+						restartTimer = time.After(restartTimeout)
+						if c.direction == Outgoing {
+							if err := c.offerRestart(s); err != nil {
+								return EndPeerLost, err
+							}
+						}
 					}
 				case evMediaEnded:
 					if ev.remoteClosed {
@@ -558,6 +613,45 @@ func (c *Call) setRemote(s *session, desc webrtc.SessionDescription) error {
 		c.addRemoteCandidate(s, cand)
 	}
 	s.pendingRemote = nil
+	return nil
+}
+
+// offerRestart sends the peer an offer with new ICE credentials, which
+// makes both sides gather and check anew (RFC 8445 §9) while DTLS and the
+// media keep going once a path is back.
+func (c *Call) offerRestart(s *session) error {
+	sdp, err := s.pc.CreateOffer(&webrtc.OfferOptions{ICERestart: true})
+	if err != nil {
+		return fmt.Errorf("create restart offer: %w", err)
+	}
+	if err := s.pc.SetLocalDescription(sdp); err != nil {
+		return fmt.Errorf("set local restart offer: %w", err)
+	}
+	c.stats.ICERestarts++
+	c.log.Info("path lost: restarting ICE", "ice_restarts", c.stats.ICERestarts)
+	s.outbox.put(c.signal(directory.SignalOffer, sdpPayload{SDP: sdp.SDP}))
+	return nil
+}
+
+// answerRestart answers the caller's ICE restart offer.
+func (c *Call) answerRestart(s *session, sig directory.Signal) error {
+	var p sdpPayload
+	if err := json.Unmarshal(sig.Payload, &p); err != nil {
+		return fmt.Errorf("peer's restart offer: %w", err)
+	}
+	if err := c.setRemote(s, webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: p.SDP}); err != nil {
+		return err
+	}
+	sdp, err := s.pc.CreateAnswer(nil)
+	if err != nil {
+		return fmt.Errorf("create restart answer: %w", err)
+	}
+	if err := s.pc.SetLocalDescription(sdp); err != nil {
+		return fmt.Errorf("set local restart answer: %w", err)
+	}
+	c.stats.ICERestarts++
+	c.log.Info("peer restarts ICE", "ice_restarts", c.stats.ICERestarts)
+	s.outbox.put(c.signal(directory.SignalAnswer, sdpPayload{SDP: sdp.SDP}))
 	return nil
 }
 

@@ -26,7 +26,8 @@ type Stats struct {
 	LocalCandidateType  string    `json:"local_candidate_type"`
 	RemoteCandidateType string    `json:"remote_candidate_type"`
 	RelayAddr           string    `json:"relay_addr"`
-	RTTMS               float64   `json:"rtt_ms"` // ICE's latest STUN round trip on the selected pair
+	ICERestarts         int       `json:"ice_restarts"` // paths lost and restored; the path fields are the last path's
+	RTTMS               float64   `json:"rtt_ms"`       // ICE's latest STUN round trip on the selected pair
 	PacketsSent         uint64    `json:"packets_sent"`
 	PacketsReceived     uint64    `json:"packets_received"`
 	PacketsLost         uint64    `json:"packets_lost"`

@@ -96,7 +96,9 @@ func (c ICEConfig) Tune(se *webrtc.SettingEngine) {
 	// peer-reflexive; pion then waits 1 s before accepting that direct pair,
 	// which was half of every call's setup time on loopback.
 	se.SetPrflxAcceptanceMinWait(0)
-	// A call whose path dies should say so within seconds, not the 25 s
-	// default, so that the caller hears "peer lost" rather than silence.
-	se.SetICETimeouts(5*time.Second, 10*time.Second, 2*time.Second)
+	// A path that dies must be noticed fast enough to restart ICE and have
+	// audio back within 3 s: disconnected after 1.5 s without a packet
+	// (keepalives every 0.5 s keep a silent, DTX path alive), failed 10 s
+	// later, by when the call's restart has succeeded or given up.
+	se.SetICETimeouts(1500*time.Millisecond, 10*time.Second, 500*time.Millisecond)
 }

@@ -40,6 +40,9 @@ func TestCallThroughCoturn(t *testing.T) {
 		"--directory", addr, "--mic", "file:" + bPath, "--speaker", "file:" + filepath.Join(dir, "bob-heard.wav"),
 		"--stats", filepath.Join(dir, "bob.json")}, ice("bob")...)...)
 	bob.await(t, "waiting for calls", 10*time.Second)
+	// Only contacts may call bob.
+	runParley(t, "contacts", "add", "bob", "--user", "alice", "--home", filepath.Join(dir, "alice"), "--directory", addr)
+	runParley(t, "contacts", "accept", "alice", "--user", "bob", "--home", filepath.Join(dir, "bob"), "--directory", addr)
 	alice := startParley(t, append([]string{"call", "bob", "--user", "alice", "--home", filepath.Join(dir, "alice"),
 		"--directory", addr, "--duration", "7s", "--mic", "file:" + aPath,
 		"--speaker", "file:" + filepath.Join(dir, "alice-heard.wav"), "--stats", filepath.Join(dir, "alice.json")}, ice("alice")...)...)

@@ -2,13 +2,18 @@ package main
 
 import (
 	"fmt"
+	"io"
+	"math"
+	"net"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/parley-voip/parley/call"
+	"github.com/parley-voip/parley/media"
 	"github.com/parley-voip/parley/nat"
 	"github.com/parley-voip/parley/nat/natlab"
 )
@@ -45,6 +50,23 @@ func startIn(t *testing.T, h natlab.Host, args ...string) *proc {
 		t.Fatal(err)
 	}
 	return p
+}
+
+// befriend makes alice and bob contacts (only contacts may call), each
+// asking from their own host.
+func befriend(t *testing.T, aliceHost, bobHost natlab.Host, dir, dirAddr string) {
+	t.Helper()
+	for _, step := range []struct {
+		h    natlab.Host
+		args []string
+	}{
+		{aliceHost, []string{"contacts", "add", "bob", "--user", "alice", "--home", filepath.Join(dir, "alice"), "--directory", dirAddr}},
+		{bobHost, []string{"contacts", "accept", "alice", "--user", "bob", "--home", filepath.Join(dir, "bob"), "--directory", dirAddr}},
+	} {
+		if err := step.h.Do(func() error { runParley(t, step.args...); return nil }); err != nil {
+			t.Fatalf("parley %s: %v", strings.Join(step.args, " "), err)
+		}
+	}
 }
 
 // iceFlags are a client's ICE servers: the supernodes at addrs, for STUN
@@ -158,11 +180,13 @@ func runGridCall(t *testing.T, lab *natlab.Lab, aliceHost, bobHost natlab.Host) 
 		await(t, "directory listening on", 10*time.Second)
 	snAddr, _ := startSupernodeIn(t, lab, 0)
 
-	bob := startIn(t, bobHost, append([]string{"answer", "--calls", "1", "--user", "bob",
+	// alice and bob are not contacts: bob takes calls from anyone.
+	bob := startIn(t, bobHost, append([]string{"answer", "--calls", "1", "--accept-calls-from", "anyone", "--user", "bob",
 		"--home", filepath.Join(dir, "bob"), "--directory", dirAddr, "--mic", "file:" + bPath,
 		"--speaker", "file:" + filepath.Join(dir, "bob-heard.wav"), "--stats", filepath.Join(dir, "bob.json")},
 		iceFlags("bob", snAddr)...)...)
 	bob.await(t, "waiting for calls", 10*time.Second)
+	befriend(t, aliceHost, bobHost, dir, dirAddr)
 	alice := startIn(t, aliceHost, append([]string{"call", "bob", "--user", "alice",
 		"--home", filepath.Join(dir, "alice"), "--directory", dirAddr, "--duration", "7s", "--mic", "file:" + aPath,
 		"--speaker", "file:" + filepath.Join(dir, "alice-heard.wav"), "--stats", filepath.Join(dir, "alice.json")},
@@ -181,4 +205,143 @@ func runGridCall(t *testing.T, lab *natlab.Lab, aliceHost, bobHost natlab.Host) 
 	res.bobHeard = checkHeard(t, "bob", filepath.Join(dir, "bob-heard.wav"), speechA48, speechB48).Correlation
 	res.aliceHeard = checkHeard(t, "alice", filepath.Join(dir, "alice-heard.wav"), speechB48, speechA48).Correlation
 	return res
+}
+
+// TestNATGridSupernodeFailover kills the supernode relaying a call between
+// two symmetric NATs while a second one is up: the call restarts ICE
+// through the second and completes, and the audio gap stays short.
+func TestNATGridSupernodeFailover(t *testing.T) {
+	if testing.Short() {
+		t.Skip("NAT lab calls skipped in -short mode")
+	}
+	if err := natlab.Available(); err != nil {
+		t.Skip(err.Error())
+	}
+	sym := natlab.LAN{NAT: natlab.Symmetric}
+	lab := newGridLab(t, natlab.Config{Prefix: "pgfo", PublicAddrs: 2, LANs: []natlab.LAN{sym, sym}})
+	dir := t.TempDir()
+	dirAddr := lab.PublicAddr(0).String() + ":8478"
+	startIn(t, lab.Public(), "directory", "--listen", dirAddr, "--data", filepath.Join(dir, "directory")).
+		await(t, "directory listening on", 10*time.Second)
+	var (
+		snAddrs []string
+		sns     []*proc
+		metrics []string
+	)
+	for i := range 2 {
+		ip := lab.PublicAddr(i).String()
+		p := startIn(t, lab.Public(), "supernode", "--listen", ip+":3478", "--public-ip", ip,
+			"--auth-secret", gridSecret, "--metrics", ip+":9100", "--log-level", "warn")
+		p.await(t, "supernode listening", 10*time.Second)
+		snAddrs, sns, metrics = append(snAddrs, ip+":3478"), append(sns, p), append(metrics, ip+":9100")
+	}
+
+	// Continuous tones, so that any gap in what arrives is the path's.
+	bob := startIn(t, lab.Host(1, 0), append([]string{"answer", "--calls", "1", "--accept-calls-from", "anyone", "--user", "bob",
+		"--home", filepath.Join(dir, "bob"), "--directory", dirAddr, "--mic", "tone:660",
+		"--speaker", "file:" + filepath.Join(dir, "bob-heard.wav"), "--stats", filepath.Join(dir, "bob.json")},
+		iceFlags("bob", snAddrs...)...)...)
+	bob.await(t, "waiting for calls", 10*time.Second)
+	befriend(t, lab.Host(0, 0), lab.Host(1, 0), dir, dirAddr)
+	alice := startIn(t, lab.Host(0, 0), append([]string{"call", "bob", "--user", "alice",
+		"--home", filepath.Join(dir, "alice"), "--directory", dirAddr, "--duration", "12s", "--mic", "tone:440",
+		"--speaker", "file:" + filepath.Join(dir, "alice-heard.wav"), "--stats", filepath.Join(dir, "alice.json")},
+		iceFlags("alice", snAddrs...)...)...)
+
+	// Once the call has talked a while, kill the supernode carrying it.
+	time.Sleep(5 * time.Second)
+	var relayed [2]uint64
+	for i, m := range metrics {
+		relayed[i] = scrapeCounter(t, lab.Public(), m, `parley_supernode_relayed_packets_total{direction="to_peer"}`)
+	}
+	victim := 0
+	if relayed[1] > relayed[0] {
+		victim = 1
+	}
+	if relayed[victim] < 100 {
+		t.Fatalf("no supernode is relaying the call: %v packets", relayed)
+	}
+	t.Logf("killing supernode %s, which relayed %d packets (the other %d)", snAddrs[victim], relayed[victim], relayed[1-victim])
+	sns[victim].cmd.Process.Kill()
+
+	if err := alice.wait(t, 40*time.Second); err != nil {
+		t.Fatalf("parley call: %v\n%s", err, alice.stderr.String())
+	}
+	if err := bob.wait(t, 10*time.Second); err != nil {
+		t.Fatalf("parley answer: %v\n%s", err, bob.stderr.String())
+	}
+	for _, who := range []string{"alice", "bob"} {
+		st := readStats(t, filepath.Join(dir, who+".json"))
+		if len(st) != 1 {
+			t.Fatalf("%s: %d stats lines, want 1", who, len(st))
+		}
+		s := st[0]
+		t.Logf("%s: end %s, path %s %s/%s relay %q, ice_restarts %d", who, s.EndReason, s.Path, s.LocalCandidateType, s.RemoteCandidateType, s.RelayAddr, s.ICERestarts)
+		if s.ICERestarts < 1 || s.Path != "relay" {
+			t.Errorf("%s: ice_restarts %d, path %q; want ≥ 1 restart and a relay path", who, s.ICERestarts, s.Path)
+		}
+		// Audio must resume within 3 s of the path failing; assert twice that.
+		gap := longestGap(t, filepath.Join(dir, who+"-heard.wav"))
+		t.Logf("%s's longest audio gap: %v", who, gap)
+		if gap > 6*time.Second {
+			t.Errorf("%s heard a gap of %v, want ≤ 6 s", who, gap)
+		}
+	}
+}
+
+// scrapeCounter reads one metric from a /metrics endpoint in h's namespace.
+func scrapeCounter(t *testing.T, h natlab.Host, addr, metric string) uint64 {
+	t.Helper()
+	var body []byte
+	err := h.Do(func() error {
+		conn, err := net.DialTimeout("tcp", addr, 3*time.Second)
+		if err != nil {
+			return err
+		}
+		defer conn.Close()
+		conn.SetDeadline(time.Now().Add(3 * time.Second))
+		fmt.Fprintf(conn, "GET /metrics HTTP/1.0\r\nHost: %s\r\n\r\n", addr)
+		body, err = io.ReadAll(conn)
+		return err
+	})
+	if err != nil {
+		t.Fatalf("scrape %s: %v", addr, err)
+	}
+	for _, line := range strings.Split(string(body), "\n") {
+		if v, ok := strings.CutPrefix(line, metric+" "); ok {
+			n, err := strconv.ParseUint(v, 10, 64)
+			if err != nil {
+				t.Fatalf("metric %s: %v", line, err)
+			}
+			return n
+		}
+	}
+	t.Fatalf("%s has no %s:\n%s", addr, metric, body)
+	return 0
+}
+
+// longestGap is the longest run of near-silent 20 ms frames in a recording
+// of a continuous tone, past its first second.
+func longestGap(t *testing.T, path string) time.Duration {
+	t.Helper()
+	pcm, err := media.ReadWAV(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const frame = media.SampleRate / 50
+	longest, run := 0, 0
+	for i := media.SampleRate; i+frame <= len(pcm); i += frame {
+		var energy float64
+		for _, s := range pcm[i : i+frame] {
+			energy += float64(s) * float64(s)
+		}
+		// A tone at any audible level has an RMS far above 100.
+		if math.Sqrt(energy/frame) < 100 {
+			run++
+			longest = max(longest, run)
+		} else {
+			run = 0
+		}
+	}
+	return time.Duration(longest) * 20 * time.Millisecond
 }
