@@ -254,12 +254,25 @@ func listenUDP(ctx context.Context, lc net.ListenConfig, addr string, n int) ([]
 	return pcs, nil
 }
 
-// reusePort lets several sockets share the port; the kernel spreads
-// clients over them by address hash, so one client stays on one socket.
+// socketBuffer is the receive and send buffer of each listening socket: a
+// few hundred ms of a thousand calls' packets, so that a scheduling hiccup
+// of the read loop does not drop them (the default 208 KiB held ~4 ms at
+// 800 calls, and bench relay lost 7 % of the packets at 400).
+const socketBuffer = 8 << 20
+
+// reusePort lets several sockets share the port (the kernel spreads clients
+// over them by address hash, so one client stays on one socket) and gives
+// each large buffers, past net.core.rmem_max where the process may.
 func reusePort(_, _ string, c syscall.RawConn) error {
 	var serr error
 	err := c.Control(func(fd uintptr) {
 		serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEPORT, 1)
+		for _, opt := range [][2]int{{unix.SO_RCVBUFFORCE, unix.SO_RCVBUF}, {unix.SO_SNDBUFFORCE, unix.SO_SNDBUF}} {
+			if unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, opt[0], socketBuffer) != nil {
+				// Without CAP_NET_ADMIN: as much as rmem_max/wmem_max allow.
+				unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, opt[1], socketBuffer)
+			}
+		}
 	})
 	return errors.Join(err, serr)
 }
