@@ -34,6 +34,7 @@ func subcommands() []subcommand {
 		{"whoami", "print your username and key fingerprint", runWhoami},
 		{"identity", "identity export|import FILE: move your key, passphrase-encrypted", runIdentity},
 		{"supernode", "run a STUN/TURN relay for peers behind hard NATs", runSupernode},
+		{"doctor", "check the directory, your NAT, relays and audio devices, in plain words", runDoctor},
 		{"bench", "run a benchmark: 'parley bench' lists them", runBench},
 	}
 }

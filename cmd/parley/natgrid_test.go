@@ -345,3 +345,48 @@ func longestGap(t *testing.T, path string) time.Duration {
 	}
 	return time.Duration(longest) * 20 * time.Millisecond
 }
+
+// TestDoctorInNATLab runs 'parley doctor' behind each kind of NAT.
+func TestDoctorInNATLab(t *testing.T) {
+	if err := natlab.Available(); err != nil {
+		t.Skip(err.Error())
+	}
+	lab := newGridLab(t, natlab.Config{Prefix: "pgdoc", PublicAddrs: 2,
+		LANs: []natlab.LAN{{NAT: natlab.Cone}, {NAT: natlab.Symmetric}, {NAT: natlab.UDPBlocked}}})
+	dir := t.TempDir()
+	dirAddr := lab.PublicAddr(0).String() + ":8478"
+	startIn(t, lab.Public(), "directory", "--listen", dirAddr, "--data", filepath.Join(dir, "directory")).
+		await(t, "directory listening on", 10*time.Second)
+	var flags []string
+	for i := range 2 {
+		addr, _ := startSupernodeIn(t, lab, i)
+		flags = append(flags, "--ice-server", "stun:"+addr)
+	}
+	tcpFlags := iceFlags("doc", lab.PublicAddr(0).String()+":3478")
+	tests := []struct {
+		name string
+		lan  int
+		want []string
+	}{
+		{"cone", 0, []string{"nat mapping: endpoint-independent", "most calls go direct"}},
+		{"symmetric", 1, []string{"nat mapping: endpoint-dependent", "calls to peers behind similar NATs go through a relay"}},
+		{"udp-blocked", 2, []string{"over tcp: reachable", "UDP is blocked here: calls will use a TCP relay"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			user := "doc-" + tt.name
+			args := append([]string{"doctor", "--user", user, "--home", filepath.Join(dir, tt.name), "--directory", dirAddr}, flags...)
+			args = append(args, tcpFlags...)
+			var out string
+			if err := lab.Host(tt.lan, 0).Do(func() error { out = runParley(t, args...); return nil }); err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("parley doctor:\n%s", out)
+			for _, want := range append(tt.want, "reachable, logged in as "+user) {
+				if !strings.Contains(out, want) {
+					t.Errorf("doctor's output lacks %q", want)
+				}
+			}
+		})
+	}
+}
