@@ -5,6 +5,7 @@ import (
 	"io"
 	"maps"
 	"net/http"
+	runtimemetrics "runtime/metrics"
 	"slices"
 	"strconv"
 	"sync"
@@ -84,4 +85,28 @@ func (s *Server) serveMetrics(w http.ResponseWriter, _ *http.Request) {
 	s.mu.Unlock()
 	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
 	s.metrics.write(w, sessions)
+	writeRuntimeMetrics(w)
+}
+
+// runtimeMetrics are the Go runtime's figures that say where a directory's
+// memory goes, under the names Prometheus's Go collector uses.
+var runtimeMetrics = []struct{ name, sample, help string }{
+	{"go_goroutines", "/sched/goroutines:goroutines", "Goroutines that currently exist."},
+	{"go_memstats_heap_inuse_bytes", "/memory/classes/heap/objects:bytes", "Bytes of live and not yet swept heap objects."},
+	{"go_memstats_stack_inuse_bytes", "/memory/classes/heap/stacks:bytes", "Bytes of goroutine stacks."},
+	{"go_memstats_sys_bytes", "/memory/classes/total:bytes", "Bytes of memory obtained from the OS."},
+}
+
+func writeRuntimeMetrics(w io.Writer) {
+	samples := make([]runtimemetrics.Sample, len(runtimeMetrics))
+	for i, m := range runtimeMetrics {
+		samples[i].Name = m.sample
+	}
+	runtimemetrics.Read(samples)
+	for i, m := range runtimeMetrics {
+		if samples[i].Value.Kind() != runtimemetrics.KindUint64 {
+			continue
+		}
+		fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s gauge\n%s %d\n", m.name, m.help, m.name, m.name, samples[i].Value.Uint64())
+	}
 }

@@ -38,16 +38,23 @@ const (
 	drainAllowance = 1 << 20
 )
 
-// session is one client connection. Three goroutines serve it: the read loop
-// (the HTTP handler's goroutine, which owns the other two), the writer, and
-// the keep-alive loop.
+// session is one client connection. Two goroutines serve it: the read loop
+// (the HTTP handler's goroutine, which owns the other) and the writer,
+// which also enforces the login deadline and pings the client, each ping
+// waiting for its pong in a goroutine of its own. An idle session holds no
+// more than that, and no queue: memory per connected client is what limits
+// how many one directory serves.
 type session struct {
 	srv   *Server
 	conn  *websocket.Conn
 	log   *slog.Logger
 	nonce []byte
 
-	out      chan []byte   // encoded frames for the writer; never closed
+	// qmu guards queue.
+	qmu   sync.Mutex
+	queue [][]byte      // encoded frames for the writer, at most outboundQueue
+	wake  chan struct{} // (capacity 1) tells the writer that queue has frames
+
 	loggedIn chan struct{} // closed by the read loop at login
 	closing  chan struct{} // closed by close
 	once     sync.Once
@@ -113,7 +120,7 @@ func newSession(srv *Server, conn *websocket.Conn, remote string) *session {
 		conn:     conn,
 		log:      srv.log.With("remote", remote),
 		nonce:    nonce,
-		out:      make(chan []byte, outboundQueue),
+		wake:     make(chan struct{}, 1),
 		loggedIn: make(chan struct{}),
 		closing:  make(chan struct{}),
 		watching: make(map[string]struct{}),
@@ -129,14 +136,10 @@ func newSession(srv *Server, conn *websocket.Conn, remote string) *session {
 
 func (ss *session) run() {
 	var wg sync.WaitGroup
-	wg.Add(2)
+	wg.Add(1)
 	go func() {
 		defer wg.Done()
 		ss.writeRunLoop()
-	}()
-	go func() {
-		defer wg.Done()
-		ss.keepAliveRunLoop()
 	}()
 
 	ss.send(&wire.Hello{Nonce: ss.nonce, MaxBytes: ss.srv.maxMessageBytes})
@@ -177,14 +180,38 @@ func (ss *session) send(m wire.Message) {
 // another's client, and reports whether it did; a client too slow to keep up
 // is dropped.
 func (ss *session) enqueue(frame []byte) bool {
-	select {
-	case ss.out <- frame:
-		return true
-	default:
-		ss.log.Warn("directory: dropping client that does not keep up", "queued", len(ss.out))
+	if !ss.push(frame, outboundQueue) {
+		ss.log.Warn("directory: dropping client that does not keep up", "queued", outboundQueue)
 		ss.close(websocket.StatusPolicyViolation, "too slow: outbound queue full")
 		return false
 	}
+	return true
+}
+
+// push queues frame if fewer than limit frames wait, and reports whether it did.
+func (ss *session) push(frame []byte, limit int) bool {
+	ss.qmu.Lock()
+	ok := len(ss.queue) < limit
+	if ok {
+		ss.queue = append(ss.queue, frame)
+	}
+	ss.qmu.Unlock()
+	if ok {
+		select {
+		case ss.wake <- struct{}{}:
+		default: // the writer has been woken already
+		}
+	}
+	return ok
+}
+
+// takeQueued empties the queue and returns what it held.
+func (ss *session) takeQueued() [][]byte {
+	ss.qmu.Lock()
+	defer ss.qmu.Unlock()
+	q := ss.queue
+	ss.queue = nil // an idle session keeps no buffer
+	return q
 }
 
 // takesCallsFromLocked reports whether peer may signal this session: an
@@ -228,44 +255,75 @@ func (ss *session) visible() presenceInfo {
 
 // offer queues a relayed frame unless the queue is past relayRoom, and
 // reports whether it did; it never drops the session.
-func (ss *session) offer(frame []byte) bool {
-	if len(ss.out) >= relayRoom {
-		return false
-	}
-	select {
-	case ss.out <- frame:
-		return true
-	default:
-		return false
-	}
-}
+func (ss *session) offer(frame []byte) bool { return ss.push(frame, relayRoom) }
 
 func (ss *session) fail(id, code, format string, args ...any) {
 	ss.send(&wire.Error{Header: wire.Header{ID: id}, Code: code, Message: fmt.Sprintf(format, args...)})
 }
 
+// writeRunLoop writes queued frames, enforces the login deadline and pings
+// the client. A ping not answered within one interval means the peer is
+// gone: the connection is dropped without a close handshake, which would
+// only wait on it longer.
 func (ss *session) writeRunLoop() {
+	loginDeadline := time.NewTimer(ss.srv.loginTimeout)
+	defer loginDeadline.Stop()
+	ticker := time.NewTicker(ss.srv.pingInterval)
+	defer ticker.Stop()
+	var pinging sync.WaitGroup
+	defer pinging.Wait()
+	pingDone := make(chan error, 1)
+	pingBusy := false
+	loggedIn := ss.loggedIn
 	for {
 		select {
-		case frame := <-ss.out:
-			if err := ss.write(frame); err != nil {
-				ss.log.Debug("directory: write failed", "err", err)
-				return
+		case <-ss.wake:
+			for _, frame := range ss.takeQueued() {
+				if err := ss.write(frame); err != nil {
+					ss.log.Debug("directory: write failed", "err", err)
+					_ = ss.conn.CloseNow()
+					return
+				}
 			}
 		case <-ss.closing:
 			// Flush what was queued first: a too-large error must precede the close.
-			for flushed := false; !flushed; {
-				select {
-				case frame := <-ss.out:
-					if ss.write(frame) != nil {
-						return
-					}
-				default:
-					flushed = true
+			for _, frame := range ss.takeQueued() {
+				if ss.write(frame) != nil {
+					_ = ss.conn.CloseNow()
+					return
 				}
 			}
 			_ = ss.conn.Close(ss.closeCode, ss.closeReason)
 			return
+		case <-loggedIn:
+			loginDeadline.Stop()
+			loggedIn = nil
+		case <-loginDeadline.C:
+			ss.fail("", wire.CodeUnauthenticated, "no login within %v", ss.srv.loginTimeout)
+			ss.close(websocket.StatusPolicyViolation, "login timeout")
+		case <-ticker.C:
+			if pingBusy {
+				continue // the outstanding ping's timeout will tell
+			}
+			pingBusy = true
+			pinging.Add(1)
+			go func() {
+				defer pinging.Done()
+				ctx, cancel := context.WithTimeout(context.Background(), ss.srv.pingInterval)
+				defer cancel()
+				pingDone <- ss.conn.Ping(ctx)
+			}()
+		case err := <-pingDone:
+			pingBusy = false
+			if err != nil {
+				select {
+				case <-ss.closing:
+				default:
+					ss.log.Info("directory: peer stopped answering pings", "user", ss.userName(), "err", err)
+				}
+				_ = ss.conn.CloseNow()
+				return
+			}
 		}
 	}
 }
@@ -274,43 +332,6 @@ func (ss *session) write(frame []byte) error {
 	ctx, cancel := context.WithTimeout(context.Background(), writeTimeout)
 	defer cancel()
 	return ss.conn.Write(ctx, websocket.MessageText, frame)
-}
-
-// keepAliveRunLoop enforces the login deadline and pings the client. A ping
-// not answered within one interval means the peer is gone: the connection is
-// dropped without a close handshake, which would only wait on it longer.
-func (ss *session) keepAliveRunLoop() {
-	loginDeadline := time.NewTimer(ss.srv.loginTimeout)
-	defer loginDeadline.Stop()
-	ticker := time.NewTicker(ss.srv.pingInterval)
-	defer ticker.Stop()
-	loggedIn := ss.loggedIn
-	for {
-		select {
-		case <-ss.closing:
-			return
-		case <-loggedIn:
-			loginDeadline.Stop()
-			loggedIn = nil
-		case <-loginDeadline.C:
-			ss.fail("", wire.CodeUnauthenticated, "no login within %v", ss.srv.loginTimeout)
-			ss.close(websocket.StatusPolicyViolation, "login timeout")
-			return
-		case <-ticker.C:
-			ctx, cancel := context.WithTimeout(context.Background(), ss.srv.pingInterval)
-			err := ss.conn.Ping(ctx)
-			cancel()
-			if err != nil {
-				select {
-				case <-ss.closing:
-				default:
-					ss.log.Info("directory: peer stopped answering pings", "user", ss.userName(), "err", err)
-					_ = ss.conn.CloseNow()
-				}
-				return
-			}
-		}
-	}
 }
 
 func (ss *session) readRunLoop() {

@@ -41,6 +41,10 @@ type benchDirectoryResult struct {
 	FanoutP99MS       float64 `json:"fanout_p99_ms"`
 	RSSBytes          int64   `json:"rss_bytes"`
 	RSSBytesPerClient float64 `json:"rss_bytes_per_client"`
+	// Where the directory's memory per client goes (from its /metrics).
+	HeapBytesPerClient  float64 `json:"heap_bytes_per_client"`
+	StackBytesPerClient float64 `json:"stack_bytes_per_client"`
+	GoroutinesPerClient float64 `json:"goroutines_per_client"`
 }
 
 func runBenchDirectory(ctx context.Context, args []string) error {
@@ -100,6 +104,10 @@ func runBenchDirectory(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	base, err := directoryMetrics(addr)
+	if err != nil {
+		return err
+	}
 
 	// Log in, from 127.0.0.2, .3, …: one source address has ~28k ports.
 	fan := newLatencies()
@@ -154,6 +162,11 @@ func runBenchDirectory(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	loaded, err := directoryMetrics(addr)
+	if err != nil {
+		return err
+	}
+	perClient := func(name string) float64 { return math.Round((loaded[name] - base[name]) / float64(clients)) }
 	fan.reset()
 
 	progress("changing presence %.0f times a second for %v", rate, duration)
@@ -202,6 +215,10 @@ func runBenchDirectory(ctx context.Context, args []string) error {
 		FanoutP99MS:       math.Round(p99*100) / 100,
 		RSSBytes:          rss,
 		RSSBytesPerClient: math.Round(float64(rss-baseRSS) / float64(clients)),
+
+		HeapBytesPerClient:  perClient("go_memstats_heap_inuse_bytes"),
+		StackBytesPerClient: perClient("go_memstats_stack_inuse_bytes"),
+		GoroutinesPerClient: perClient("go_goroutines"),
 	}
 	return printResult(os.Stdout, res, asJSON)
 }
@@ -351,6 +368,28 @@ func (l *latencies) percentiles() (p50, p99 float64, n int) {
 	slices.Sort(s)
 	at := func(q float64) float64 { return s[min(len(s)-1, int(q*float64(len(s))))] }
 	return at(0.5), at(0.99), len(s)
+}
+
+// directoryMetrics returns the gauges and counters without labels that the
+// directory at addr serves on /metrics.
+func directoryMetrics(addr string) (map[string]float64, error) {
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		return nil, fmt.Errorf("directory metrics: %w", err)
+	}
+	defer resp.Body.Close()
+	m := make(map[string]float64)
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		name, value, ok := strings.Cut(sc.Text(), " ")
+		if !ok || strings.HasPrefix(name, "#") || strings.Contains(name, "{") {
+			continue
+		}
+		if v, err := strconv.ParseFloat(value, 64); err == nil {
+			m[name] = v
+		}
+	}
+	return m, sc.Err()
 }
 
 // processRSS returns the resident memory of process pid, from /proc.
