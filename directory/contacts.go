@@ -236,14 +236,11 @@ func (s *Server) contactList(me string) ([]wire.ContactEntry, error) {
 	return entries, nil
 }
 
-// setStatus keeps user's chosen status and note for later logins and tells
-// the user's sessions, which announce it to their contacts.
+// setStatus tells user's session, which announces the new status to the
+// user's contacts at once, then keeps it for later logins.
 func (s *Server) setStatus(user, status, note string) error {
 	ctx, cancel := context.WithTimeout(s.ctx, storeTimeout)
 	defer cancel()
-	if err := s.store.UpdateSettings(ctx, user, func(st *Settings) { st.Status, st.Note = status, note }); err != nil {
-		return err
-	}
 	body, err := json.Marshal(presenceInfo{Status: status, Note: note})
 	if err != nil {
 		return err
@@ -254,7 +251,7 @@ func (s *Server) setStatus(user, status, note string) error {
 	if _, err := s.nats.conn.RequestMsgWithContext(ctx, m); err != nil && !errors.Is(err, nats.ErrNoResponders) {
 		return fmt.Errorf("tell %s's session: %w", user, err)
 	}
-	return nil
+	return s.store.UpdateSettings(ctx, user, func(st *Settings) { st.Status, st.Note = status, note })
 }
 
 // presenceInfo is the body of presence publications, status replies and
