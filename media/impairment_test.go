@@ -12,13 +12,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pion/ice/v4"
-	"github.com/pion/interceptor"
 	"github.com/pion/logging"
 	"github.com/pion/transport/v4/vnet"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/parley-voip/parley/media"
+	"github.com/parley-voip/parley/media/perf"
 	"github.com/parley-voip/parley/media/quality"
 )
 
@@ -172,7 +171,7 @@ func impairedCall(t *testing.T, imp impairment, seed uint64) impairedResult {
 		t.Fatal(err)
 	}
 
-	track, err := webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2}, "audio", "a")
+	track, err := webrtc.NewTrackLocalStaticRTP(perf.OpusCodec.RTPCodecCapability, "audio", "a")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -190,18 +189,8 @@ func impairedCall(t *testing.T, imp impairment, seed uint64) impairedResult {
 	defer cancel()
 	remote := make(chan *webrtc.TrackRemote, 1)
 	pcB.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) { remote <- tr })
-	connected := make(chan struct{})
-	var once sync.Once
-	pcA.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
-		if s == webrtc.PeerConnectionStateConnected {
-			once.Do(func() { close(connected) })
-		}
-	})
-	signal(t, pcA, pcB)
-	select {
-	case <-connected:
-	case <-time.After(10 * time.Second):
-		t.Fatal("PeerConnections did not connect on the virtual network")
+	if err := perf.Connect(pcA, pcB); err != nil {
+		t.Fatal(err)
 	}
 	path.enabled.Store(true)
 	if delay != nil {
@@ -285,59 +274,16 @@ func jitterLoop(ctx context.Context, f *vnet.DelayFilter, maxJitter time.Duratio
 	}
 }
 
-// newVnetPeer returns a PeerConnection on n with Opus and pion's default
-// interceptors (RTCP reports, NACK), as the call package sets it up.
+// newVnetPeer returns a PeerConnection on n, set up as perf's are.
 func newVnetPeer(t *testing.T, n *vnet.Net) *webrtc.PeerConnection {
 	t.Helper()
-	m := &webrtc.MediaEngine{}
-	if err := m.RegisterCodec(webrtc.RTPCodecParameters{
-		RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2, SDPFmtpLine: "minptime=10;useinbandfec=1"},
-		PayloadType:        111,
-	}, webrtc.RTPCodecTypeAudio); err != nil {
-		t.Fatal(err)
-	}
-	ir := &interceptor.Registry{}
-	if err := webrtc.RegisterDefaultInterceptors(m, ir); err != nil {
-		t.Fatal(err)
-	}
 	se := webrtc.SettingEngine{}
 	se.SetNet(n)
-	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
-	api := webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se))
-	pc, err := api.NewPeerConnection(webrtc.Configuration{})
+	pc, err := perf.NewPeer(se)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return pc
-}
-
-// signal runs offer/answer between a and b with complete ICE gathering.
-func signal(t *testing.T, a, b *webrtc.PeerConnection) {
-	t.Helper()
-	offer, err := a.CreateOffer(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	gathered := webrtc.GatheringCompletePromise(a)
-	if err := a.SetLocalDescription(offer); err != nil {
-		t.Fatal(err)
-	}
-	<-gathered
-	if err := b.SetRemoteDescription(*a.LocalDescription()); err != nil {
-		t.Fatal(err)
-	}
-	answer, err := b.CreateAnswer(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	gathered = webrtc.GatheringCompletePromise(b)
-	if err := b.SetLocalDescription(answer); err != nil {
-		t.Fatal(err)
-	}
-	<-gathered
-	if err := a.SetRemoteDescription(*b.LocalDescription()); err != nil {
-		t.Fatal(err)
-	}
 }
 
 // TestLossAndJitter runs calls over real PeerConnections through pion's

@@ -201,6 +201,7 @@ func (r *Receiver) Play(ctx context.Context) error {
 	)
 	concealedRun := 0
 	decoded := false // the decoder has state worth extrapolating
+	phased := false  // the frame clock has been moved to the first packet
 	for {
 		buffer := r.buffer.Load()
 		if n := buffer.FrameSamples(); n != len(pcm) {
@@ -210,7 +211,30 @@ func (r *Receiver) Play(ctx context.Context) error {
 		if err := pacer.Wait(ctx); err != nil {
 			return nil
 		}
-		frame := buffer.Pop(r.cfg.Now())
+		now := r.cfg.Now()
+		trim := 0
+		if late, ok := buffer.Lateness(now); ok && !phased {
+			// The frame clock's phase is arbitrary: the first packet may fall
+			// due up to a frame before or after a tick, a frame of latency for
+			// the whole call. Move the clock to it, once: by playing the first
+			// frame that much shorter, or by a gap of silence before it.
+			phased = true
+			late -= phaseMargin
+			if late < 0 {
+				gap := pcmBuf[:min(len(pcm), int(-late*SampleRate/time.Second))]
+				clear(gap)
+				if err := r.cfg.Sink.WriteFrame(gap); err != nil {
+					return fmt.Errorf("media: write sink: %w", err)
+				}
+				if err := sleepCtx(ctx, time.Duration(len(gap))*time.Second/SampleRate-time.Since(now)); err != nil {
+					return nil
+				}
+				pacer = NewPacer(time.Duration(len(pcm)) * time.Second / SampleRate)
+				continue
+			}
+			trim = min(int(late*SampleRate/time.Second), len(pcm)-opusQuantum)
+		}
+		frame := buffer.Pop(now)
 		concealed := false
 		switch frame.Kind {
 		case jitter.FramePacket:
@@ -240,16 +264,41 @@ func (r *Receiver) Play(ctx context.Context) error {
 		}
 		if concealed {
 			concealedRun++
-			r.concealedSamples.Add(uint64(len(pcm)))
+			r.concealedSamples.Add(uint64(len(pcm) - trim))
 		} else {
 			concealedRun = 0
 		}
 		if r.started.Load() {
-			r.totalSamples.Add(uint64(len(pcm)))
+			r.totalSamples.Add(uint64(len(pcm) - trim))
 		}
-		if err := r.cfg.Sink.WriteFrame(pcm); err != nil {
+		if err := r.cfg.Sink.WriteFrame(pcm[trim:]); err != nil {
 			return fmt.Errorf("media: write sink: %w", err)
 		}
+		if trim > 0 {
+			// Restart the clock so that the next tick comes when the shortened
+			// frame has played.
+			if err := sleepCtx(ctx, time.Duration(len(pcm)-trim)*time.Second/SampleRate-time.Since(now)); err != nil {
+				return nil
+			}
+			pacer = NewPacer(time.Duration(len(pcm)) * time.Second / SampleRate)
+		}
+	}
+}
+
+// phaseMargin is how long after the first packet falls due the frame clock
+// ticks once moved: the due times move by a millisecond or two as the jitter
+// buffer learns the path, and a tick just before one costs a whole frame.
+const phaseMargin = 3 * time.Millisecond
+
+// sleepCtx sleeps for d or until ctx ends.
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 }
 

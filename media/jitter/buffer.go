@@ -539,6 +539,20 @@ func (b *Buffer) accountPlayedLocked(seq uint16) {
 	b.accountedTS = b.playTS
 }
 
+// Lateness returns how long before now the packet at the playout point
+// fell due (negative: it is not yet due) and reports whether there is one.
+// A caller free to choose its frame clock's phase (a clock of its own, not a
+// sound card's) can move it so that frames start as packets fall due,
+// instead of up to a frame later.
+func (b *Buffer) Lateness(now time.Time) (time.Duration, bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if !b.active || b.slots[uint64(b.playSlot)&b.slotMask].state != slotFilled {
+		return 0, false
+	}
+	return now.Sub(b.delay.epoch) - b.delay.playTime(b.playTS) - b.fecDelayLocked(), true
+}
+
 // FrameSamples returns the frame length in RTP clock ticks: what one Pop
 // plays.
 func (b *Buffer) FrameSamples() int { return b.cfg.FrameSamples }
