@@ -17,6 +17,13 @@
 // routers do: without that an early hole-punch packet would create a
 // conntrack entry that makes masquerade pick another port.
 //
+// Impairments: random loss (an iptables statistic rule on the router),
+// bandwidth (a tbf qdisc on its WAN link), and delay with jitter: a LAN
+// given a Delay gets an impairer namespace <p>i<n> between its router and
+// the public segment, whose two links this process bridges in userspace
+// (raw packet sockets), holding each frame Delay ± Jitter — this kernel has
+// no netem.
+//
 // Every name carries the lab's prefix; New removes what an earlier run with
 // the same prefix left behind, and Close removes everything.
 package natlab
@@ -32,6 +39,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -62,6 +70,10 @@ type LAN struct {
 	// RateKbps limits the router's upstream (WAN egress) with a token
 	// bucket; 0 is unlimited.
 	RateKbps int
+	// Delay and Jitter hold every packet between the router and the public
+	// segment for Delay ± Jitter (uniform; jitter reorders), each way, in a
+	// userspace bridge (this kernel has no netem).
+	Delay, Jitter time.Duration
 }
 
 // Config describes a lab.
@@ -89,8 +101,8 @@ func (c *Config) validate() error {
 		default:
 			return fmt.Errorf("natlab: LAN %d: unknown NAT kind %q", i+1, l.NAT)
 		}
-		if l.Hosts > 26 || l.Loss < 0 || l.Loss >= 1 || l.RateKbps < 0 {
-			return fmt.Errorf("natlab: LAN %d: want ≤ 26 hosts, loss in [0,1), rate ≥ 0", i+1)
+		if l.Hosts > 26 || l.Loss < 0 || l.Loss >= 1 || l.RateKbps < 0 || l.Delay < 0 || l.Jitter < 0 || l.Jitter > l.Delay {
+			return fmt.Errorf("natlab: LAN %d: want ≤ 26 hosts, loss in [0,1), rate ≥ 0, 0 ≤ jitter ≤ delay", i+1)
 		}
 	}
 	return nil
@@ -109,6 +121,7 @@ type Lab struct {
 	public Host
 	hosts  [][]Host // by LAN, then host
 	wan    []netip.Addr
+	impair []*impairer
 }
 
 // Available says why the lab cannot run here (not root, no ip or
@@ -117,7 +130,7 @@ func Available() error {
 	if os.Geteuid() != 0 {
 		return errors.New("natlab needs root for network namespaces")
 	}
-	for _, tool := range []string{"ip", "iptables", "tc"} {
+	for _, tool := range []string{"ip", "iptables", "tc", "ethtool"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			return fmt.Errorf("natlab needs %s (.ci/install-deps installs it): %w", tool, err)
 		}
@@ -180,7 +193,65 @@ func (l *Lab) build(ctx context.Context) error {
 	for n, lan := range l.cfg.LANs {
 		l.buildLAN(&b, n+1, lan)
 	}
-	return b.run(ctx)
+	if err := b.run(ctx); err != nil {
+		return err
+	}
+	if err := l.awaitLinks(ctx); err != nil {
+		return err
+	}
+	for n, lan := range l.cfg.LANs {
+		if lan.Delay == 0 {
+			continue
+		}
+		im, err := startImpairer(Host{Namespace: l.ns("i" + strconv.Itoa(n+1))}, "lan", "pub", lan.Delay, lan.Jitter)
+		if err != nil {
+			return err
+		}
+		l.impair = append(l.impair, im)
+	}
+	return nil
+}
+
+// awaitLinks waits until every link of the lab is up: the kernel reports a
+// veth's carrier, and so a bridge port's forwarding, up to a second after
+// the link is set up, and a packet sent before then is lost (an ARP request
+// lost this way costs a second-long retry).
+func (l *Lab) awaitLinks(ctx context.Context) error {
+	namespaces := []string{l.ns("pub")}
+	for n, lan := range l.cfg.LANs {
+		namespaces = append(namespaces, l.ns("r"+strconv.Itoa(n+1)))
+		if lan.Delay > 0 {
+			namespaces = append(namespaces, l.ns("i"+strconv.Itoa(n+1)))
+		}
+	}
+	for _, row := range l.hosts {
+		for _, h := range row {
+			namespaces = append(namespaces, h.Namespace)
+		}
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for _, ns := range namespaces {
+		for {
+			out, err := exec.CommandContext(ctx, "ip", "-n", ns, "-o", "link", "show").Output()
+			if err != nil {
+				return fmt.Errorf("natlab: links of %s: %w", ns, err)
+			}
+			down := ""
+			for _, line := range strings.Split(string(out), "\n") {
+				if strings.Contains(line, "NO-CARRIER") || strings.Contains(line, "state DOWN") && !strings.Contains(line, "LOOPBACK") {
+					down = line
+				}
+			}
+			if down == "" {
+				break
+			}
+			if time.Now().After(deadline) {
+				return fmt.Errorf("natlab: a link in %s stays down: %s", ns, down)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	return nil
 }
 
 // buildLAN adds LAN n's router and hosts to b.
@@ -193,7 +264,26 @@ func (l *Lab) buildLAN(b *batch, n int, lan LAN) {
 	b.add("ip", "-n", r, "link", "set", "lo", "up")
 	b.add("ip", "netns", "exec", r, "sysctl", "-q", "-w", "net.ipv4.ip_forward=1")
 	port := "r" + strconv.Itoa(n)
-	b.add("ip", "-n", r, "link", "add", "wan", "type", "veth", "peer", "name", port, "netns", pub)
+	if lan.Delay == 0 {
+		b.add("ip", "-n", r, "link", "add", "wan", "type", "veth", "peer", "name", port, "netns", pub)
+	} else {
+		// router wan ── lan [impairer <p>i<n>] pub ── br0: a bridge in
+		// userspace that holds each frame a while.
+		im := l.ns("i" + strconv.Itoa(n))
+		b.add("ip", "netns", "add", im)
+		b.add("ip", "netns", "exec", im, "sysctl", "-q", "-w", "net.ipv6.conf.all.disable_ipv6=1")
+		b.add("ip", "netns", "exec", im, "sysctl", "-q", "-w", "net.ipv6.conf.default.disable_ipv6=1")
+		b.add("ip", "-n", r, "link", "add", "wan", "type", "veth", "peer", "name", "lan", "netns", im)
+		b.add("ip", "-n", im, "link", "add", "pub", "type", "veth", "peer", "name", port, "netns", pub)
+		for _, dev := range []string{"lan", "pub"} {
+			b.add("ip", "-n", im, "link", "set", dev, "promisc", "on", "up")
+		}
+		// The frames the impairer copies must be whole: checksums computed
+		// and segments cut by the senders, not left to a NIC.
+		for _, dev := range [][2]string{{r, "wan"}, {pub, port}, {im, "lan"}, {im, "pub"}} {
+			b.add("ip", "netns", "exec", dev[0], "ethtool", "-K", dev[1], "tx", "off", "tso", "off", "gso", "off", "gro", "off")
+		}
+	}
 	b.add("ip", "-n", pub, "link", "set", port, "master", "br0", "up")
 	b.add("ip", "-n", r, "addr", "add", wan.String()+"/24", "dev", "wan")
 	b.add("ip", "-n", r, "link", "set", "wan", "up")
@@ -250,6 +340,10 @@ func (l *Lab) buildLAN(b *batch, n int, lan LAN) {
 // Close removes every namespace carrying the lab's prefix (and so every
 // link and rule in them). It is idempotent.
 func (l *Lab) Close() error {
+	for _, im := range l.impair {
+		im.close()
+	}
+	l.impair = nil
 	out, err := exec.Command("ip", "netns", "list").Output()
 	if err != nil {
 		return fmt.Errorf("natlab: list namespaces: %w", err)
@@ -268,7 +362,7 @@ func (l *Lab) Close() error {
 }
 
 // owns reports whether a namespace name is one this lab makes: the prefix
-// followed by pub, r<n> or h<n><x>, so that a prefix that starts another
+// followed by pub, r<n>, i<n> or h<n><x>, so that a prefix that starts another
 // lab's prefix never deletes that lab.
 func (l *Lab) owns(name string) bool {
 	rest, ok := strings.CutPrefix(name, l.cfg.Prefix)
@@ -278,14 +372,14 @@ func (l *Lab) owns(name string) bool {
 	if rest == "pub" {
 		return true
 	}
-	if len(rest) < 2 || (rest[0] != 'r' && rest[0] != 'h') {
+	if len(rest) < 2 || (rest[0] != 'r' && rest[0] != 'i' && rest[0] != 'h') {
 		return false
 	}
 	digits := strings.TrimRight(rest[1:], "abcdefghijklmnopqrstuvwxyz")
 	if _, err := strconv.Atoi(digits); err != nil {
 		return false
 	}
-	return rest[0] == 'h' && len(digits) == len(rest)-2 || rest[0] == 'r' && len(digits) == len(rest)-1
+	return rest[0] == 'h' && len(digits) == len(rest)-2 || rest[0] != 'h' && len(digits) == len(rest)-1
 }
 
 // Command returns a command that runs name in h's namespace.

@@ -1,8 +1,10 @@
 package natlab
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"io"
 	"net"
 	"net/netip"
 	"os/exec"
@@ -283,6 +285,8 @@ func TestOwns(t *testing.T) {
 		{"abr12", true},
 		{"abh1a", true},
 		{"abh12b", true},
+		{"abi3", true},
+		{"abi", false},
 		{"abc", false},
 		{"abcpub", false},
 		{"abr", false},
@@ -296,5 +300,104 @@ func TestOwns(t *testing.T) {
 				t.Errorf("owns(%q) = %v, want %v", tt.name, got, tt.want)
 			}
 		})
+	}
+}
+
+// echoServer answers every UDP packet in h's namespace with itself.
+func echoServer(t *testing.T, h Host, addr string) *net.UDPConn {
+	t.Helper()
+	s := udpListen(t, h, addr)
+	go func() {
+		buf := make([]byte, 1500)
+		for {
+			n, from, err := s.ReadFromUDPAddrPort(buf)
+			if err != nil {
+				return
+			}
+			s.WriteToUDPAddrPort(buf[:n], from)
+		}
+	}()
+	return s
+}
+
+func TestDelayAndJitter(t *testing.T) {
+	l := newLab(t, "nldly", Config{LANs: []LAN{
+		{NAT: Cone, Delay: 40 * time.Millisecond},
+		{NAT: Cone, Delay: 40 * time.Millisecond, Jitter: 20 * time.Millisecond},
+	}})
+	echo := echoServer(t, l.Public(), l.PublicAddr(0).String()+":7")
+	tests := []struct {
+		name               string
+		lan                int
+		wantMin, wantMax   time.Duration // of every round trip
+		wantSpreadAtLeast  time.Duration // max - min
+		wantSpreadLessThan time.Duration
+	}{
+		// 40 ms each way; the bridge and scheduling add a little.
+		// (Timers on a busy machine add up to a few tens of ms.)
+		{"delay-holds-each-way", 0, 78 * time.Millisecond, 120 * time.Millisecond, 0, 30 * time.Millisecond},
+		// 40 ± 20 ms each way: round trips from 40 to 120 ms, spread wide.
+		{"jitter-spreads-round-trips", 1, 40 * time.Millisecond, 150 * time.Millisecond, 35 * time.Millisecond, time.Second},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := l.Host(tt.lan, 0)
+			c := udpListen(t, h, h.IP.String()+":40000")
+			to := echo.LocalAddr().(*net.UDPAddr).AddrPort()
+			lo, hi := time.Hour, time.Duration(0)
+			// The first round trip also waits for ARP across the bridge.
+			for i := range 31 {
+				start := time.Now()
+				if _, err := c.WriteToUDPAddrPort([]byte("ping"), to); err != nil {
+					t.Fatal(err)
+				}
+				c.SetReadDeadline(time.Now().Add(time.Second))
+				if _, _, err := c.ReadFromUDPAddrPort(make([]byte, 64)); err != nil {
+					t.Fatalf("no echo: %v", err)
+				}
+				if rtt := time.Since(start); i > 0 {
+					lo, hi = min(lo, rtt), max(hi, rtt)
+				}
+			}
+			t.Logf("round trips %v..%v", lo, hi)
+			if lo < tt.wantMin || hi > tt.wantMax {
+				t.Errorf("round trips %v..%v, want within %v..%v", lo, hi, tt.wantMin, tt.wantMax)
+			}
+			if spread := hi - lo; spread < tt.wantSpreadAtLeast || spread >= tt.wantSpreadLessThan {
+				t.Errorf("spread %v, want in [%v, %v)", spread, tt.wantSpreadAtLeast, tt.wantSpreadLessThan)
+			}
+		})
+	}
+	// TCP crosses the userspace bridge too (clients log in over it).
+	var ln net.Listener
+	if err := l.Public().Do(func() (err error) {
+		ln, err = net.Listen("tcp4", l.PublicAddr(0).String()+":8000")
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		c, err := ln.Accept()
+		if err == nil {
+			io.Copy(c, c)
+			c.Close()
+		}
+	}()
+	err := l.Host(0, 0).Do(func() error {
+		c, err := net.DialTimeout("tcp4", ln.Addr().String(), 3*time.Second)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		msg := bytes.Repeat([]byte("parley "), 20000) // many segments
+		go c.Write(msg)
+		got := make([]byte, len(msg))
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		_, err = io.ReadFull(c, got)
+		return err
+	})
+	if err != nil {
+		t.Errorf("TCP through the delaying bridge: %v", err)
 	}
 }
