@@ -20,8 +20,9 @@ var fanOutBuckets = []float64{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0
 // metrics are the directory's Prometheus metrics, kept with the standard
 // library: a handful of counters do not need a client library.
 type metrics struct {
-	logins      atomic.Uint64
-	rateLimited atomic.Uint64
+	logins       atomic.Uint64
+	rateLimited  atomic.Uint64
+	disconnected atomic.Uint64 // clients dropped for too many bad requests
 
 	// mu guards the following fields.
 	mu       sync.Mutex
@@ -65,6 +66,7 @@ func (m *metrics) write(w io.Writer, sessions int) {
 	fmt.Fprintf(w, "# HELP parley_directory_sessions Logged-in sessions on this directory.\n# TYPE parley_directory_sessions gauge\nparley_directory_sessions %d\n", sessions)
 	fmt.Fprintf(w, "# HELP parley_directory_logins_total Successful logins.\n# TYPE parley_directory_logins_total counter\nparley_directory_logins_total %d\n", m.logins.Load())
 	fmt.Fprintf(w, "# HELP parley_directory_rate_limited_total Requests refused by a rate limit or a recipient that does not keep up.\n# TYPE parley_directory_rate_limited_total counter\nparley_directory_rate_limited_total %d\n", m.rateLimited.Load())
+	fmt.Fprintf(w, "# HELP parley_directory_bad_clients_total Clients disconnected for sending too many bad requests.\n# TYPE parley_directory_bad_clients_total counter\nparley_directory_bad_clients_total %d\n", m.disconnected.Load())
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	fmt.Fprintf(w, "# HELP parley_directory_messages_total Requests received, by type.\n# TYPE parley_directory_messages_total counter\n")

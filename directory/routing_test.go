@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coder/websocket"
+
 	"github.com/parley-voip/parley/directory"
 )
 
@@ -179,4 +181,68 @@ func get(t *testing.T, url string) string {
 		t.Fatalf("GET %s: %d %v", url, resp.StatusCode, err)
 	}
 	return string(body)
+}
+
+func TestHostileClientIsDisconnected(t *testing.T) {
+	d := startDirectory(t, directory.ServerConfig{})
+	alice := d.dial(t, "alice", newIdentity(t))
+	for _, tt := range []struct {
+		name  string
+		frame string
+		login bool
+	}{
+		{"garbage-before-login", `{"v":1,`, false},
+		{"unauthenticated-requests", `{"v":1,"type":"lookup","id":"1","user":"bob"}`, false},
+		{"garbage-after-login", `[1,2,3]`, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			r := d.rawDial(t)
+			if tt.login {
+				r.login("mallory", newIdentity(t))
+			}
+			for range 200 {
+				if err := r.conn.Write(ctxTimeout(t), websocket.MessageText, []byte(tt.frame)); err != nil {
+					break // closed already
+				}
+			}
+			for {
+				_, err := r.readErr()
+				if err != nil {
+					if status := websocket.CloseStatus(err); status != websocket.StatusPolicyViolation {
+						t.Errorf("hostile client ended with %v, want close status 1008", err)
+					}
+					break
+				}
+			}
+			if _, err := alice.Lookup(ctxTimeout(t), "alice"); err != nil {
+				t.Errorf("another client was affected: %v", err)
+			}
+		})
+	}
+	if body := get(t, d.http.URL+"/metrics"); !strings.Contains(body, "parley_directory_bad_clients_total 3") {
+		t.Errorf("metrics do not count 3 bad clients:\n%s", body)
+	}
+}
+
+func TestUserRateLimitsAreSharedBySessions(t *testing.T) {
+	d := startDirectory(t, directory.ServerConfig{})
+	id := newIdentity(t)
+	var refused int
+	// Control sessions of one user share its limit: 20 at once, then 5/s.
+	for i := range 4 {
+		c, err := dialWith(t, directory.ClientConfig{URL: d.http.URL, User: "alice", Identity: id, Control: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for range 10 {
+			if _, err := c.Contacts(ctxTimeout(t)); errors.Is(err, directory.ErrRateLimited) {
+				refused++
+			} else if err != nil {
+				t.Fatalf("session %d: %v", i, err)
+			}
+		}
+	}
+	if refused < 10 {
+		t.Errorf("40 contact lists from 4 sessions of one user: %d refused, want about 20", refused)
+	}
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/coder/websocket"
 	"github.com/nats-io/nats.go"
+	"golang.org/x/time/rate"
 
 	"github.com/parley-voip/parley/directory/internal/wire"
 )
@@ -123,6 +124,8 @@ type Server struct {
 	bySub map[*nats.Subscription]*session
 	// watchers maps a username to the local sessions following its presence.
 	watchers map[string]map[*session]struct{}
+	// limits holds the rate limits of each user with a session here.
+	limits map[string]*userLimits
 }
 
 // NewServer returns a directory keeping its state in cfg.NATS.
@@ -143,6 +146,7 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 		all:             make(map[*session]struct{}),
 		bySub:           make(map[*nats.Subscription]*session),
 		watchers:        make(map[string]map[*session]struct{}),
+		limits:          make(map[string]*userLimits),
 	}
 	if s.log == nil {
 		s.log = slog.Default()
@@ -291,6 +295,7 @@ func (s *Server) register(ss *session, user string, ack []byte) error {
 	if ss.control {
 		s.mu.Lock()
 		ss.user = user
+		s.shareLimitsLocked(ss)
 		ss.enqueue(ack)
 		s.mu.Unlock()
 		s.metrics.logins.Add(1)
@@ -323,6 +328,7 @@ func (s *Server) register(ss *session, user string, ack []byte) error {
 		return fmt.Errorf("subscribe to %s's signals: %w", user, err)
 	}
 	ss.user, ss.sub = user, sub
+	s.shareLimitsLocked(ss)
 	ss.status, ss.note = cmp.Or(settings.Status, wire.StatusOnline), settings.Note
 	for peer, rec := range contacts {
 		ss.contacts[peer] = rec.State
@@ -352,6 +358,11 @@ func (s *Server) register(ss *session, user string, ack []byte) error {
 func (s *Server) unregister(ss *session) {
 	s.mu.Lock()
 	delete(s.all, ss)
+	if l := ss.userLimit; l != nil {
+		if l.refs--; l.refs == 0 {
+			delete(s.limits, ss.user)
+		}
+	}
 	for user := range ss.watching {
 		delete(s.watchers[user], ss)
 		if len(s.watchers[user]) == 0 {
@@ -378,6 +389,21 @@ func (s *Server) unregister(ss *session) {
 	if err := s.store.UpdateSettings(ctx, ss.user, func(st *Settings) { st.LastSeen = time.Now().UTC() }); err != nil {
 		s.log.Warn("directory: record last seen", "user", ss.user, "err", err)
 	}
+}
+
+// shareLimitsLocked gives ss its user's rate limits, made for the user's
+// first session here.
+func (s *Server) shareLimitsLocked(ss *session) {
+	l := s.limits[ss.user]
+	if l == nil {
+		l = &userLimits{
+			lookup:  rate.NewLimiter(lookupRate, lookupBurst),
+			contact: rate.NewLimiter(contactRate, contactBurst),
+		}
+		s.limits[ss.user] = l
+	}
+	l.refs++
+	ss.userLimit = l
 }
 
 // publishPresence tells every directory that user's visible presence changed.

@@ -85,10 +85,12 @@ type session struct {
 	// that a callee who is not a contact can answer the call.
 	repliesFrom map[string]time.Time
 
-	// Rate limits, used only by the read loop.
-	signalLimit  *rate.Limiter
-	lookupLimit  *rate.Limiter
-	contactLimit *rate.Limiter
+	// Rate limits, used only by the read loop: signals per session; lookups
+	// and contact requests per user, shared by the user's sessions on this
+	// directory (set at login); bad requests per session.
+	signalLimit *rate.Limiter
+	userLimit   *userLimits
+	badLimit    *rate.Limiter
 }
 
 // Per-session rate limits: sustained rate per second and burst. A call's
@@ -100,7 +102,18 @@ const (
 	// contactRate covers contact actions, contact lists and status changes,
 	// which write to storage and reach other users.
 	contactRate, contactBurst = 5, 20
+	// badRate bounds malformed and unauthenticated requests and failed
+	// logins: a client past it is disconnected (1008). Requests refused by a
+	// rate limit do not count: they cost little, and a burst is no attack.
+	badRate, badBurst = 5, 50
 )
+
+// userLimits are the rate limits one user's sessions on a directory share,
+// so that opening more connections does not buy more requests.
+type userLimits struct {
+	lookup, contact *rate.Limiter
+	refs            int // sessions using them; guarded by Server.mu
+}
 
 // Limits on what one session makes the server remember.
 const (
@@ -128,9 +141,8 @@ func newSession(srv *Server, conn *websocket.Conn, remote string) *session {
 		contacts:    make(map[string]string),
 		repliesFrom: make(map[string]time.Time),
 
-		signalLimit:  rate.NewLimiter(signalRate, signalBurst),
-		lookupLimit:  rate.NewLimiter(lookupRate, lookupBurst),
-		contactLimit: rate.NewLimiter(contactRate, contactBurst),
+		signalLimit: rate.NewLimiter(signalRate, signalBurst),
+		badLimit:    rate.NewLimiter(badRate, badBurst),
 	}
 }
 
@@ -354,6 +366,7 @@ func (ss *session) readRunLoop() {
 		}
 		if typ != websocket.MessageText {
 			ss.fail("", wire.CodeBadRequest, "binary frames are not accepted; send JSON text")
+			ss.strike()
 			continue
 		}
 		ss.handle(data)
@@ -367,6 +380,7 @@ func (ss *session) handle(data []byte) {
 		if errors.As(err, &e) {
 			ss.send(e)
 		}
+		ss.strike()
 		return
 	}
 	ss.srv.metrics.countMessage(wire.FrameType(msg))
@@ -376,13 +390,14 @@ func (ss *session) handle(data []byte) {
 			return
 		}
 		ss.fail(wire.RequestID(msg), wire.CodeUnauthenticated, "log in first")
+		ss.strike()
 		return
 	}
 	switch m := msg.(type) {
 	case *wire.Login:
 		ss.fail(m.ID, wire.CodeBadRequest, "already logged in as %s", ss.user)
 	case *wire.Lookup:
-		if ss.limited(m.ID, ss.lookupLimit) {
+		if ss.limited(m.ID, ss.userLimit.lookup) {
 			return
 		}
 		ss.lookup(m)
@@ -392,17 +407,17 @@ func (ss *session) handle(data []byte) {
 		}
 		ss.relay(m)
 	case *wire.ContactRequest:
-		if ss.limited(m.ID, ss.contactLimit) {
+		if ss.limited(m.ID, ss.userLimit.contact) {
 			return
 		}
 		ss.contact(m)
 	case *wire.ContactsRequest:
-		if ss.limited(m.ID, ss.contactLimit) {
+		if ss.limited(m.ID, ss.userLimit.contact) {
 			return
 		}
 		ss.contactList(m)
 	case *wire.SetStatus:
-		if ss.limited(m.ID, ss.contactLimit) {
+		if ss.limited(m.ID, ss.userLimit.contact) {
 			return
 		}
 		ss.setStatus(m)
@@ -422,9 +437,27 @@ func (ss *session) limited(id string, l *rate.Limiter) bool {
 	return true
 }
 
+// strike counts a bad request against the session and disconnects a
+// client that keeps sending them: a hostile or broken client must not keep
+// the directory busy answering it.
+func (ss *session) strike() {
+	if ss.badLimit.Allow() {
+		return
+	}
+	select {
+	case <-ss.closing:
+		return // counted and closing already
+	default:
+	}
+	ss.srv.metrics.disconnected.Add(1)
+	ss.log.Info("directory: disconnecting a client sending too many bad requests", "user", ss.user)
+	ss.close(websocket.StatusPolicyViolation, "too many bad requests")
+}
+
 func (ss *session) login(m *wire.Login) {
 	if !ed25519.Verify(m.Key, wire.LoginMessage(ss.nonce, m.User), m.Sig) {
 		ss.fail(m.ID, wire.CodeBadSignature, "signature does not verify for this key, nonce and user")
+		ss.strike()
 		return
 	}
 	if err := ss.srv.claim(m.User, m.Key); err != nil {
