@@ -15,6 +15,8 @@ func benchmarks() []subcommand {
 	return []subcommand{
 		{"directory", "directory --clients N: logins/s, presence fan-out p99, memory per client", runBenchDirectory},
 		{"relay", "simulated calls through a TURN relay: parley's supernode or coturn", runBenchRelay},
+		{"latency", "latency [--frame 10ms|20ms] [--calls N]: one-way mouth-to-ear p50/p95 over loopback calls", runBenchLatency},
+		{"media", "media: ns per 20 ms frame of each audio stage, and the pipeline against the codec alone", runBenchMedia},
 	}
 }
 

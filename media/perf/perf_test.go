@@ -42,3 +42,25 @@ func TestLatency(t *testing.T) {
 		})
 	}
 }
+
+// TestPipelineOverhead checks that what Parley adds to the codec on the
+// audio path (RTP, SRTP, jitter buffer, copies) stays small against libopus
+// itself: the goal is ≤ 20 % of encode + decode; the bound here 50 %.
+func TestPipelineOverhead(t *testing.T) {
+	if testing.Short() {
+		t.Skip("benchmarks: skipped with -short")
+	}
+	ns := map[string]float64{}
+	for _, s := range Stages() {
+		switch s.Name {
+		case "encode-c9", "decode", "send-without-codec", "receive-without-codec":
+			ns[s.Name] = float64(testing.Benchmark(s.Run).NsPerOp())
+		}
+	}
+	codec := ns["encode-c9"] + ns["decode"]
+	added := ns["send-without-codec"] + ns["receive-without-codec"]
+	t.Logf("codec %.0f ns/frame, Parley's pipeline adds %.0f ns/frame (%.2f%%)", codec, added, 100*added/codec)
+	if codec == 0 || added > 0.5*codec {
+		t.Errorf("pipeline adds %.0f ns to a codec of %.0f ns per frame, want ≤ 50 %%", added, codec)
+	}
+}

@@ -95,8 +95,12 @@ func Stages() []Stage {
 		{"decode-fec", decodeFECStage},
 		{"conceal", concealStage},
 		{"jitter-buffer", jitterStage},
-		{"send-pipeline", sendStage},
-		{"receive-pipeline", receiveStage},
+		{"send-pipeline", sendStage(true)},
+		{"receive-pipeline", receiveStage(true)},
+		// The same without the codec: what Parley adds, measured directly
+		// rather than as a small difference of two noisy figures.
+		{"send-without-codec", sendStage(false)},
+		{"receive-without-codec", receiveStage(false)},
 	}
 }
 
@@ -211,8 +215,13 @@ func srtpPair() (*srtp.Context, *srtp.Context, error) {
 }
 
 // sendStage is one frame through the sending end: a captured frame is
-// copied out of the capture ring, encoded, framed as RTP and encrypted.
-func sendStage(b *testing.B) {
+// copied out of the capture ring, encoded (or, without codec, taken from
+// the pre-encoded packets), framed as RTP and encrypted.
+func sendStage(codec bool) func(b *testing.B) {
+	return func(b *testing.B) { send(b, codec) }
+}
+
+func send(b *testing.B, codec bool) {
 	f := mustFixture(b)
 	enc, err := media.NewEncoder(media.EncoderConfig{})
 	if err != nil {
@@ -230,9 +239,13 @@ func sendStage(b *testing.B) {
 	i := 0
 	for b.Loop() {
 		copy(pcm, f.frames[i%len(f.frames)]) // capture: out of the device ring
-		n, err := enc.Encode(pcm, payload)
-		if err != nil {
-			b.Fatal(err)
+		var n int
+		if codec {
+			if n, err = enc.Encode(pcm, payload); err != nil {
+				b.Fatal(err)
+			}
+		} else {
+			n = copy(payload, f.packets[i%len(f.packets)])
 		}
 		pkt.SequenceNumber, pkt.Timestamp, pkt.Payload = uint16(i), uint32(i*media.FrameSamples), payload[:n]
 		m, err := pkt.MarshalTo(raw[:cap(raw)])
@@ -247,8 +260,13 @@ func sendStage(b *testing.B) {
 }
 
 // receiveStage is one frame through the receiving end: an SRTP packet is
-// decrypted, parsed, buffered, popped, decoded and written to a sink ring.
-func receiveStage(b *testing.B) {
+// decrypted, parsed, buffered, popped, decoded (unless without codec) and
+// written to a sink ring.
+func receiveStage(codec bool) func(b *testing.B) {
+	return func(b *testing.B) { receive(b, codec) }
+}
+
+func receive(b *testing.B, codec bool) {
 	f := mustFixture(b)
 	encCtx, decCtx, err := srtpPair()
 	if err != nil {
@@ -300,7 +318,7 @@ func receiveStage(b *testing.B) {
 		now := epoch.Add(time.Duration(k) * 20 * time.Millisecond)
 		buf.Push(pkt.SequenceNumber, pkt.Timestamp, pkt.SSRC, pkt.Payload, now)
 		frame := buf.Pop(now)
-		if frame.Kind == jitter.FramePacket {
+		if frame.Kind == jitter.FramePacket && codec {
 			if _, err := dec.Decode(frame.Payload, pcm); err != nil {
 				b.Fatal(err)
 			}
