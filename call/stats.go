@@ -55,6 +55,10 @@ type Stats struct {
 	EncoderComplexity   int  `json:"encoder_complexity"`
 	EncoderFEC          bool `json:"encoder_fec"`
 	EncoderExpectedLoss int  `json:"encoder_expected_loss_pct"`
+	// Mean audio levels over the call in dBFS (-127: silence): what the
+	// microphone gave and what the speaker played.
+	AudioLevelSentDBFS     float64 `json:"audio_level_sent_dbfs"`
+	AudioLevelReceivedDBFS float64 `json:"audio_level_received_dbfs"`
 }
 
 // DialFailure is the record of a call that Dial could not place.
@@ -113,6 +117,7 @@ func (s *Stats) fillMedia(snd *media.Sender, rcv *media.Receiver) {
 		s.EncoderComplexity = st.Complexity
 		s.EncoderFEC = st.FEC
 		s.EncoderExpectedLoss = st.ExpectedLossPercent
+		s.AudioLevelSentDBFS = st.LevelDBFS
 	}
 	if rcv != nil {
 		st := rcv.Stats()
@@ -128,6 +133,7 @@ func (s *Stats) fillMedia(snd *media.Sender, rcv *media.Receiver) {
 		s.ConcealedSamples = st.ConcealedSamples
 		s.TotalSamples = st.TotalSamples
 		s.FECRecovered = st.FECRecovered
+		s.AudioLevelReceivedDBFS = st.LevelDBFS
 	}
 }
 

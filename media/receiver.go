@@ -39,6 +39,9 @@ type ReceiverStats struct {
 	ConcealedSamples   uint64        // samples made up by PLC or silence after the first packet
 	FECRecovered       uint64        // lost frames rebuilt from the next packet's in-band FEC
 	TotalSamples       uint64        // samples played out since the first packet
+	// LevelDBFS is the mean level of the audio played since the first
+	// packet, SilenceDBFS for none.
+	LevelDBFS float64
 }
 
 // Receiver is the incoming audio path of a call: RTP → jitter buffer →
@@ -66,6 +69,7 @@ type Receiver struct {
 	concealedSamples atomic.Uint64
 	fecRecovered     atomic.Uint64
 	totalSamples     atomic.Uint64
+	level            levelMeter
 }
 
 // NewReceiver makes a Receiver that plays into cfg.Sink.
@@ -270,6 +274,7 @@ func (r *Receiver) Play(ctx context.Context) error {
 		}
 		if r.started.Load() {
 			r.totalSamples.Add(uint64(len(pcm) - trim))
+			r.level.add(pcm[trim:])
 		}
 		if err := r.cfg.Sink.WriteFrame(pcm[trim:]); err != nil {
 			return fmt.Errorf("media: write sink: %w", err)
@@ -336,5 +341,6 @@ func (r *Receiver) Stats() ReceiverStats {
 		ConcealedSamples:   r.concealedSamples.Load(),
 		FECRecovered:       r.fecRecovered.Load(),
 		TotalSamples:       r.totalSamples.Load(),
+		LevelDBFS:          r.level.meanDBFS(),
 	}
 }

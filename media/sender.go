@@ -36,6 +36,9 @@ type SenderStats struct {
 	Complexity          int
 	FEC                 bool
 	ExpectedLossPercent int
+	// LevelDBFS is the mean level of the audio sent (source frames,
+	// silence included), SilenceDBFS for none.
+	LevelDBFS float64
 }
 
 // Sender is the outgoing audio path of a call: source → Opus → RTP.
@@ -46,6 +49,7 @@ type Sender struct {
 
 	packetsSent  atomic.Uint64
 	payloadBytes atomic.Uint64
+	level        levelMeter
 
 	// mu guards want, the settings HandleRTCP and the encode meter decide;
 	// wantSeq counts their changes and Run applies them between frames.
@@ -107,6 +111,7 @@ func (s *Sender) Run(ctx context.Context, w RTPWriter) error {
 			}
 			return fmt.Errorf("media: read source: %w", err)
 		}
+		s.level.add(pcm)
 		if err := s.applySettings(); err != nil {
 			return fmt.Errorf("media: adapt encoder: %w", err)
 		}
@@ -151,5 +156,6 @@ func (s *Sender) Stats() SenderStats {
 		Complexity:          set.complexity,
 		FEC:                 set.fec,
 		ExpectedLossPercent: set.lossPercent,
+		LevelDBFS:           s.level.meanDBFS(),
 	}
 }
