@@ -3,6 +3,7 @@ package directory_test
 import (
 	"encoding/json"
 	"testing"
+	"time"
 
 	"github.com/parley-voip/parley/directory"
 )
@@ -39,4 +40,36 @@ func BenchmarkSignalRelay(b *testing.B) {
 		}
 		nextSignal(b, bob)
 	}
+}
+
+// BenchmarkReconnect measures how long a client takes to be back online
+// (a signal goes through) after its directory returns from a graceful
+// restart; the directory stays away for 300 ms each time.
+func BenchmarkReconnect(b *testing.B) {
+	n := openNATS(b, "")
+	addr, stop := serveOn(b, n, "127.0.0.1:0")
+	alice, err := dialWith(b, directory.ClientConfig{URL: addr, User: "alice", Identity: newIdentity(b), Reconnect: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	bob, err := dialWith(b, directory.ClientConfig{URL: addr, User: "bob", Identity: newIdentity(b), CallsFrom: directory.CallsFromAnyone, Reconnect: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	go func() {
+		for range bob.Signals() {
+		}
+	}()
+	var total time.Duration
+	for b.Loop() {
+		stop()
+		time.Sleep(300 * time.Millisecond)
+		back := time.Now()
+		_, stop = serveOn(b, n, addr)
+		for alice.Send(ctxTimeout(b), directory.Signal{To: "bob", CallID: "c", Kind: directory.SignalOffer}) != nil {
+			time.Sleep(5 * time.Millisecond)
+		}
+		total += time.Since(back)
+	}
+	b.ReportMetric(float64(total.Milliseconds())/float64(b.N), "ms/reconnect")
 }

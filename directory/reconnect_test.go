@@ -18,7 +18,7 @@ import (
 
 // serveOn runs a directory on NATS n at addr ("127.0.0.1:0" for any port)
 // and returns its address and a function that shuts it down gracefully.
-func serveOn(t *testing.T, n *directory.NATS, addr string) (string, func()) {
+func serveOn(t testing.TB, n *directory.NATS, addr string) (string, func()) {
 	t.Helper()
 	srv, err := directory.NewServer(directory.ServerConfig{NATS: n, Logger: testLogger(t)})
 	if err != nil {
