@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
@@ -31,14 +32,18 @@ import (
 
 // benchDirectoryResult is what 'parley bench directory' prints (DESIGN §6).
 type benchDirectoryResult struct {
-	Clients           int     `json:"clients"`
-	Contacts          int     `json:"contacts_per_client"`
-	LoginsPerS        float64 `json:"logins_per_s"`
-	PresenceChanges   int     `json:"presence_changes"`
-	ChangesPerS       float64 `json:"presence_changes_per_s"`
-	FanoutDeliveries  int     `json:"fanout_deliveries"`
-	FanoutP50MS       float64 `json:"fanout_p50_ms"`
-	FanoutP99MS       float64 `json:"fanout_p99_ms"`
+	Clients          int     `json:"clients"`
+	Contacts         int     `json:"contacts_per_client"`
+	LoginsPerS       float64 `json:"logins_per_s"`
+	PresenceChanges  int     `json:"presence_changes"`
+	ChangesPerS      float64 `json:"presence_changes_per_s"`
+	FanoutDeliveries int     `json:"fanout_deliveries"`
+	FanoutP50MS      float64 `json:"fanout_p50_ms"`
+	FanoutP99MS      float64 `json:"fanout_p99_ms"`
+	// ServerFanoutP99MS is the directory's own share: from a change's
+	// publication on NATS to its frames being queued for the contacts
+	// (the upper bound of the histogram bucket holding the 99th percentile).
+	ServerFanoutP99MS float64 `json:"server_fanout_p99_ms"`
 	RSSBytes          int64   `json:"rss_bytes"`
 	RSSBytesPerClient float64 `json:"rss_bytes_per_client"`
 	// Where the directory's memory per client goes (from its /metrics).
@@ -171,6 +176,10 @@ func runBenchDirectory(ctx context.Context, args []string) error {
 	perClient := func(name string) float64 { return math.Round((loaded[name] - base[name]) / float64(clients)) }
 	fan.reset()
 
+	beforeChanges, err := directoryMetrics(addr)
+	if err != nil {
+		return err
+	}
 	progress("changing presence %.0f times a second for %v", rate, duration)
 	changes := 0
 	// Changes go out in batches every 10 ms (or less often at low rates),
@@ -206,6 +215,10 @@ func runBenchDirectory(ctx context.Context, args []string) error {
 	sends.Wait()
 	time.Sleep(time.Second) // the last fan-outs arrive
 	p50, p99, n := fan.percentiles()
+	afterChanges, err := directoryMetrics(addr)
+	if err != nil {
+		return err
+	}
 	res := benchDirectoryResult{
 		Clients:           clients,
 		Contacts:          contacts,
@@ -215,6 +228,7 @@ func runBenchDirectory(ctx context.Context, args []string) error {
 		FanoutDeliveries:  n,
 		FanoutP50MS:       math.Round(p50*100) / 100,
 		FanoutP99MS:       math.Round(p99*100) / 100,
+		ServerFanoutP99MS: serverFanoutP99(beforeChanges, afterChanges),
 		RSSBytes:          rss,
 		RSSBytesPerClient: math.Round(float64(rss-baseRSS) / float64(clients)),
 
@@ -392,7 +406,9 @@ func directoryMetrics(addr string) (map[string]float64, error) {
 	sc := bufio.NewScanner(resp.Body)
 	for sc.Scan() {
 		name, value, ok := strings.Cut(sc.Text(), " ")
-		if !ok || strings.HasPrefix(name, "#") || strings.Contains(name, "{") {
+		if le, isBucket := strings.CutPrefix(name, fanoutBucketPrefix); isBucket {
+			name = "fanout_le_" + strings.TrimSuffix(strings.TrimPrefix(le, `{le="`), `"}`)
+		} else if !ok || strings.HasPrefix(name, "#") || strings.Contains(name, "{") {
 			continue
 		}
 		if v, err := strconv.ParseFloat(value, 64); err == nil {
@@ -400,6 +416,37 @@ func directoryMetrics(addr string) (map[string]float64, error) {
 		}
 	}
 	return m, sc.Err()
+}
+
+const fanoutBucketPrefix = "parley_directory_presence_fanout_seconds_bucket"
+
+// serverFanoutP99 returns the upper bound, in ms, of the fan-out histogram
+// bucket that holds the 99th percentile of the changes between two
+// snapshots of the directory's metrics.
+func serverFanoutP99(before, after map[string]float64) float64 {
+	type bucket struct{ le, n float64 }
+	var bs []bucket
+	for name, v := range after {
+		le, ok := strings.CutPrefix(name, "fanout_le_")
+		if !ok {
+			continue
+		}
+		bound, err := strconv.ParseFloat(le, 64)
+		if err != nil { // +Inf
+			bound = math.Inf(1)
+		}
+		bs = append(bs, bucket{bound, v - before[name]})
+	}
+	slices.SortFunc(bs, func(a, b bucket) int { return cmp.Compare(a.le, b.le) })
+	if len(bs) == 0 || bs[len(bs)-1].n == 0 {
+		return 0
+	}
+	for _, b := range bs {
+		if b.n >= 0.99*bs[len(bs)-1].n {
+			return b.le * 1000
+		}
+	}
+	return math.Inf(1)
 }
 
 // processRSS returns the resident memory of process pid, from /proc.
