@@ -29,7 +29,9 @@ import (
 func startDirectoryOn(t *testing.T, args ...string) (*proc, string) {
 	t.Helper()
 	p := startParley(t, append([]string{"directory", "--listen", "127.0.0.1:0"}, args...)...)
-	line := p.await(t, "directory listening on", 10*time.Second)
+	// A directory on a NATS cluster waits for the cluster's JetStream
+	// leader, which takes seconds on a busy machine.
+	line := p.await(t, "directory listening on", 40*time.Second)
 	return p, strings.TrimSpace(strings.TrimPrefix(line, "directory listening on"))
 }
 
