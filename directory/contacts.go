@@ -166,9 +166,9 @@ func (s *Server) notifyContact(ctx context.Context, owner, peer string, rec *Con
 		}
 		m.Data = frame
 	}
-	reply, err := s.nats.conn.RequestMsgWithContext(ctx, m)
+	reply, err := s.request(ctx, m)
 	if err != nil {
-		if !errors.Is(err, nats.ErrNoResponders) {
+		if !errors.Is(err, errUnanswered) {
 			s.log.Warn("directory: notify contact change", "owner", owner, "peer", peer, "err", err)
 		}
 		return false
@@ -199,7 +199,7 @@ func (s *Server) push(ctx context.Context, user string, frame []byte) {
 	m := nats.NewMsg(userSubject(user))
 	m.Header.Set(opHeader, opPush)
 	m.Data = frame
-	if _, err := s.nats.conn.RequestMsgWithContext(ctx, m); err != nil && !errors.Is(err, nats.ErrNoResponders) {
+	if _, err := s.request(ctx, m); err != nil && !errors.Is(err, errUnanswered) {
 		s.log.Warn("directory: push", "user", user, "err", err)
 	}
 }
@@ -248,7 +248,7 @@ func (s *Server) setStatus(user, status, note string) error {
 	m := nats.NewMsg(userSubject(user))
 	m.Header.Set(opHeader, opSetStatus)
 	m.Data = body
-	if _, err := s.nats.conn.RequestMsgWithContext(ctx, m); err != nil && !errors.Is(err, nats.ErrNoResponders) {
+	if _, err := s.request(ctx, m); err != nil && !errors.Is(err, errUnanswered) {
 		return fmt.Errorf("tell %s's session: %w", user, err)
 	}
 	return s.store.UpdateSettings(ctx, user, func(st *Settings) { st.Status, st.Note = status, note })
@@ -265,15 +265,13 @@ type presenceInfo struct {
 // presenceOf returns user's presence as asker may see it; asker "" is the
 // directory itself (for AutoAccept), which sees no status.
 func (s *Server) presenceOf(user, asker string) (presenceInfo, error) {
-	ctx, cancel := context.WithTimeout(s.ctx, routeTimeout)
-	defer cancel()
 	m := nats.NewMsg(userSubject(user))
 	m.Header.Set(opHeader, opStatus)
 	m.Header.Set(fromHeader, asker)
-	reply, err := s.nats.conn.RequestMsgWithContext(ctx, m)
+	reply, err := s.request(s.ctx, m)
 	offline := presenceInfo{Status: wire.StatusOffline}
 	switch {
-	case errors.Is(err, nats.ErrNoResponders):
+	case errors.Is(err, errUnanswered):
 		return offline, nil
 	case err != nil:
 		return presenceInfo{}, fmt.Errorf("presence of %s: %w", user, err)

@@ -311,9 +311,9 @@ func (s *Server) register(ss *session, user string, ack []byte) error {
 	}
 	kick := nats.NewMsg(userSubject(user))
 	kick.Header.Set(opHeader, opKick)
-	_, err = s.nats.conn.RequestMsgWithContext(ctx, kick)
+	_, err = s.request(ctx, kick)
 	replacing := err == nil
-	if err != nil && !errors.Is(err, nats.ErrNoResponders) {
+	if err != nil && !errors.Is(err, errUnanswered) {
 		return fmt.Errorf("take over %s's previous session: %w", user, err)
 	}
 
@@ -561,15 +561,13 @@ func (s *Server) fanOutPresence(m *nats.Msg) {
 // deliver routes a signal frame to user's session; it returns ErrOffline,
 // errRecipientFull, or an error of the route.
 func (s *Server) deliver(from, user string, frame []byte) error {
-	ctx, cancel := context.WithTimeout(s.ctx, routeTimeout)
-	defer cancel()
 	m := nats.NewMsg(userSubject(user))
 	m.Header.Set(opHeader, opSignal)
 	m.Header.Set(fromHeader, from)
 	m.Data = frame
-	reply, err := s.nats.conn.RequestMsgWithContext(ctx, m)
+	reply, err := s.request(s.ctx, m)
 	switch {
-	case errors.Is(err, nats.ErrNoResponders):
+	case errors.Is(err, errUnanswered):
 		return ErrOffline
 	case err != nil:
 		return fmt.Errorf("route signal to %s: %w", user, err)
@@ -582,6 +580,24 @@ func (s *Server) deliver(from, user string, frame []byte) error {
 	}
 	return ErrOffline
 }
+
+// request sends m to a user's subject and waits for the first reply, at
+// most routeTimeout. It fails with errUnanswered when nobody answers: no
+// session anywhere (NATS answers "no responders" at once), or only one
+// whose directory died before NATS noticed (the wait times out). Either
+// way the user cannot be reached now.
+func (s *Server) request(ctx context.Context, m *nats.Msg) (*nats.Msg, error) {
+	ctx, cancel := context.WithTimeout(ctx, routeTimeout)
+	defer cancel()
+	reply, err := s.nats.conn.RequestMsgWithContext(ctx, m)
+	if errors.Is(err, nats.ErrNoResponders) || errors.Is(err, context.DeadlineExceeded) && s.ctx.Err() == nil {
+		return nil, errUnanswered
+	}
+	return reply, err
+}
+
+// errUnanswered means a request to a user's subject found nobody to answer it.
+var errUnanswered = errors.New("no session answers")
 
 // errRecipientFull means the recipient's session has too many frames queued.
 var errRecipientFull = errors.New("recipient not keeping up")
