@@ -556,8 +556,10 @@ func (c *Call) newPeerConnection(s *session) error {
 		return fmt.Errorf("add audio track: %w", err)
 	}
 	// RTCP must be read for pion's interceptors (reports, NACK) to work; the
-	// read fails, ending this goroutine, when the PeerConnection closes. The
-	// peer's receiver reports steer our encoder (bitrate, FEC).
+	// reads fail, ending these goroutines, when the PeerConnection closes.
+	// The peer's receiver reports steer our encoder (bitrate, FEC); its
+	// sender reports, read on the receiving side, let our receiver reports
+	// echo them (LSR, DLSR), from which the peer measures the round trip.
 	s.mediaWG.Add(1)
 	go func() {
 		defer s.mediaWG.Done()
@@ -571,6 +573,20 @@ func (c *Call) newPeerConnection(s *session) error {
 			}
 		}
 	}()
+	for _, tr := range pc.GetTransceivers() {
+		if tr.Sender() != rtpSender || tr.Receiver() == nil {
+			continue
+		}
+		s.mediaWG.Add(1)
+		go func(r *webrtc.RTPReceiver) {
+			defer s.mediaWG.Done()
+			for {
+				if _, _, err := r.ReadRTCP(); err != nil {
+					return
+				}
+			}
+		}(tr.Receiver())
+	}
 	return nil
 }
 

@@ -51,10 +51,11 @@ type Stats struct {
 	JitterBufferCompressed uint64 `json:"jitter_buffer_compressed"`
 	// The encoder's settings at the end, as adapted to the peer's RTCP
 	// receiver reports and to the measured cost of encoding.
-	EncoderBitrateBPS   int  `json:"encoder_bitrate_bps"`
-	EncoderComplexity   int  `json:"encoder_complexity"`
-	EncoderFEC          bool `json:"encoder_fec"`
-	EncoderExpectedLoss int  `json:"encoder_expected_loss_pct"`
+	EncoderBitrateBPS   int     `json:"encoder_bitrate_bps"`
+	EncoderComplexity   int     `json:"encoder_complexity"`
+	EncoderFEC          bool    `json:"encoder_fec"`
+	EncoderExpectedLoss int     `json:"encoder_expected_loss_pct"`
+	EncoderFrameMS      float64 `json:"encoder_frame_ms"` // the frame sent at the end
 	// Mean audio levels over the call in dBFS (-127: silence): what the
 	// microphone gave and what the speaker played.
 	AudioLevelSentDBFS     float64 `json:"audio_level_sent_dbfs"`
@@ -117,6 +118,7 @@ func (s *Stats) fillMedia(snd *media.Sender, rcv *media.Receiver) {
 		s.EncoderComplexity = st.Complexity
 		s.EncoderFEC = st.FEC
 		s.EncoderExpectedLoss = st.ExpectedLossPercent
+		s.EncoderFrameMS = float64(st.FrameSamples) * 1000 / media.SampleRate
 		s.AudioLevelSentDBFS = st.LevelDBFS
 	}
 	if rcv != nil {

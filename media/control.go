@@ -23,6 +23,27 @@ const (
 	congestedLoss = 0.10
 	cleanLoss     = 0.02
 	increaseStep  = 1.08
+	// Under a cap the headers alone (IPv4, UDP, RTP, SRTP: 50 bytes a
+	// packet, 20 kbit/s at 20 ms) can exceed the path: at the lowest bitrate,
+	// still congested, frames double up to maxAdaptiveFrame, halving the
+	// packet rate; once the bitrate has climbed back to restoreFrameBitrate
+	// on a clean path they return to the configured size.
+	maxAdaptiveFrame    = 1920 // 40 ms
+	smallFrameBitrate   = 24000
+	restoreFrameBitrate = 32000
+	// A loss-based controller alone sits at a bottleneck with up to 10 %
+	// loss. The delay-based part of GCC backs off before that: when the
+	// round trip (RFC 3550 §6.4.1, from the reports' LSR and DLSR) exceeds
+	// the smallest seen by queueDelayLimit, a queue is building; the
+	// bitrate then drops by delayBackoff.
+	queueDelayLimit = 40 * time.Millisecond
+	delayBackoff    = 0.85
+	// Near the bitrate where the path last congested the increase is
+	// additive, additiveStep a report, as GCC's is near convergence: the
+	// bitrate creeps back towards the bottleneck instead of overshooting it
+	// every few seconds. Past that bitrate the path has changed and the
+	// increase is multiplicative again.
+	additiveStep = 500
 	// lossSmoothing weighs each new report's loss fraction against the past.
 	lossSmoothing = 0.5
 	// maxExpectedLoss caps the loss figure given to libopus: beyond it FEC
@@ -47,17 +68,43 @@ type encoderSettings struct {
 	complexity   int
 	reportedLoss float64 // smoothed fraction lost from the receiver reports
 	bandwidth    int     // the peer's estimate of the path (REMB), bits/s; 0 if none
-	packetRate   int     // packets a second, for the header overhead
+	frameSamples int     // the frame sent
+	baseFrame    int     // the configured frame, returned to when the path allows
+	minRTT       time.Duration
+	ceiling      int // the bitrate at the last congestion; 0 when none or passed
 }
 
-// onLoss folds in one receiver report's fraction lost (0..1).
-func (s *encoderSettings) onLoss(fraction float64) {
+// onReport folds in one receiver report: its fraction lost (0..1) and,
+// when haveRTT, the round trip it implies.
+func (s *encoderSettings) onReport(fraction float64, rtt time.Duration, haveRTT bool) {
 	s.reportedLoss = lossSmoothing*fraction + (1-lossSmoothing)*s.reportedLoss
+	queuing := false
+	if haveRTT {
+		if s.minRTT == 0 || rtt < s.minRTT {
+			s.minRTT = rtt
+		}
+		queuing = rtt-s.minRTT > queueDelayLimit
+	}
+	congested := fraction > congestedLoss || queuing
+	if congested {
+		s.ceiling = s.bitrate
+	}
 	switch {
 	case fraction > congestedLoss:
 		s.bitrate = int(float64(s.bitrate) * (1 - 0.5*fraction))
+	case queuing:
+		s.bitrate = int(float64(s.bitrate) * delayBackoff)
+	case fraction < cleanLoss && s.ceiling > 0 && s.bitrate <= s.ceiling:
+		s.bitrate += additiveStep
 	case fraction < cleanLoss:
+		s.ceiling = 0
 		s.bitrate = int(math.Ceil(float64(s.bitrate) * increaseStep))
+	}
+	switch {
+	case congested && s.bitrate < smallFrameBitrate && s.frameSamples < maxAdaptiveFrame:
+		s.frameSamples *= 2
+	case !congested && fraction < cleanLoss && s.bitrate >= restoreFrameBitrate && s.frameSamples > s.baseFrame:
+		s.frameSamples /= 2
 	}
 	s.lossPercent = min(int(math.Round(100*s.reportedLoss)), maxExpectedLoss)
 	// In-band FEC whenever loss is seen; it costs bits only while libopus
@@ -76,7 +123,7 @@ func (s *encoderSettings) clampBitrate() {
 	high := MaxBitrate
 	if s.bandwidth > 0 {
 		// The estimate covers the headers too: leave Opus what remains.
-		high = min(high, s.bandwidth-headerBytes*8*s.packetRate)
+		high = min(high, s.bandwidth-headerBytes*8*SampleRate/s.frameSamples)
 	}
 	s.bitrate = max(MinBitrate, min(s.bitrate, high))
 }
@@ -116,13 +163,37 @@ func (s *Sender) HandleRTCP(pkts []rtcp.Packet) {
 			changed = true
 		}
 		for _, r := range reports {
-			s.want.onLoss(float64(r.FractionLost) / 256)
+			rtt, ok := reportRTT(r, time.Now())
+			s.want.onReport(float64(r.FractionLost)/256, rtt, ok)
 			changed = true
 		}
 	}
 	if changed {
 		s.wantSeq.Add(1)
 	}
+}
+
+// reportRTT returns the round trip a reception report implies at now, the
+// time it arrived (RFC 3550 §6.4.1: now - LSR - DLSR, in the middle 32 bits
+// of NTP time), and reports whether it echoes a sender report at all.
+func reportRTT(r rtcp.ReceptionReport, now time.Time) (time.Duration, bool) {
+	if r.LastSenderReport == 0 {
+		return 0, false
+	}
+	d := ntpMiddle(now) - r.LastSenderReport - r.Delay
+	if int32(d) < 0 {
+		return 0, false
+	}
+	return time.Duration(uint64(d) * uint64(time.Second) >> 16), true
+}
+
+// ntpMiddle returns the middle 32 bits of t as an NTP timestamp: 16 bits of
+// seconds since 1900 and 16 of fraction.
+func ntpMiddle(t time.Time) uint32 {
+	const ntpEpochOffset = 2208988800 // 1900 to 1970, in seconds
+	secs := uint64(t.Unix()) + ntpEpochOffset
+	frac := uint64(t.Nanosecond()) << 32 / uint64(time.Second)
+	return uint32(secs<<16 | frac>>16)
 }
 
 // applySettings brings the encoder in line with the wanted settings when
@@ -148,6 +219,7 @@ func (s *Sender) applySettings() error {
 	if err := s.encoder.SetComplexity(want.complexity); err != nil {
 		return err
 	}
+	s.frameSamples = want.frameSamples
 	s.applied.Store(&want)
 	return nil
 }

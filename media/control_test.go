@@ -3,6 +3,7 @@ package media
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
@@ -16,30 +17,65 @@ func TestEncoderSettingsFollowLoss(t *testing.T) {
 		bitrate   int
 		lossPct   int
 		fec       bool
+		frame     int // 0: the configured 960
 	}{
-		{"clean-path-climbs-to-max", repeat(0, 20), 0, MaxBitrate, 0, false},
-		{"clean-path-climbs-by-8-percent", []float64{0}, 0, 34560, 0, false},
-		{"moderate-loss-holds-bitrate-and-turns-fec-on", repeat(0.05, 5), 0, 32000, 5, true},
-		{"heavy-loss-backs-off-to-min", repeat(0.3, 30), 0, MinBitrate, 30, true},
-		{"heavy-loss-backs-off-by-half-the-loss", []float64{0.2}, 0, 28800, 10, true},
-		{"loss-gone-fec-fades", append(repeat(0.1, 3), repeat(0, 10)...), 0, MaxBitrate, 0, false},
-		{"bandwidth-estimate-caps-bitrate", repeat(0, 20), 40000, 40000 - headerBytes*8*50, 0, false},
-		{"tiny-bandwidth-estimate-keeps-min", repeat(0, 3), 15000, MinBitrate, 0, false},
+		{"clean-path-climbs-to-max", repeat(0, 20), 0, MaxBitrate, 0, false, 0},
+		{"clean-path-climbs-by-8-percent", []float64{0}, 0, 34560, 0, false, 0},
+		{"moderate-loss-holds-bitrate-and-turns-fec-on", repeat(0.05, 5), 0, 32000, 5, true, 0},
+		{"heavy-loss-backs-off-by-half-the-loss", []float64{0.2}, 0, 28800, 10, true, 0},
+		{"loss-gone-fec-fades", append(repeat(0.1, 3), repeat(0, 10)...), 0, MaxBitrate, 0, false, 0},
+		{"bandwidth-estimate-caps-bitrate", repeat(0, 20), 40000, 40000 - headerBytes*8*50, 0, false, 0},
+		{"tiny-bandwidth-estimate-keeps-min", repeat(0, 3), 15000, MinBitrate, 0, false, 0},
+		{"heavy-loss-backs-off-to-min-and-doubles-frame", repeat(0.3, 30), 0, MinBitrate, 30, true, 1920},
+		{"cap-lifted-restores-frame", append(repeat(0.3, 30), repeat(0, 30)...), 0, MaxBitrate, 0, false, 960},
+		{"small-bitrate-congested-doubles-frame", repeat(0.15, 4), 0, 23426, 14, true, 1920},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s := encoderSettings{bitrate: 32000, complexity: 9, packetRate: 50}
+			s := encoderSettings{bitrate: 32000, complexity: 9, frameSamples: 960, baseFrame: 960}
 			if tt.bandwidth > 0 {
 				s.onBandwidth(tt.bandwidth)
 			}
 			for _, l := range tt.losses {
-				s.onLoss(l)
+				s.onReport(l, 0, false)
 			}
-			if s.bitrate != tt.bitrate || s.lossPercent != tt.lossPct || s.fec != tt.fec {
-				t.Errorf("bitrate %d, loss %d%%, FEC %v; want %d, %d%%, %v",
-					s.bitrate, s.lossPercent, s.fec, tt.bitrate, tt.lossPct, tt.fec)
+			if tt.frame == 0 {
+				tt.frame = 960
+			}
+			if s.bitrate != tt.bitrate || s.lossPercent != tt.lossPct || s.fec != tt.fec || s.frameSamples != tt.frame {
+				t.Errorf("bitrate %d, loss %d%%, FEC %v, frame %d; want %d, %d%%, %v, %d",
+					s.bitrate, s.lossPercent, s.fec, s.frameSamples, tt.bitrate, tt.lossPct, tt.fec, tt.frame)
 			}
 		})
+	}
+}
+
+func TestEncoderSettingsFollowQueueDelay(t *testing.T) {
+	s := encoderSettings{bitrate: 32000, complexity: 9, frameSamples: 960, baseFrame: 960}
+	for _, rtt := range []time.Duration{20, 22, 21} {
+		s.onReport(0, rtt*time.Millisecond, true)
+	}
+	clean := s.bitrate
+	s.onReport(0, 90*time.Millisecond, true) // 70 ms over the smallest: a queue
+	if want := int(float64(clean) * delayBackoff); s.bitrate != want {
+		t.Errorf("after a report with a queue: bitrate %d, want %d (from %d)", s.bitrate, want, clean)
+	}
+	s.onReport(0, 40*time.Millisecond, true) // within the limit: probe again
+	if s.bitrate <= int(float64(clean)*delayBackoff) {
+		t.Errorf("queue gone: bitrate %d did not climb", s.bitrate)
+	}
+}
+
+func TestReportRTT(t *testing.T) {
+	now := time.Unix(1_700_000_000, 0)
+	sent := now.Add(-150 * time.Millisecond)
+	r := rtcp.ReceptionReport{LastSenderReport: ntpMiddle(sent), Delay: 100 << 16 / 1000} // held 100 ms
+	rtt, ok := reportRTT(r, now)
+	if !ok || rtt < 49*time.Millisecond || rtt > 51*time.Millisecond {
+		t.Errorf("reportRTT = %v, %v; want 50ms", rtt, ok)
+	}
+	if _, ok := reportRTT(rtcp.ReceptionReport{}, now); ok {
+		t.Error("a report without LSR gave a round trip")
 	}
 }
 

@@ -98,7 +98,7 @@ func (r *Receiver) newBuffer(frameSamples int) *jitter.Buffer {
 // frameSwitchAfter is how many packets in a row must agree on a new frame
 // size before playout follows it: one odd packet, or a peer flipping sizes
 // to make us reallocate, does not move it.
-const frameSwitchAfter = 5
+const frameSwitchAfter = 2
 
 // followFrameSize adopts the frame size of packet when the peer has settled
 // on a new one.

@@ -36,6 +36,7 @@ type SenderStats struct {
 	Complexity          int
 	FEC                 bool
 	ExpectedLossPercent int
+	FrameSamples        int // the frame sent, adapted under a tight cap
 	// LevelDBFS is the mean level of the audio sent (source frames,
 	// silence included), SilenceDBFS for none.
 	LevelDBFS float64
@@ -45,7 +46,7 @@ type SenderStats struct {
 type Sender struct {
 	source       Source
 	encoder      *Encoder
-	frameSamples int
+	frameSamples int // owned by Run once it runs
 
 	packetsSent  atomic.Uint64
 	payloadBytes atomic.Uint64
@@ -75,11 +76,12 @@ func NewSender(cfg SenderConfig) (*Sender, error) {
 	ecfg := cfg.Encoder.withDefaults()
 	s := &Sender{source: cfg.Source, encoder: enc, frameSamples: cfg.FrameSamples}
 	s.want = encoderSettings{
-		bitrate:     ecfg.Bitrate,
-		lossPercent: ecfg.PacketLossPercent,
-		fec:         ecfg.FEC,
-		complexity:  ecfg.Complexity,
-		packetRate:  SampleRate / cfg.FrameSamples,
+		bitrate:      ecfg.Bitrate,
+		lossPercent:  ecfg.PacketLossPercent,
+		fec:          ecfg.FEC,
+		complexity:   ecfg.Complexity,
+		frameSamples: cfg.FrameSamples,
+		baseFrame:    cfg.FrameSamples,
 	}
 	applied := s.want
 	s.applied.Store(&applied)
@@ -94,7 +96,7 @@ const dtxMaxBytes = 2
 // Run reads, encodes and sends one frame per frame duration until ctx ends
 // or w fails. The source paces it.
 func (s *Sender) Run(ctx context.Context, w RTPWriter) error {
-	pcm := make([]int16, s.frameSamples)
+	pcmBuf := make([]int16, MaxPacketSamples)
 	payload := make([]byte, MaxOpusPacket)
 	// RFC 3550 §5.1: random initial sequence number and timestamp.
 	pkt := rtp.Packet{Header: rtp.Header{
@@ -105,6 +107,8 @@ func (s *Sender) Run(ctx context.Context, w RTPWriter) error {
 	}}
 	meter := encodeMeter{frame: time.Duration(s.frameSamples) * time.Second / SampleRate}
 	for {
+		pcm := pcmBuf[:s.frameSamples]
+		meter.frame = time.Duration(len(pcm)) * time.Second / SampleRate
 		if err := s.source.ReadFrame(ctx, pcm); err != nil {
 			if ctx.Err() != nil {
 				return nil
@@ -156,6 +160,7 @@ func (s *Sender) Stats() SenderStats {
 		Complexity:          set.complexity,
 		FEC:                 set.fec,
 		ExpectedLossPercent: set.lossPercent,
+		FrameSamples:        set.frameSamples,
 		LevelDBFS:           s.level.meanDBFS(),
 	}
 }

@@ -159,7 +159,17 @@ func latencyCall(ctx context.Context, cfg LatencyConfig) ([]time.Duration, int, 
 		return nil, 0, fmt.Errorf("perf: transceiver: %w", err)
 	}
 	remote := make(chan *webrtc.TrackRemote, 1)
-	b.OnTrack(func(t *webrtc.TrackRemote, _ *webrtc.RTPReceiver) { remote <- t })
+	b.OnTrack(func(t *webrtc.TrackRemote, r *webrtc.RTPReceiver) {
+		remote <- t
+		// Read the sender reports, for the receiver reports to echo them.
+		go func() {
+			for {
+				if _, _, err := r.ReadRTCP(); err != nil {
+					return
+				}
+			}
+		}()
+	})
 	if err := Connect(a, b); err != nil {
 		return nil, 0, err
 	}
