@@ -249,7 +249,7 @@ func listenUDP(ctx context.Context, lc net.ListenConfig, addr string, n int) ([]
 		if i == 0 {
 			addr = pc.LocalAddr().String()
 		}
-		pcs = append(pcs, pc)
+		pcs = append(pcs, newBatchConn(pc))
 	}
 	return pcs, nil
 }
