@@ -210,7 +210,7 @@ func (r *Receiver) Play(ctx context.Context) error {
 		buffer := r.buffer.Load()
 		if n := buffer.FrameSamples(); n != len(pcm) {
 			pcm, merged = pcmBuf[:n], mergedBuf[:n]
-			pacer = NewPacer(time.Duration(n) * time.Second / SampleRate)
+			pacer = NewPacer(samplesDuration(int64(n)))
 		}
 		if err := pacer.Wait(ctx); err != nil {
 			return nil
@@ -220,23 +220,17 @@ func (r *Receiver) Play(ctx context.Context) error {
 		if late, ok := buffer.Lateness(now); ok && !phased {
 			// The frame clock's phase is arbitrary: the first packet may fall
 			// due up to a frame before or after a tick, a frame of latency for
-			// the whole call. Move the clock to it, once: by playing the first
-			// frame that much shorter, or by a gap of silence before it.
+			// the whole call. Move the clock to it, once: by a gap of silence
+			// before it, or by playing the first frame that much shorter.
 			phased = true
-			late -= phaseMargin
-			if late < 0 {
-				gap := pcmBuf[:min(len(pcm), int(-late*SampleRate/time.Second))]
-				clear(gap)
-				if err := r.cfg.Sink.WriteFrame(gap); err != nil {
-					return fmt.Errorf("media: write sink: %w", err)
+			if late -= phaseMargin; late < 0 {
+				if err := r.writeGap(ctx, pcmBuf[:min(len(pcm), samplesOf(-late))], now); err != nil {
+					return err
 				}
-				if err := sleepCtx(ctx, time.Duration(len(gap))*time.Second/SampleRate-time.Since(now)); err != nil {
-					return nil
-				}
-				pacer = NewPacer(time.Duration(len(pcm)) * time.Second / SampleRate)
+				pacer = NewPacer(samplesDuration(int64(len(pcm))))
 				continue
 			}
-			trim = min(int(late*SampleRate/time.Second), len(pcm)-opusQuantum)
+			trim = min(samplesOf(late), len(pcm)-opusQuantum)
 		}
 		frame := buffer.Pop(now)
 		concealed := false
@@ -282,10 +276,10 @@ func (r *Receiver) Play(ctx context.Context) error {
 		if trim > 0 {
 			// Restart the clock so that the next tick comes when the shortened
 			// frame has played.
-			if err := sleepCtx(ctx, time.Duration(len(pcm)-trim)*time.Second/SampleRate-time.Since(now)); err != nil {
+			if sleepCtx(ctx, samplesDuration(int64(len(pcm)-trim))-time.Since(now)) != nil {
 				return nil
 			}
-			pacer = NewPacer(time.Duration(len(pcm)) * time.Second / SampleRate)
+			pacer = NewPacer(samplesDuration(int64(len(pcm))))
 		}
 	}
 }
@@ -294,6 +288,20 @@ func (r *Receiver) Play(ctx context.Context) error {
 // ticks once moved: the due times move by a millisecond or two as the jitter
 // buffer learns the path, and a tick just before one costs a whole frame.
 const phaseMargin = 3 * time.Millisecond
+
+// writeGap writes gap as silence and returns when it has played, counting
+// from now; nil also when ctx ends.
+func (r *Receiver) writeGap(ctx context.Context, gap []int16, now time.Time) error {
+	clear(gap)
+	if err := r.cfg.Sink.WriteFrame(gap); err != nil {
+		return fmt.Errorf("media: write sink: %w", err)
+	}
+	sleepCtx(ctx, samplesDuration(int64(len(gap)))-time.Since(now))
+	return nil
+}
+
+// samplesOf returns how many samples last d, rounding down.
+func samplesOf(d time.Duration) int { return int(d * SampleRate / time.Second) }
 
 // sleepCtx sleeps for d or until ctx ends.
 func sleepCtx(ctx context.Context, d time.Duration) error {
