@@ -158,18 +158,12 @@ func latencyCall(ctx context.Context, cfg LatencyConfig) ([]time.Duration, int, 
 		webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
 		return nil, 0, fmt.Errorf("perf: transceiver: %w", err)
 	}
-	remote := make(chan *webrtc.TrackRemote, 1)
-	b.OnTrack(func(t *webrtc.TrackRemote, r *webrtc.RTPReceiver) {
-		remote <- t
-		// Read the sender reports, for the receiver reports to echo them.
-		go func() {
-			for {
-				if _, _, err := r.ReadRTCP(); err != nil {
-					return
-				}
-			}
-		}()
-	})
+	type incoming struct {
+		track    *webrtc.TrackRemote
+		receiver *webrtc.RTPReceiver
+	}
+	remote := make(chan incoming, 1)
+	b.OnTrack(func(t *webrtc.TrackRemote, r *webrtc.RTPReceiver) { remote <- incoming{t, r} })
 	if err := Connect(a, b); err != nil {
 		return nil, 0, err
 	}
@@ -188,16 +182,24 @@ func latencyCall(ctx context.Context, cfg LatencyConfig) ([]time.Duration, int, 
 	})
 	errs := make(chan error, 2)
 	wg.Go(func() { errs <- sender.Run(callCtx, track) })
-	var tr *webrtc.TrackRemote
+	var in incoming
 	select {
-	case tr = <-remote:
+	case in = <-remote:
 	case <-time.After(10 * time.Second):
 		cancel()
 		a.Close()
 		wg.Wait()
 		return nil, 0, errors.New("perf: no track arrived in 10 s")
 	}
-	wg.Go(func() { receiver.Receive(callCtx, tr) })
+	wg.Go(func() { receiver.Receive(callCtx, in.track) })
+	// Read the peer's sender reports, for our receiver reports to echo them.
+	wg.Go(func() {
+		for {
+			if _, _, err := in.receiver.ReadRTCP(); err != nil {
+				return
+			}
+		}
+	})
 	wg.Go(func() { errs <- receiver.Play(callCtx) })
 
 	wait := time.Duration(cfg.Markers)*markerInterval + markerInterval
