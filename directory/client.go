@@ -3,6 +3,7 @@ package directory
 import (
 	"context"
 	"crypto/ed25519"
+	crand "crypto/rand"
 	"crypto/tls"
 	"encoding/json"
 	"errors"
@@ -59,6 +60,11 @@ type ClientConfig struct {
 	CallsFrom string
 	// AutoAccept accepts every contact request at once (the echo service).
 	AutoAccept bool
+	// Device names this device (1-64 of A-Z a-z 0-9 . _ -): a newer login
+	// of the same user and device takes the session over, while sessions of
+	// the user's other devices stay, all ringing for a call. "" → a random
+	// name for this Client, kept across its reconnections.
+	Device string
 	// Reconnect makes the client log in again, with jittered exponential
 	// backoff, whenever the connection is lost or the directory shuts down;
 	// URL may then list several directories, comma separated, tried in
@@ -83,6 +89,9 @@ func (c ClientConfig) validate() error {
 	}
 	if c.PingInterval < 0 {
 		return fmt.Errorf("negative PingInterval %v", c.PingInterval)
+	}
+	if c.Device != "" && !wire.ValidCallID(c.Device) {
+		return fmt.Errorf("Device %q: want 1-64 of A-Z a-z 0-9 . _ -", c.Device)
 	}
 	switch c.CallsFrom {
 	case "", CallsFromContacts, CallsFromAnyone:
@@ -171,6 +180,9 @@ func Dial(ctx context.Context, cfg ClientConfig) (*Client, error) {
 			return nil, fmt.Errorf("dial directory: %w", err)
 		}
 		endpoints = append(endpoints, endpoint)
+	}
+	if cfg.Device == "" {
+		cfg.Device = crand.Text()[:16]
 	}
 	c := &Client{
 		cfg:          cfg,
@@ -354,6 +366,7 @@ func login(ctx context.Context, conn *websocket.Conn, cfg *ClientConfig) (maxByt
 		Control:    cfg.Control,
 		CallsFrom:  cfg.CallsFrom,
 		AutoAccept: cfg.AutoAccept,
+		Device:     cfg.Device,
 	}
 	frame, err := wire.Encode(req)
 	if err != nil {

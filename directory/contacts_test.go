@@ -235,3 +235,53 @@ func TestAutoAcceptAndControlSessions(t *testing.T) {
 		t.Errorf("echo looks alice up: %+v, %v; want busy, in a meeting", p, err)
 	}
 }
+
+func TestSeveralDevicesOfOneUser(t *testing.T) {
+	d := startContactsDirectory(t)
+	alice := d.login(t, "alice", directory.ClientConfig{})
+	phone := d.login(t, "bob", directory.ClientConfig{Device: "phone"})
+	befriend(t, alice, phone)
+	laptop := d.login(t, "bob", directory.ClientConfig{Device: "laptop"})
+	if phone.Err() != nil {
+		t.Fatalf("bob's laptop took his phone's session: %v", phone.Err())
+	}
+
+	// A call rings every device.
+	if err := alice.Send(ctxTimeout(t), directory.Signal{To: "bob", CallID: "c", Kind: directory.SignalOffer}); err != nil {
+		t.Fatal(err)
+	}
+	for _, dev := range []*directory.Client{phone, laptop} {
+		if got := nextSignal(t, dev); got.From != "alice" || got.CallID != "c" {
+			t.Errorf("a device of bob's got %+v", got)
+		}
+	}
+	// Both devices see bob's contacts' presence and his status changes.
+	if err := laptop.SetStatus(ctxTimeout(t), directory.StatusAway, ""); err != nil {
+		t.Fatal(err)
+	}
+	awaitStatus(t, alice, "bob", directory.StatusAway)
+
+	// bob is online while one device is.
+	if err := phone.Close(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond)
+	for len(alice.PresenceUpdates()) > 0 {
+		if p := <-alice.PresenceUpdates(); p.Status == directory.StatusOffline {
+			t.Errorf("bob went offline for alice while his laptop is on: %+v", p)
+		}
+	}
+	if err := alice.Send(ctxTimeout(t), directory.Signal{To: "bob", CallID: "c2", Kind: directory.SignalOffer}); err != nil {
+		t.Errorf("signal to bob's remaining device: %v", err)
+	}
+	if err := laptop.Close(); err != nil {
+		t.Fatal(err)
+	}
+	awaitStatus(t, alice, "bob", directory.StatusOffline)
+}
+
+func awaitStatus(t *testing.T, c *directory.Client, user, status string) {
+	t.Helper()
+	for p := nextPresence(t, c); p.User != user || p.Status != status; p = nextPresence(t, c) {
+	}
+}

@@ -83,6 +83,17 @@ func dialURL(t testing.TB, url, user string, id *identity.Identity) (*directory.
 	return dialWith(t, directory.ClientConfig{URL: url, User: user, Identity: id, CallsFrom: directory.CallsFromAnyone})
 }
 
+// dialDevice logs user in from device, taking calls from anyone: a newer
+// login of the same device takes the session over.
+func (d *testDirectory) dialDevice(t testing.TB, user, device string, id *identity.Identity) *directory.Client {
+	t.Helper()
+	c, err := dialWith(t, directory.ClientConfig{URL: d.http.URL, User: user, Identity: id, Device: device, CallsFrom: directory.CallsFromAnyone})
+	if err != nil {
+		t.Fatalf("Dial %s on %s: %v", user, device, err)
+	}
+	return c
+}
+
 // dialWith dials with cfg (its Logger set); the client is closed when the
 // test ends.
 func dialWith(t testing.TB, cfg directory.ClientConfig) (*directory.Client, error) {

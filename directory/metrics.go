@@ -83,7 +83,12 @@ func (m *metrics) write(w io.Writer, sessions int) {
 
 func (s *Server) serveMetrics(w http.ResponseWriter, _ *http.Request) {
 	s.mu.Lock()
-	sessions := len(s.bySub)
+	sessions := 0
+	for ss := range s.all {
+		if ss.sub != nil {
+			sessions++
+		}
+	}
 	s.mu.Unlock()
 	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
 	s.metrics.write(w, sessions)

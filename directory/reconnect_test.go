@@ -111,11 +111,11 @@ func TestClientMovesToAnotherDirectory(t *testing.T) {
 func TestReplacedClientDoesNotReconnect(t *testing.T) {
 	d := startDirectory(t, directory.ServerConfig{})
 	id := newIdentity(t)
-	old, err := dialWith(t, directory.ClientConfig{URL: d.http.URL, User: "alice", Identity: id, Reconnect: true})
+	old, err := dialWith(t, directory.ClientConfig{URL: d.http.URL, User: "alice", Identity: id, Device: "laptop", Reconnect: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	d.dial(t, "alice", id)
+	d.dialDevice(t, "alice", "laptop", id)
 	if err := waitDone(t, old); !errors.Is(err, directory.ErrReplaced) {
 		t.Errorf("replaced client ended with %v, want ErrReplaced", err)
 	}

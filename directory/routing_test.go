@@ -22,7 +22,7 @@ func TestTwoDirectoriesServeOneUserBase(t *testing.T) {
 	d1 := startDirectory(t, directory.ServerConfig{NATS: n})
 	d2 := startDirectory(t, directory.ServerConfig{NATS: n})
 	aliceID := newIdentity(t)
-	alice := d1.dial(t, "alice", aliceID)
+	alice := d1.dialDevice(t, "alice", "laptop", aliceID)
 
 	if p, err := alice.Lookup(ctxTimeout(t), "bob"); err != nil || p.Exists {
 		t.Fatalf("Lookup(bob) before bob registered = %+v, %v", p, err)
@@ -53,7 +53,7 @@ func TestTwoDirectoriesServeOneUserBase(t *testing.T) {
 	}
 
 	// alice moves to node 2: node 1's session is replaced, bob sees no flap.
-	moved := d2.dial(t, "alice", aliceID)
+	moved := d2.dialDevice(t, "alice", "laptop", aliceID)
 	if err := waitDone(t, alice); !errors.Is(err, directory.ErrReplaced) {
 		t.Errorf("alice's node-1 session ended with %v, want ErrReplaced", err)
 	}

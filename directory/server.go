@@ -66,12 +66,13 @@ func (c ServerConfig) validate() error {
 // directory follows every presence subject and tells its own watchers.
 const (
 	userSubjectPrefix     = "parley.user."
+	deviceSubjectPrefix   = "parley.device."
 	presenceSubjectPrefix = "parley.presence."
 	presenceWildcard      = presenceSubjectPrefix + "*"
 	// opHeader says what a message to a user subject asks of the session.
 	opHeader    = "Parley-Op"
 	opSignal    = "signal"     // deliver the frame in the body if fromHeader may call; reply routeOK, routeFull or routeGone
-	opKick      = "kick"       // a newer login took over: reply, then close
+	opKick      = "kick"       // (device subject) a newer login of the device took over: reply, then close
 	opStatus    = "status"     // reply with the presence (presenceInfo) fromHeader may see
 	opContact   = "contact"    // the user's record of peerHeader changed: update, push the body if any; reply followChanged or not
 	opPush      = "push"       // push the body to the client
@@ -91,7 +92,13 @@ const (
 	routeTimeout = 2 * time.Second
 )
 
-func userSubject(user string) string     { return userSubjectPrefix + natsToken(user) }
+func userSubject(user string) string { return userSubjectPrefix + natsToken(user) }
+
+// deviceSubject is the subject of user's device; logins that name no
+// device share one, "_", and so take each other's session over.
+func deviceSubject(user, device string) string {
+	return deviceSubjectPrefix + natsToken(user) + "." + natsToken(cmp.Or(device, "_"))
+}
 func presenceSubject(user string) string { return presenceSubjectPrefix + natsToken(user) }
 
 // Server is the directory: it authenticates users, answers lookups, pushes
@@ -283,12 +290,13 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	ss.run()
 }
 
-// register makes ss the session of user, queues ack as its first frame
-// after hello (before anything relayed to the newly visible session) and
-// tells followers that user is online. A previous session of the same user,
-// on this directory or another, is closed: the newest login takes over,
-// which is also what a reconnecting client needs while its old connection
-// has not timed out yet.
+// register makes ss a session of user, queues ack as its first frame
+// after hello (before anything relayed to the newly visible session) and,
+// if it is the user's first session, tells followers that user is online.
+// A previous session of the same user and device, on this directory or
+// another, is closed: the newest login takes over, which is also what a
+// reconnecting client needs while its old connection has not timed out
+// yet. Sessions of the user's other devices stay.
 func (s *Server) register(ss *session, user string, ack []byte) error {
 	ctx, cancel := context.WithTimeout(s.ctx, storeTimeout)
 	defer cancel()
@@ -309,12 +317,18 @@ func (s *Server) register(ss *session, user string, ack []byte) error {
 	if err != nil {
 		return err
 	}
-	kick := nats.NewMsg(userSubject(user))
+	kick := nats.NewMsg(deviceSubject(user, ss.device))
 	kick.Header.Set(opHeader, opKick)
 	_, err = s.request(ctx, kick)
-	replacing := err == nil
 	if err != nil && !errors.Is(err, errUnanswered) {
 		return fmt.Errorf("take over %s's previous session: %w", user, err)
+	}
+	// Followers learn of the first session only (a takeover or a second
+	// device changes nothing for them).
+	first := false
+	if err != nil {
+		other, err := s.hasSession(user)
+		first = err == nil && !other
 	}
 
 	s.mu.Lock()
@@ -327,7 +341,14 @@ func (s *Server) register(ss *session, user string, ack []byte) error {
 		s.mu.Unlock()
 		return fmt.Errorf("subscribe to %s's signals: %w", user, err)
 	}
-	ss.user, ss.sub = user, sub
+	deviceSub, err := s.nats.conn.ChanSubscribe(deviceSubject(user, ss.device), s.routes)
+	if err != nil {
+		_ = sub.Unsubscribe()
+		s.mu.Unlock()
+		return fmt.Errorf("subscribe to %s's device: %w", user, err)
+	}
+	ss.user, ss.sub, ss.deviceSub = user, sub, deviceSub
+	s.bySub[deviceSub] = ss
 	s.shareLimitsLocked(ss)
 	ss.status, ss.note = cmp.Or(settings.Status, wire.StatusOnline), settings.Note
 	for peer, rec := range contacts {
@@ -346,15 +367,16 @@ func (s *Server) register(ss *session, user string, ack []byte) error {
 	if err := s.nats.conn.FlushWithContext(ctx); err != nil {
 		s.log.Warn("directory: flush subscription", "user", user, "err", err)
 	}
-	if !replacing {
+	if first {
 		s.publishPresence(user, vis)
 	}
 	s.metrics.logins.Add(1)
 	return nil
 }
 
-// unregister forgets ss; unless a newer login replaced it, followers learn
-// that its user is offline.
+// unregister forgets ss; if it was its user's last session (and no newer
+// login of its device replaced it), followers learn that the user is
+// offline.
 func (s *Server) unregister(ss *session) {
 	s.mu.Lock()
 	delete(s.all, ss)
@@ -369,18 +391,26 @@ func (s *Server) unregister(ss *session) {
 			delete(s.watchers, user)
 		}
 	}
-	sub, replaced := ss.sub, ss.replaced
+	sub, deviceSub, replaced := ss.sub, ss.deviceSub, ss.replaced
 	if sub != nil {
 		delete(s.bySub, sub)
+		delete(s.bySub, deviceSub)
 	}
 	s.mu.Unlock()
 	if sub == nil {
 		return
 	}
-	if err := sub.Unsubscribe(); err != nil {
-		s.log.Debug("directory: unsubscribe", "user", ss.user, "err", err)
+	for _, sb := range []*nats.Subscription{sub, deviceSub} {
+		if err := sb.Unsubscribe(); err != nil {
+			s.log.Debug("directory: unsubscribe", "user", ss.user, "err", err)
+		}
 	}
 	if replaced {
+		return
+	}
+	// NATS handles a connection's messages in order, so the request below
+	// no longer reaches this session: an answer means another device.
+	if other, err := s.hasSession(ss.user); err == nil && other {
 		return
 	}
 	s.publishPresence(ss.user, presenceInfo{Status: wire.StatusOffline})
@@ -558,28 +588,61 @@ func (s *Server) fanOutPresence(m *nats.Msg) {
 	s.metrics.observeFanOut(m.Header.Get(sentHeader))
 }
 
-// deliver routes a signal frame to user's session; it returns ErrOffline,
-// errRecipientFull, or an error of the route.
+// deliver routes a signal frame to every session of user (every device
+// rings); it returns nil if one took it, else ErrOffline, errRecipientFull,
+// or an error of the route.
 func (s *Server) deliver(from, user string, frame []byte) error {
+	ctx, cancel := context.WithTimeout(s.ctx, routeTimeout)
+	defer cancel()
+	inbox := s.nats.conn.NewRespInbox()
+	replies, err := s.nats.conn.SubscribeSync(inbox)
+	if err != nil {
+		return fmt.Errorf("route signal to %s: %w", user, err)
+	}
+	defer replies.Unsubscribe()
 	m := nats.NewMsg(userSubject(user))
+	m.Reply = inbox
 	m.Header.Set(opHeader, opSignal)
 	m.Header.Set(fromHeader, from)
 	m.Data = frame
-	reply, err := s.request(s.ctx, m)
-	switch {
-	case errors.Is(err, errUnanswered):
-		return ErrOffline
-	case err != nil:
+	if err := s.nats.conn.PublishMsg(m); err != nil {
 		return fmt.Errorf("route signal to %s: %w", user, err)
 	}
-	switch string(reply.Data) {
-	case routeOK:
-		return nil
-	case routeFull:
-		return errRecipientFull
+	// The first answer usually settles it. A session that does not take
+	// the sender's calls says "gone" though another device of the user
+	// may take them: wait a moment for a better answer then. "No
+	// session" waits as long, so that a stranger cannot tell an online user
+	// who refuses them from one who is offline by the time it takes.
+	graced := false
+	for {
+		reply, err := replies.NextMsgWithContext(ctx)
+		switch {
+		case err != nil && s.ctx.Err() != nil:
+			return fmt.Errorf("route signal to %s: %w", user, err)
+		case err != nil:
+			return ErrOffline // nobody took it in time
+		case reply.Header.Get("Status") == "503": // NATS: no responders
+			time.Sleep(refusalGrace)
+			return ErrOffline
+		}
+		switch string(reply.Data) {
+		case routeOK:
+			return nil
+		case routeFull:
+			return errRecipientFull
+		}
+		if !graced {
+			graced = true
+			var cancelGrace context.CancelFunc
+			ctx, cancelGrace = context.WithTimeout(ctx, refusalGrace)
+			defer cancelGrace()
+		}
 	}
-	return ErrOffline
 }
+
+// refusalGrace is how long deliver waits for another device to take a
+// signal that one device refused.
+const refusalGrace = 50 * time.Millisecond
 
 // request sends m to a user's subject and waits for the first reply, at
 // most routeTimeout. It fails with errUnanswered when nobody answers: no
@@ -594,6 +657,17 @@ func (s *Server) request(ctx context.Context, m *nats.Msg) (*nats.Msg, error) {
 		return nil, errUnanswered
 	}
 	return reply, err
+}
+
+// hasSession reports whether user has a session on any directory.
+func (s *Server) hasSession(user string) (bool, error) {
+	m := nats.NewMsg(userSubject(user))
+	m.Header.Set(opHeader, opStatus)
+	_, err := s.request(s.ctx, m)
+	if errors.Is(err, errUnanswered) {
+		return false, nil
+	}
+	return err == nil, err
 }
 
 // errUnanswered means a request to a user's subject found nobody to answer it.

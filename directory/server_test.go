@@ -278,13 +278,13 @@ func TestPresencePushedToContactsOnly(t *testing.T) {
 func TestNewerLoginTakesOver(t *testing.T) {
 	d := startDirectory(t, directory.ServerConfig{})
 	id := newIdentity(t)
-	old := d.dial(t, "alice", id)
+	old := d.dialDevice(t, "alice", "laptop", id)
 	bob := d.dial(t, "bob", newIdentity(t))
 	if _, err := bob.Lookup(ctxTimeout(t), "alice"); err != nil {
 		t.Fatal(err)
 	}
 
-	newer := d.dial(t, "alice", id)
+	newer := d.dialDevice(t, "alice", "laptop", id)
 	if err := waitDone(t, old); !errors.Is(err, directory.ErrReplaced) {
 		t.Errorf("old session ended with %v, want ErrReplaced", err)
 	}

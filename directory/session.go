@@ -67,13 +67,15 @@ type session struct {
 	user string
 	// watching (guarded by srv.mu) holds the users whose presence this session follows.
 	watching map[string]struct{}
-	// sub (guarded by srv.mu) is the subscription to the user's subject, set at login.
-	sub *nats.Subscription
+	// sub and deviceSub (guarded by srv.mu) are the subscriptions to the
+	// user's and the device's subjects, set at login.
+	sub, deviceSub *nats.Subscription
 	// replaced (guarded by srv.mu) reports whether a newer login took over.
 	replaced bool
 
 	// Set at login, before the session is registered; read-only after.
-	control         bool // a control session (wire.Login.Control)
+	control         bool   // a control session (wire.Login.Control)
+	device          string // the device's name (wire.Login.Device)
 	callsFromAnyone bool
 	autoAccept      bool
 
@@ -476,6 +478,7 @@ func (ss *session) login(m *wire.Login) {
 		return
 	}
 	ss.control, ss.callsFromAnyone, ss.autoAccept = m.Control, m.CallsFrom == wire.CallsFromAnyone, m.AutoAccept
+	ss.device = m.Device
 	if err := ss.srv.register(ss, m.User, ack); err != nil {
 		ss.log.Error("directory: register session", "user", m.User, "err", err)
 		ss.fail(m.ID, wire.CodeInternal, "cannot log in; try again")

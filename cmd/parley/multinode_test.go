@@ -35,14 +35,32 @@ func freePorts(t *testing.T, n int) []int {
 }
 
 // startNATSCluster runs an n-node NATS cluster with JetStream on loopback
-// in this process and returns each node's client URL.
+// in this process and returns each node's client URL. Its ports were free
+// a moment before; if another process took one meanwhile, the cluster does
+// not form, and it is tried again on new ports.
 func startNATSCluster(t *testing.T, n int) []string {
+	t.Helper()
+	for attempt := 1; ; attempt++ {
+		nodes, urls := tryNATSCluster(t, n)
+		if clusterFormed(nodes, n) {
+			t.Cleanup(func() { stopNATS(nodes) })
+			return urls
+		}
+		stopNATS(nodes)
+		if attempt == 3 {
+			t.Fatalf("a %d-node NATS cluster did not form in %d attempts", n, attempt)
+		}
+	}
+}
+
+func tryNATSCluster(t *testing.T, n int) ([]*server.Server, []string) {
 	t.Helper()
 	ports := freePorts(t, 2*n)
 	var routes []string
 	for i := range n {
 		routes = append(routes, fmt.Sprintf("nats-route://127.0.0.1:%d", ports[n+i]))
 	}
+	var nodes []*server.Server
 	var urls []string
 	for i := range n {
 		ns, err := server.NewServer(&server.Options{
@@ -60,16 +78,35 @@ func startNATSCluster(t *testing.T, n int) []string {
 			t.Fatal(err)
 		}
 		ns.Start()
-		t.Cleanup(func() {
-			ns.Shutdown()
-			ns.WaitForShutdown()
-		})
-		if !ns.ReadyForConnections(10 * time.Second) {
-			t.Fatalf("NATS node %d not ready", i+1)
-		}
+		nodes = append(nodes, ns)
 		urls = append(urls, ns.ClientURL())
 	}
-	return urls
+	return nodes, urls
+}
+
+// clusterFormed reports whether every node is up and routed to all others
+// within 10 s.
+func clusterFormed(nodes []*server.Server, n int) bool {
+	deadline := time.Now().Add(10 * time.Second)
+	for _, ns := range nodes {
+		if !ns.ReadyForConnections(time.Until(deadline)) {
+			return false
+		}
+		for ns.NumRoutes() < n-1 {
+			if time.Now().After(deadline) {
+				return false
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	return true
+}
+
+func stopNATS(nodes []*server.Server) {
+	for _, ns := range nodes {
+		ns.Shutdown()
+		ns.WaitForShutdown()
+	}
 }
 
 // TestThreeDirectoriesOnANATSCluster runs three 'parley directory'

@@ -53,7 +53,7 @@ func DecodeRequest(data []byte) (Message, error) {
 	case TypeLogin:
 		m := &Login{Header: h}
 		var key, sig string
-		targets := map[string]any{"user": &m.User, "key": &key, "sig": &sig, "control": &m.Control, "calls_from": &m.CallsFrom, "auto_accept": &m.AutoAccept}
+		targets := map[string]any{"user": &m.User, "key": &key, "sig": &sig, "control": &m.Control, "calls_from": &m.CallsFrom, "auto_accept": &m.AutoAccept, "device": &m.Device}
 		if err := decodeFields(fields, targets); err != nil {
 			return nil, fail(id, CodeBadRequest, "%s: %v", typ, err)
 		}
@@ -70,6 +70,9 @@ func DecodeRequest(data []byte) (Message, error) {
 		case "", CallsFromContacts, CallsFromAnyone:
 		default:
 			return nil, fail(id, CodeBadRequest, `field "calls_from" must be "contacts" or "anyone"`)
+		}
+		if m.Device != "" && !ValidCallID(m.Device) {
+			return nil, fail(id, CodeBadRequest, `field "device" must be 1-64 of A-Z a-z 0-9 . _ -`)
 		}
 		return m, nil
 	case TypeLookup:

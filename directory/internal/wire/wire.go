@@ -157,6 +157,10 @@ type Login struct {
 	CallsFrom string `json:"calls_from,omitempty"`
 	// AutoAccept accepts every contact request at once (the echo service).
 	AutoAccept bool `json:"auto_accept,omitempty"`
+	// Device names the user's device (1-64 of A-Z a-z 0-9 . _ -): a newer
+	// login of the same device takes its session over; sessions of other
+	// devices stay beside it.
+	Device string `json:"device,omitempty"`
 }
 
 // OK acknowledges a login or a signal.
