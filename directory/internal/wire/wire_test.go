@@ -219,6 +219,8 @@ func FuzzDecodeMessage(f *testing.F) {
 		`{"v":1,"type":"signal","id":"3","to":"bob","call_id":"c1","kind":"hangup","payload":null}`,
 		`{"v":1,"type":"ping","id":"4"}`,
 		`{"v":1,"type":"login","id":"1","user":"alice","key":"` + testKey + `","sig":"` + testSig + `","control":true,"calls_from":"anyone","auto_accept":false}`,
+		`{"v":1,"type":"login","id":"1","user":"alice","key":"` + testKey + `","sig":"` + testSig + `","device":"laptop.2"}`,
+		`{"v":1,"type":"login","id":"1","user":"alice","key":"` + testKey + `","sig":"` + testSig + `","device":"a b"}`,
 		`{"v":1,"type":"contact","id":"5","user":"bob","action":"add","message":"hi \u00e9 bob"}`,
 		`{"v":1,"type":"contact","id":"5","user":"bob","action":"block","message":"x"}`,
 		`{"v":1,"type":"contacts","id":"6"}`,
