@@ -152,3 +152,20 @@ func TestSenderAppliesReceiverReports(t *testing.T) {
 			st, wantBitrate)
 	}
 }
+
+func TestEncodeMeter(t *testing.T) {
+	m := encodeMeter{frame: 20 * time.Millisecond}
+	for i := range complexityWindow - 1 {
+		if _, ok := m.add(time.Millisecond); ok {
+			t.Fatalf("reported after %d frames, want after %d", i+1, complexityWindow)
+		}
+	}
+	share, ok := m.add(3 * time.Millisecond)
+	want := (float64(complexityWindow-1)*1 + 3) / complexityWindow / 20
+	if !ok || share < want-1e-9 || share > want+1e-9 {
+		t.Errorf("share = %v, %v; want %v", share, ok, want)
+	}
+	if _, ok := m.add(time.Millisecond); ok {
+		t.Error("the window did not start anew")
+	}
+}
