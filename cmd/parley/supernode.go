@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"time"
@@ -62,6 +63,14 @@ func runSupernode(ctx context.Context, args []string) error {
 		log.Warn("--directory is accepted but registration is not built yet; clients need --ice-server with credentials made from --auth-secret")
 	}
 	cfg.Logger = log
+	if os.Getenv("GOGC") == "" {
+		// Relaying makes a few short-lived objects per packet on a small
+		// heap, so the default GOGC collects many times a second, and each
+		// cycle stalls the read loops: at 1,000 calls through
+		// turnutils_uclient that meant 3.5 % loss and 50 ms mean round
+		// trips; at 400, 0 % and 0.35 ms, for a few MB more heap.
+		debug.SetGCPercent(400)
+	}
 	sn, err := nat.NewSupernode(cfg)
 	if err != nil {
 		return err
