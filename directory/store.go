@@ -68,7 +68,10 @@ const (
 
 // storeRetryInterval is how often OpenStore retries a bucket JetStream is
 // not ready to create.
-const storeRetryInterval = 250 * time.Millisecond
+const (
+	storeRetryInterval  = 250 * time.Millisecond
+	storeAttemptTimeout = 2 * time.Second
+)
 
 // maxUpdateAttempts bounds the compare-and-set retries of one update.
 const maxUpdateAttempts = 20
@@ -103,7 +106,11 @@ func OpenStore(ctx context.Context, n *NATS) (Store, error) {
 		// A cluster that is still electing its JetStream leader refuses for a
 		// while; directories started with it wait for it, up to ctx.
 		for {
-			kv, err := n.js.CreateOrUpdateKeyValue(ctx, cfg)
+			// Each attempt is short: a cluster without a leader yet does not
+			// answer at all.
+			actx, cancel := context.WithTimeout(ctx, storeAttemptTimeout)
+			kv, err := n.js.CreateOrUpdateKeyValue(actx, cfg)
+			cancel()
 			if err == nil {
 				*b.kv = kv
 				break
