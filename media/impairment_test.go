@@ -160,7 +160,7 @@ func startVnetCall(t *testing.T, filter vnet.ChunkFilter, wrapB func(*vnet.Net) 
 	t.Cleanup(func() { wan.Stop() })
 
 	pcA, pcB := newVnetPeer(t, netA), newVnetPeer(t, netB)
-	src, err := media.OpenSource("file:testdata/speech.wav", media.SourceOptions{Loop: true})
+	src, err := media.OpenSource("file:perf/speech.wav", media.SourceOptions{Loop: true})
 	if err != nil {
 		t.Fatal(err)
 	}

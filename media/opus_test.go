@@ -10,7 +10,7 @@ import (
 // to whole frames.
 func speech(t testing.TB) []int16 {
 	t.Helper()
-	pcm, err := ReadWAV("testdata/speech.wav")
+	pcm, err := ReadWAV("perf/speech.wav")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -143,7 +143,7 @@ func TestFECRecoversIsolatedLosses(t *testing.T) {
 	pipe := newRTPPipe()
 	pipe.drop = func(seq uint16) bool { return seq%10 == 5 } // 10 %, isolated
 	// The peer reported the loss: FEC is on before the first frame.
-	_, rcv, _ := runPipeline(t, "file:testdata/speech.wav", 960, 3*time.Second, pipe, func(s *Sender) {
+	_, rcv, _ := runPipeline(t, "file:perf/speech.wav", 960, 3*time.Second, pipe, func(s *Sender) {
 		s.HandleRTCP([]rtcp.Packet{&rtcp.ReceiverReport{Reports: []rtcp.ReceptionReport{{FractionLost: 26}}}})
 	})
 	st := rcv.Stats()

@@ -18,7 +18,8 @@ import (
 	"github.com/parley-voip/parley/media/jitter"
 )
 
-// speechWAV is a short English sentence: the stages encode real speech,
+// speechWAV is a short English sentence (the media package's tests read it
+// too): the stages encode real speech,
 // whose cost differs from tones and silence.
 //
 //go:embed speech.wav
