@@ -16,6 +16,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -47,8 +48,10 @@ func dialAs(ctx context.Context, addr, user string, id *identity.Identity) (*dir
 }
 
 // TestDirectoryRestartLosesNothing kills the directory with SIGKILL while
-// accounts are being created, restarts it on the same data, and checks that
-// every account whose creation was acknowledged is still bound to its key.
+// accounts and contact requests are being created and accepted, restarts it
+// on the same data, and checks that every account whose creation was
+// acknowledged is still bound to its key, and every acknowledged request
+// and acceptance is still there, on both sides.
 func TestDirectoryRestartLosesNothing(t *testing.T) {
 	data := filepath.Join(t.TempDir(), "data")
 	p, addr := startDirectoryOn(t, "--data", data)
@@ -56,13 +59,16 @@ func TestDirectoryRestartLosesNothing(t *testing.T) {
 	var (
 		mu    sync.Mutex
 		acked = make(map[string]*identity.Identity)
-		wg    sync.WaitGroup
+		// requests maps a user to the user it asked, and whether that one accepted.
+		requests = make(map[string]requestState)
+		wg       sync.WaitGroup
 	)
 	const writers = 4
 	for w := range writers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			prev := ""
 			for i := 0; ; i++ {
 				user := fmt.Sprintf("user-%d-%d", w, i)
 				id := newTestIdentity()
@@ -72,8 +78,38 @@ func TestDirectoryRestartLosesNothing(t *testing.T) {
 				}
 				mu.Lock()
 				acked[user] = id
+				prevID := acked[prev]
 				mu.Unlock()
-				c.Close()
+				if prev != "" {
+					err := c.Contact(context.Background(), directory.ContactAdd, prev, "hi")
+					c.Close()
+					if err != nil {
+						return
+					}
+					mu.Lock()
+					requests[user] = requestState{peer: prev}
+					mu.Unlock()
+					if i%3 == 0 { // prev accepts
+						mu.Lock()
+						requests[user] = requestState{peer: prev, accepting: true}
+						mu.Unlock()
+						pc, err := dialAs(context.Background(), addr, prev, prevID)
+						if err != nil {
+							return
+						}
+						err = pc.Contact(context.Background(), directory.ContactAccept, user, "")
+						pc.Close()
+						if err != nil {
+							return
+						}
+						mu.Lock()
+						requests[user] = requestState{peer: prev, accepted: true}
+						mu.Unlock()
+					}
+				} else {
+					c.Close()
+				}
+				prev = user
 			}
 		}()
 	}
@@ -82,8 +118,8 @@ func TestDirectoryRestartLosesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	wg.Wait()
-	if len(acked) < 20 {
-		t.Fatalf("only %d accounts created before the kill; the test needs more", len(acked))
+	if len(acked) < 20 || len(requests) < 10 {
+		t.Fatalf("only %d accounts and %d requests created before the kill; the test needs more", len(acked), len(requests))
 	}
 
 	restart := time.Now()
@@ -100,9 +136,21 @@ func TestDirectoryRestartLosesNothing(t *testing.T) {
 					t.Errorf("after restart %s cannot log in with its key: %v", user, err)
 					continue
 				}
+				list, err := c.Contacts(context.Background())
 				c.Close()
+				if err != nil {
+					t.Errorf("after restart %s's contacts: %v", user, err)
+				}
 				if _, err := dialAs(context.Background(), addr, user, newTestIdentity()); !errors.Is(err, directory.ErrNameTaken) {
 					t.Errorf("after restart another key logs in as %s: %v", user, err)
+				}
+				mu.Lock()
+				wants := wantedContacts(user, requests)
+				mu.Unlock()
+				for peer, states := range wants {
+					if got := contactState(list, peer); !slices.Contains(states, got) {
+						t.Errorf("after restart %s lists %s as %q, want one of %q", user, peer, got, states)
+					}
 				}
 			}
 		}()
@@ -112,7 +160,45 @@ func TestDirectoryRestartLosesNothing(t *testing.T) {
 	}
 	close(check)
 	wg.Wait()
-	t.Logf("%d acknowledged accounts survived SIGKILL and restart", len(acked))
+	t.Logf("%d acknowledged accounts and %d requests survived SIGKILL and restart", len(acked), len(requests))
+}
+
+type requestState struct {
+	peer      string
+	accepting bool // an acceptance was sent; it may have been stored or not
+	accepted  bool // the acceptance was acknowledged
+}
+
+// wantedContacts returns the states user's list may show for each peer,
+// given the acknowledged requests (requester → state).
+func wantedContacts(user string, requests map[string]requestState) map[string][]string {
+	want := make(map[string][]string)
+	for from, r := range requests {
+		outgoing, incoming := []string{directory.ContactOutgoing}, []string{directory.ContactIncoming}
+		switch {
+		case r.accepted:
+			outgoing, incoming = []string{directory.ContactAccepted}, []string{directory.ContactAccepted}
+		case r.accepting:
+			outgoing = append(outgoing, directory.ContactAccepted)
+			incoming = append(incoming, directory.ContactAccepted)
+		}
+		if from == user {
+			want[r.peer] = outgoing
+		}
+		if r.peer == user {
+			want[from] = incoming
+		}
+	}
+	return want
+}
+
+func contactState(list []directory.Contact, peer string) string {
+	for _, c := range list {
+		if c.User == peer {
+			return c.State
+		}
+	}
+	return ""
 }
 
 // selfSigned writes a certificate for 127.0.0.1 and its key to dir.
