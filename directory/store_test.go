@@ -4,8 +4,11 @@ import (
 	"context"
 	"crypto/ed25519"
 	"errors"
+	"net/http"
 	"path/filepath"
 	"testing"
+
+	"github.com/nats-io/nats-server/v2/server"
 
 	"github.com/parley-voip/parley/directory"
 )
@@ -91,4 +94,37 @@ func TestStoreSurvivesRestart(t *testing.T) {
 	if err := reopened.ClaimAccount(ctxTimeout(t), "alice", bob); !errors.Is(err, directory.ErrNameTaken) {
 		t.Errorf("after restart another key claimed alice: %v", err)
 	}
+}
+
+// TestHealthzFollowsStorage: /healthz is 200 only while the NATS holding
+// the directory's state is reachable.
+func TestHealthzFollowsStorage(t *testing.T) {
+	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), NoLog: true, NoSigs: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns.Start()
+	t.Cleanup(ns.Shutdown)
+	if !ns.ReadyForConnections(testTimeout) {
+		t.Fatal("NATS not ready")
+	}
+	n, err := directory.ConnectNATS(directory.NATSConfig{URL: ns.ClientURL(), Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = n.Close() })
+	d := startDirectory(t, directory.ServerConfig{NATS: n})
+	health := func() int {
+		resp, err := http.Get(d.http.URL + "/healthz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := health(); code != http.StatusOK {
+		t.Errorf("healthz with NATS up: %d, want 200", code)
+	}
+	ns.Shutdown()
+	eventually(t, "healthz 503 once NATS is gone", func() bool { return health() == http.StatusServiceUnavailable })
 }
