@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -330,4 +331,26 @@ func BenchmarkSupernodeRelay(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// FuzzParseTURNUsername feeds the TURN REST username parser what a client
+// may put in a USERNAME attribute.
+func FuzzParseTURNUsername(f *testing.F) {
+	for _, seed := range []string{"1700003600:alice", "alice", "", ":", "-1:x", "99999999999999999999:u", "1700003600:a:b", "\x00:\xff"} {
+		f.Add(seed)
+	}
+	now := time.Unix(1_700_000_000, 0)
+	f.Fuzz(func(t *testing.T, username string) {
+		user, err := parseTURNUsername(username, now)
+		if err != nil {
+			return
+		}
+		expiry, rest, _ := strings.Cut(username, ":")
+		if rest != user {
+			t.Errorf("user %q from %q, want %q", user, username, rest)
+		}
+		if n, perr := strconv.ParseInt(expiry, 10, 64); perr != nil || n < now.Unix() {
+			t.Errorf("accepted %q: expiry %q is not a future time", username, expiry)
+		}
+	})
 }
