@@ -2,6 +2,7 @@ package nat
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -49,6 +50,10 @@ type SupernodeConfig struct {
 	// UDPListeners is how many UDP sockets share the port (SO_REUSEPORT),
 	// each with its own read loop; 0 → one per CPU.
 	UDPListeners int
+	// TLSListen, with TLS, also serves TURN over TLS on this host:port
+	// (443 where allowed: networks that pass only HTTPS pass it).
+	TLSListen string
+	TLS       *tls.Config
 	// Net is the network to use; nil is the real one. On another (pion's
 	// vnet) the supernode serves UDP only.
 	Net transport.Net
@@ -70,6 +75,8 @@ func (c *SupernodeConfig) validate() error {
 		return errors.New("nat: supernode needs an auth secret (directory registration is not built yet)")
 	case c.MaxAllocationsPerUser < 0 || c.MaxKbpsPerUser < 0 || c.UDPListeners < 0:
 		return errors.New("nat: supernode quotas and listener count must be 0 or more")
+	case (c.TLSListen == "") != (c.TLS == nil):
+		return errors.New("nat: TURN over TLS needs both a listen address and a certificate")
 	case c.RelayPortMin > c.RelayPortMax && c.RelayPortMax != 0:
 		return fmt.Errorf("nat: relay ports %d-%d: min above max", c.RelayPortMin, c.RelayPortMax)
 	}
@@ -104,6 +111,7 @@ type Supernode struct {
 	server  *turn.Server
 	udpAddr net.Addr
 	tcpAddr net.Addr // nil on a virtual network
+	tlsAddr net.Addr // nil without TLS
 	metrics metrics
 
 	// mu guards the following fields.
@@ -183,16 +191,32 @@ func NewSupernode(cfg SupernodeConfig) (*Supernode, error) {
 	if listener != nil {
 		sc.ListenerConfigs = []turn.ListenerConfig{{Listener: listener, RelayAddressGenerator: gen, PermissionHandler: s.permit}}
 	}
-	if s.server, err = turn.NewServer(sc); err != nil {
-		for _, pc := range packetConns {
-			pc.Close()
+	if cfg.TLS != nil {
+		tl, err := tls.Listen("tcp", cfg.TLSListen, cfg.TLS)
+		if err != nil {
+			closeAll(packetConns, listener)
+			return nil, fmt.Errorf("nat: supernode listen tls: %w", err)
 		}
-		if listener != nil {
-			listener.Close()
+		s.tlsAddr = tl.Addr()
+		sc.ListenerConfigs = append(sc.ListenerConfigs, turn.ListenerConfig{Listener: tl, RelayAddressGenerator: gen, PermissionHandler: s.permit})
+	}
+	if s.server, err = turn.NewServer(sc); err != nil {
+		closeAll(packetConns, nil)
+		for _, l := range sc.ListenerConfigs {
+			l.Listener.Close()
 		}
 		return nil, fmt.Errorf("nat: start TURN server: %w", err)
 	}
 	return s, nil
+}
+
+func closeAll(pcs []net.PacketConn, l net.Listener) {
+	for _, pc := range pcs {
+		pc.Close()
+	}
+	if l != nil {
+		l.Close()
+	}
 }
 
 func orUnspecified(host string) string {
@@ -282,6 +306,9 @@ func (s *Supernode) UDPAddr() net.Addr { return s.udpAddr }
 
 // TCPAddr is the address for TURN over TCP; nil on a virtual network.
 func (s *Supernode) TCPAddr() net.Addr { return s.tcpAddr }
+
+// TLSAddr is the address for TURN over TLS; nil without TLS.
+func (s *Supernode) TLSAddr() net.Addr { return s.tlsAddr }
 
 // Allocations returns the number of live allocations.
 func (s *Supernode) Allocations() int { return s.server.AllocationCount() }

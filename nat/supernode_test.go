@@ -2,7 +2,14 @@ package nat
 
 import (
 	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"log/slog"
+	"math/big"
 	"net"
 	"net/netip"
 	"strconv"
@@ -353,4 +360,58 @@ func FuzzParseTURNUsername(f *testing.F) {
 			t.Errorf("accepted %q: expiry %q is not a future time", username, expiry)
 		}
 	})
+}
+
+// selfSigned makes a certificate for 127.0.0.1 and a pool that trusts it.
+func selfSigned(t *testing.T) (tls.Certificate, *x509.CertPool) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "supernode"},
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(cert)
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, pool
+}
+
+func TestSupernodeOverTLS(t *testing.T) {
+	cert, pool := selfSigned(t)
+	s := startSupernode(t, SupernodeConfig{AllowPeers: []netip.Prefix{loopback}, TLSListen: "127.0.0.1:0",
+		TLS: &tls.Config{Certificates: []tls.Certificate{cert}}})
+	conn, err := tls.Dial("tcp", s.TLSAddr().String(), &tls.Config{RootCAs: pool})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	username, password := TURNCredentials(testSecret, "alice", time.Now(), time.Hour)
+	c, err := turn.NewClient(&turn.ClientConfig{TURNServerAddr: s.TLSAddr().String(), Username: username, Password: password,
+		Conn: turn.NewSTUNConn(conn)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	relay, err := c.Allocate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer relay.Close()
+	if got := roundTrips(t, relay, echoPeer(t).LocalAddr(), 20, 120); got < 19 {
+		t.Errorf("%d of 20 packets came back through the relay over TLS", got)
+	}
 }

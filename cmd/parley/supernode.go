@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -22,6 +23,7 @@ func runSupernode(ctx context.Context, args []string) error {
 		publicIP, relayPorts string
 		metricsAddr, dir     string
 		logLevel             string
+		tlsCert, tlsKey      string
 	)
 	fs := newFlagSet("supernode", "supernode --listen HOST:PORT --public-ip IP --auth-secret SECRET [flags]", os.Stderr)
 	fs.StringVar(&cfg.Listen, "listen", "0.0.0.0:3478", "HOST:PORT for STUN and TURN, on UDP and TCP")
@@ -40,6 +42,9 @@ func runSupernode(ctx context.Context, args []string) error {
 	fs.IntVar(&cfg.MaxKbpsPerUser, "max-kbps-per-user", 0, "relayed kbit/s per user and direction; more is dropped (0: unlimited)")
 	fs.StringVar(&relayPorts, "relay-ports", "61001-65535", "MIN-MAX relay ports, outside the kernel's ephemeral range")
 	fs.IntVar(&cfg.UDPListeners, "udp-listeners", 0, "UDP sockets sharing the port, each with its own reader (0: one per CPU)")
+	fs.StringVar(&cfg.TLSListen, "tls-listen", "", "HOST:PORT for TURN over TLS (e.g. :443, for networks that pass only HTTPS); needs --tls-cert and --tls-key")
+	fs.StringVar(&tlsCert, "tls-cert", "", "PEM certificate (chain) for --tls-listen")
+	fs.StringVar(&tlsKey, "tls-key", "", "PEM private key for --tls-listen")
 	fs.StringVar(&metricsAddr, "metrics", "", "HOST:PORT to serve Prometheus /metrics on (default: none)")
 	fs.StringVar(&dir, "directory", "", "the directory to register with (accepted; registration is not built yet: use --auth-secret on both sides)")
 	fs.StringVar(&logLevel, "log-level", "info", "log detail on stderr: debug, info, warn or error")
@@ -58,6 +63,16 @@ func runSupernode(ctx context.Context, args []string) error {
 	}
 	if cfg.AuthSecret == "" {
 		return badUsage("--auth-secret is required (directory registration is not built yet)")
+	}
+	if (cfg.TLSListen == "") != (tlsCert == "" || tlsKey == "") {
+		return badUsage("--tls-listen needs --tls-cert and --tls-key, and they need it")
+	}
+	if cfg.TLSListen != "" {
+		cert, err := tls.LoadX509KeyPair(tlsCert, tlsKey)
+		if err != nil {
+			return fmt.Errorf("TLS certificate: %w", err)
+		}
+		cfg.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
 	if dir != "" {
 		log.Warn("--directory is accepted but registration is not built yet; clients need --ice-server with credentials made from --auth-secret")
@@ -94,6 +109,9 @@ func runSupernode(ctx context.Context, args []string) error {
 		fmt.Printf("supernode metrics on %s\n", ln.Addr())
 	}
 	fmt.Printf("supernode listening on udp %s tcp %s\n", sn.UDPAddr(), sn.TCPAddr())
+	if sn.TLSAddr() != nil {
+		fmt.Printf("supernode listening on tls %s\n", sn.TLSAddr())
+	}
 	log.Info("supernode up", "udp", sn.UDPAddr(), "tcp", sn.TCPAddr(), "public_ip", cfg.PublicIP, "relay_ports", relayPorts)
 
 	select {
