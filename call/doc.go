@@ -15,4 +15,10 @@
 //	                     ◀──────   answer {sdp}      or reject / busy
 //	candidate {…}        ◀─────▶   candidate {…}     (trickled ICE, RFC 8838)
 //	hangup               ◀─────▶   hangup            (either side, any time)
+//
+// When a connected call's path fails, the caller restarts ICE: a new offer
+// (with fresh ICE credentials) under the same call ID, answered like the
+// first; the call ends "peer-lost" if no path is back within 10 s. A peer's
+// DTLS close is taken as its hang-up, so a call ends cleanly even when the
+// directory has gone.
 package call
