@@ -234,53 +234,116 @@ func checkRecordingLength(t *testing.T, who, recording string, callSeconds float
 	}
 }
 
+// runner runs parley somewhere: on this host, or in a NAT lab namespace.
+type runner struct {
+	start func(t *testing.T, args ...string) *proc // a process the test waits for
+	run   func(t *testing.T, args ...string)       // a command that must succeed
+}
+
+var onThisHost = runner{start: startParley, run: func(t *testing.T, args ...string) { runParley(t, args...) }}
+
+// befriend makes alice and bob contacts, as only contacts may call: alice
+// asks, bob (a control session beside a running 'parley answer') accepts.
+// Their homes are under dir.
+func befriend(t *testing.T, alice, bob runner, dir, dirAddr string) {
+	t.Helper()
+	alice.run(t, "contacts", "add", "bob", "--user", "alice", "--home", filepath.Join(dir, "alice"), "--directory", dirAddr)
+	bob.run(t, "contacts", "accept", "alice", "--user", "bob", "--home", filepath.Join(dir, "bob"), "--directory", dirAddr)
+}
+
+// talk is the call most end-to-end tests make: bob answers one call, alice
+// asks him to be her contact and he accepts, then alice calls him; each
+// sends its own speech sample and records what it hears.
+type talk struct {
+	dirAddr  string
+	duration time.Duration // alice hangs up after it; 0 → 7 s
+	// alice and bob say where each runs; the zero runner is this host.
+	alice, bob runner
+	// aliceFlags and bobFlags come last on their command lines, so they
+	// win over the defaults (ICE servers, frame sizes, another --directory).
+	aliceFlags, bobFlags []string
+}
+
+// talked is what a talk left behind.
+type talked struct {
+	dir                  string // recordings and stats files
+	alice, bob           call.Stats
+	aliceProc, bobProc   *proc
+	aliceWall, bobWall   time.Duration // each process's life from alice's start
+	speechA48, speechB48 []int16       // what alice and bob sent, at 48 kHz
+}
+
+func (tk talk) run(t *testing.T) talked {
+	t.Helper()
+	if tk.duration == 0 {
+		tk.duration = 7 * time.Second
+	}
+	if tk.alice.start == nil {
+		tk.alice = onThisHost
+	}
+	if tk.bob.start == nil {
+		tk.bob = onThisHost
+	}
+	r := talked{dir: t.TempDir()}
+	in := func(name string) string { return filepath.Join(r.dir, name) }
+	var aPath, bPath string
+	aPath, r.speechA48 = speechFile(t, r.dir, "a.wav", speechA, "en")
+	bPath, r.speechB48 = speechFile(t, r.dir, "b.wav", speechB, "en+f3")
+
+	r.bobProc = tk.bob.start(t, append([]string{"answer", "--calls", "1", "--user", "bob", "--home", in("bob"),
+		"--directory", tk.dirAddr, "--mic", "file:" + bPath, "--speaker", "file:" + in("bob-heard.wav"),
+		"--stats", in("bob.json")}, tk.bobFlags...)...)
+	r.bobProc.await(t, "waiting for calls", 10*time.Second)
+	befriend(t, tk.alice, tk.bob, r.dir, tk.dirAddr)
+
+	start := time.Now()
+	// Flags after the positional argument, as DESIGN §6 allows.
+	r.aliceProc = tk.alice.start(t, append([]string{"call", "bob", "--user", "alice", "--home", in("alice"),
+		"--directory", tk.dirAddr, "--duration", tk.duration.String(), "--mic", "file:" + aPath,
+		"--speaker", "file:" + in("alice-heard.wav"), "--stats", in("alice.json")}, tk.aliceFlags...)...)
+	if err := r.aliceProc.wait(t, tk.duration+30*time.Second); err != nil {
+		t.Fatalf("parley call: %v\n%s", err, r.aliceProc.stderr.String())
+	}
+	r.aliceWall = time.Since(start)
+	if err := r.bobProc.wait(t, 10*time.Second); err != nil {
+		t.Fatalf("parley answer: %v\n%s", err, r.bobProc.stderr.String())
+	}
+	r.bobWall = time.Since(start)
+	as, bs := readStats(t, in("alice.json")), readStats(t, in("bob.json"))
+	if len(as) != 1 || len(bs) != 1 {
+		t.Fatalf("got %d and %d stats lines, want 1 each", len(as), len(bs))
+	}
+	r.alice, r.bob = as[0], bs[0]
+	return r
+}
+
+// checkHeard checks that each side heard the other's speech and not its own.
+func (r talked) checkHeard(t *testing.T) {
+	t.Helper()
+	checkHeard(t, "bob", filepath.Join(r.dir, "bob-heard.wav"), r.speechA48, r.speechB48)
+	checkHeard(t, "alice", filepath.Join(r.dir, "alice-heard.wav"), r.speechB48, r.speechA48)
+}
+
+// checkRecordingLengths checks that each recording holds its call in real time.
+func (r talked) checkRecordingLengths(t *testing.T) {
+	t.Helper()
+	checkRecordingLength(t, "alice", filepath.Join(r.dir, "alice-heard.wav"), r.alice.DurationS)
+	checkRecordingLength(t, "bob", filepath.Join(r.dir, "bob-heard.wav"), r.bob.DurationS)
+}
+
 func TestCallBetweenTwoClients(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end call skipped in -short mode")
 	}
-	dir := t.TempDir()
-	aPath, speechA48 := speechFile(t, dir, "a.wav", speechA, "en")
-	bPath, speechB48 := speechFile(t, dir, "b.wav", speechB, "en+f3")
 	addr := startDirectory(t)
-
-	bob := startParley(t, "answer", "--calls", "1", "--user", "bob", "--home", filepath.Join(dir, "bob"),
-		"--directory", addr, "--mic", "file:"+bPath, "--speaker", "file:"+filepath.Join(dir, "bob-heard.wav"),
-		"--stats", filepath.Join(dir, "bob.json"))
-	bob.await(t, "waiting for calls", 10*time.Second)
-	// Only contacts may call bob: alice asks, bob (a second, control
-	// session beside his running 'parley answer') accepts.
-	runParley(t, "contacts", "add", "bob", "--message", "it's alice", "--user", "alice", "--home", filepath.Join(dir, "alice"), "--directory", addr)
-	runParley(t, "contacts", "accept", "alice", "--user", "bob", "--home", filepath.Join(dir, "bob"), "--directory", addr)
-
-	start := time.Now()
-	// Flags after the positional argument, as DESIGN §6 allows.
-	alice := startParley(t, "call", "bob", "--user", "alice", "--home", filepath.Join(dir, "alice"),
-		"--directory", "http://"+addr, "--duration", "7s", "--mic", "file:"+aPath,
-		"--speaker", "file:"+filepath.Join(dir, "alice-heard.wav"), "--stats", filepath.Join(dir, "alice.json"))
-	if err := alice.wait(t, 30*time.Second); err != nil {
-		t.Fatalf("parley call: %v\n%s", err, alice.stderr.String())
-	}
-	aliceWall := time.Since(start)
-	if err := bob.wait(t, 10*time.Second); err != nil {
-		t.Fatalf("parley answer: %v\n%s", err, bob.stderr.String())
-	}
-	bobWall := time.Since(start)
-	t.Logf("CPU per second of process life: alice %.3f, bob %.3f", alice.cpuPerSecond(aliceWall), bob.cpuPerSecond(bobWall))
-
-	aliceStats, bobStats := readStats(t, filepath.Join(dir, "alice.json")), readStats(t, filepath.Join(dir, "bob.json"))
-	if len(aliceStats) != 1 || len(bobStats) != 1 {
-		t.Fatalf("got %d and %d stats lines, want 1 each", len(aliceStats), len(bobStats))
-	}
-	as, bs := aliceStats[0], bobStats[0]
-	t.Logf("alice: %+v", as)
-	t.Logf("bob:   %+v", bs)
-	checkStats(t, "alice", as, "bob", call.Outgoing, call.EndLocalHangup, 7)
-	checkStats(t, "bob", bs, "alice", call.Incoming, call.EndRemoteHangup, 7)
-
-	checkHeard(t, "bob", filepath.Join(dir, "bob-heard.wav"), speechA48, speechB48)
-	checkHeard(t, "alice", filepath.Join(dir, "alice-heard.wav"), speechB48, speechA48)
-	checkRecordingLength(t, "alice", filepath.Join(dir, "alice-heard.wav"), as.DurationS)
-	checkRecordingLength(t, "bob", filepath.Join(dir, "bob-heard.wav"), bs.DurationS)
+	r := talk{dirAddr: addr, aliceFlags: []string{"--directory", "http://" + addr}}.run(t)
+	t.Logf("CPU per second of process life: alice %.3f, bob %.3f", r.aliceProc.cpuPerSecond(r.aliceWall), r.bobProc.cpuPerSecond(r.bobWall))
+	t.Logf("alice: %+v", r.alice)
+	t.Logf("bob:   %+v", r.bob)
+	checkStats(t, "alice", r.alice, "bob", call.Outgoing, call.EndLocalHangup, 7)
+	checkStats(t, "bob", r.bob, "alice", call.Incoming, call.EndRemoteHangup, 7)
+	r.checkHeard(t)
+	r.checkRecordingLengths(t)
 }
 
 func checkStats(t *testing.T, who string, s call.Stats, peer string, dir call.Direction, reason call.EndReason, seconds float64) {

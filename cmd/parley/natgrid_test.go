@@ -52,20 +52,16 @@ func startIn(t *testing.T, h natlab.Host, args ...string) *proc {
 	return p
 }
 
-// befriend makes alice and bob contacts (only contacts may call), each
-// asking from their own host.
-func befriend(t *testing.T, aliceHost, bobHost natlab.Host, dir, dirAddr string) {
-	t.Helper()
-	for _, step := range []struct {
-		h    natlab.Host
-		args []string
-	}{
-		{aliceHost, []string{"contacts", "add", "bob", "--user", "alice", "--home", filepath.Join(dir, "alice"), "--directory", dirAddr}},
-		{bobHost, []string{"contacts", "accept", "alice", "--user", "bob", "--home", filepath.Join(dir, "bob"), "--directory", dirAddr}},
-	} {
-		if err := step.h.Do(func() error { runParley(t, step.args...); return nil }); err != nil {
-			t.Fatalf("parley %s: %v", strings.Join(step.args, " "), err)
-		}
+// inHost runs parley in h's namespace.
+func inHost(h natlab.Host) runner {
+	return runner{
+		start: func(t *testing.T, args ...string) *proc { return startIn(t, h, args...) },
+		run: func(t *testing.T, args ...string) {
+			t.Helper()
+			if err := h.Do(func() error { runParley(t, args...); return nil }); err != nil {
+				t.Fatalf("parley %s: %v", strings.Join(args, " "), err)
+			}
+		},
 	}
 }
 
@@ -93,12 +89,6 @@ func startSupernodeIn(t *testing.T, lab *natlab.Lab, i int) (string, *proc) {
 		"--auth-secret", gridSecret, "--log-level", "warn")
 	p.await(t, "supernode listening", 10*time.Second)
 	return addr, p
-}
-
-// gridCall is one call between alice and bob, each on a lab host.
-type gridCall struct {
-	alice, bob           call.Stats
-	aliceHeard, bobHeard float64 // correlation with the speech sent
 }
 
 func TestNATGrid(t *testing.T) {
@@ -178,42 +168,21 @@ func TestNATGrid(t *testing.T) {
 // runGridCall runs a directory and a supernode on the lab's public segment,
 // bob answering on bobHost and alice calling him from aliceHost, and checks
 // that each heard the other.
-func runGridCall(t *testing.T, lab *natlab.Lab, aliceHost, bobHost natlab.Host) gridCall {
+func runGridCall(t *testing.T, lab *natlab.Lab, aliceHost, bobHost natlab.Host) talked {
 	t.Helper()
-	dir := t.TempDir()
-	aPath, speechA48 := speechFile(t, dir, "a.wav", speechA, "en")
-	bPath, speechB48 := speechFile(t, dir, "b.wav", speechB, "en+f3")
-
 	dirAddr := lab.PublicAddr(0).String() + ":8478"
-	startIn(t, lab.Public(), "directory", "--listen", dirAddr, "--data", filepath.Join(dir, "directory")).
+	startIn(t, lab.Public(), "directory", "--listen", dirAddr, "--data", filepath.Join(t.TempDir(), "directory")).
 		await(t, "directory listening on", 10*time.Second)
 	snAddr, _ := startSupernodeIn(t, lab, 0)
-
-	// alice and bob are not contacts: bob takes calls from anyone.
-	bob := startIn(t, bobHost, append([]string{"answer", "--calls", "1", "--accept-calls-from", "anyone", "--user", "bob",
-		"--home", filepath.Join(dir, "bob"), "--directory", dirAddr, "--mic", "file:" + bPath,
-		"--speaker", "file:" + filepath.Join(dir, "bob-heard.wav"), "--stats", filepath.Join(dir, "bob.json")},
-		iceFlags("bob", snAddr)...)...)
-	bob.await(t, "waiting for calls", 10*time.Second)
-	befriend(t, aliceHost, bobHost, dir, dirAddr)
-	alice := startIn(t, aliceHost, append([]string{"call", "bob", "--user", "alice",
-		"--home", filepath.Join(dir, "alice"), "--directory", dirAddr, "--duration", "7s", "--mic", "file:" + aPath,
-		"--speaker", "file:" + filepath.Join(dir, "alice-heard.wav"), "--stats", filepath.Join(dir, "alice.json")},
-		iceFlags("alice", snAddr)...)...)
-	if err := alice.wait(t, 40*time.Second); err != nil {
-		t.Fatalf("parley call: %v\n%s", err, alice.stderr.String())
-	}
-	if err := bob.wait(t, 10*time.Second); err != nil {
-		t.Fatalf("parley answer: %v\n%s", err, bob.stderr.String())
-	}
-	as, bs := readStats(t, filepath.Join(dir, "alice.json")), readStats(t, filepath.Join(dir, "bob.json"))
-	if len(as) != 1 || len(bs) != 1 {
-		t.Fatalf("got %d and %d stats lines, want 1 each", len(as), len(bs))
-	}
-	res := gridCall{alice: as[0], bob: bs[0]}
-	res.bobHeard = checkHeard(t, "bob", filepath.Join(dir, "bob-heard.wav"), speechA48, speechB48).Correlation
-	res.aliceHeard = checkHeard(t, "alice", filepath.Join(dir, "alice-heard.wav"), speechB48, speechA48).Correlation
-	return res
+	r := talk{
+		dirAddr:    dirAddr,
+		alice:      inHost(aliceHost),
+		bob:        inHost(bobHost),
+		aliceFlags: iceFlags("alice", snAddr),
+		bobFlags:   iceFlags("bob", snAddr),
+	}.run(t)
+	r.checkHeard(t)
+	return r
 }
 
 // TestNATGridSupernodeFailover kills the supernode relaying a call between
@@ -251,7 +220,7 @@ func TestNATGridSupernodeFailover(t *testing.T) {
 		"--speaker", "file:" + filepath.Join(dir, "bob-heard.wav"), "--stats", filepath.Join(dir, "bob.json")},
 		iceFlags("bob", snAddrs...)...)...)
 	bob.await(t, "waiting for calls", 10*time.Second)
-	befriend(t, lab.Host(0, 0), lab.Host(1, 0), dir, dirAddr)
+	befriend(t, inHost(lab.Host(0, 0)), inHost(lab.Host(1, 0)), dir, dirAddr)
 	alice := startIn(t, lab.Host(0, 0), append([]string{"call", "bob", "--user", "alice",
 		"--home", filepath.Join(dir, "alice"), "--directory", dirAddr, "--duration", "12s", "--mic", "tone:440",
 		"--speaker", "file:" + filepath.Join(dir, "alice-heard.wav"), "--stats", filepath.Join(dir, "alice.json")},
