@@ -493,14 +493,18 @@ func openAudio(cfg MediaConfig) (*audio, error) {
 	if cfg.Echo {
 		return nil, nil
 	}
-	source, err := media.OpenSource(orDefault(cfg.Mic), media.SourceOptions{Loop: cfg.MicLoop})
-	if err != nil {
-		return nil, fmt.Errorf("microphone: %w", err)
+	source, err := cfg.Source, error(nil)
+	if source == nil {
+		if source, err = media.OpenSource(orDefault(cfg.Mic), media.SourceOptions{Loop: cfg.MicLoop}); err != nil {
+			return nil, fmt.Errorf("microphone: %w", err)
+		}
 	}
-	a := &audio{source: source}
-	if a.sink, err = media.OpenSink(orDefault(cfg.Speaker)); err != nil {
-		a.close()
-		return nil, fmt.Errorf("speaker: %w", err)
+	a := &audio{source: source, sink: cfg.Sink}
+	if a.sink == nil {
+		if a.sink, err = media.OpenSink(orDefault(cfg.Speaker)); err != nil {
+			a.close()
+			return nil, fmt.Errorf("speaker: %w", err)
+		}
 	}
 	enc := cfg.Encoder
 	enc.DTX = true // silence costs next to nothing on the wire; the receiver conceals the gaps

@@ -39,6 +39,10 @@ type MediaConfig struct {
 	// Echo makes calls play the peer's own audio straight back to it (the
 	// echo service); Mic and Speaker are then unused.
 	Echo bool
+	// Source and Sink, when set, are used instead of opening Mic and
+	// Speaker, and closed when the call ends: a conference's mixer ports.
+	Source media.Source
+	Sink   media.Sink
 }
 
 // PhoneConfig configures a Phone; the zero value of every field but
@@ -146,6 +150,8 @@ type DialOptions struct {
 	// Duration hangs the call up this long after its media starts; 0 means
 	// it runs until either side hangs up.
 	Duration time.Duration
+	// Media, when set, replaces the phone's devices for this call.
+	Media *MediaConfig
 }
 
 // Dial calls peer. The call rings on; watch Done for its end. It fails at
@@ -159,7 +165,11 @@ func (p *Phone) Dial(ctx context.Context, peer string, opt DialOptions) (*Call, 
 	}
 	// Devices first: a missing microphone is the caller's problem, found
 	// before the directory is asked anything or the peer's phone rings.
-	a, err := openAudio(p.cfg.Media)
+	m := p.cfg.Media
+	if opt.Media != nil {
+		m = *opt.Media
+	}
+	a, err := openAudio(m)
 	if err != nil {
 		return nil, err
 	}
