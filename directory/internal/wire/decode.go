@@ -138,6 +138,8 @@ func DecodeRequest(data []byte) (Message, error) {
 			return nil, fail(id, CodeBadRequest, "%s: %v", typ, err)
 		}
 		return m, nil
+	case TypeICE, TypeRelay:
+		return decodeRelayRequest(h, fields)
 	}
 	return nil, fail(id, CodeUnknownType, "unknown request type %q", typ)
 }
@@ -285,6 +287,8 @@ func DecodeEvent(data []byte) (Message, error) {
 		m = &Contact{}
 	case TypeContactsList:
 		m = &ContactsResult{}
+	case TypeICEResult:
+		m = &ICEResult{}
 	default:
 		return nil, fmt.Errorf("unknown frame type %q", h.Type)
 	}
@@ -335,6 +339,8 @@ func checkEvent(m Message) error {
 		if !ValidUsername(m.User) || m.State == "" {
 			return errors.New("missing or invalid user or state")
 		}
+	case *ICEResult:
+		return m.check()
 	case *ContactsResult:
 		if id == "" {
 			return errors.New("missing id")

@@ -308,6 +308,12 @@ func typeOf(m Message) string {
 		return TypeContactsList
 	case *SetStatus:
 		return TypeStatus
+	case *ICERequest:
+		return TypeICE
+	case *ICEResult:
+		return TypeICEResult
+	case *Relay:
+		return TypeRelay
 	}
 	panic("wire: unknown message type")
 }

@@ -228,6 +228,9 @@ func FuzzDecodeMessage(f *testing.F) {
 		`{"v":1,"type":"ping","id":"4","id":"5"}`,
 		`{"v":2,"type":"ping","id":"4"}`,
 		`{"v":1,"type":"lookup","id":"2","User":"bob"}`,
+		`{"v":1,"type":"ice","id":"8"}`,
+		`{"v":1,"type":"relay","id":"9","urls":["stun:203.0.113.9:3478","turn:203.0.113.9:3478?transport=udp"],"secret":"0123456789abcdef","capacity":40,"load":2,"relay_for":"anyone"}`,
+		`{"v":1,"type":"relay","id":"9","urls":["http://x"],"secret":"short","capacity":-1,"load":0}`,
 		`[]`,
 		`{`,
 	} {
@@ -276,6 +279,7 @@ func FuzzDecodeEvent(f *testing.F) {
 		`{"v":1,"type":"presence","user":"bob","status":"away","note":"lunch"}`,
 		`{"v":1,"type":"contact","user":"bob","state":"incoming","message":"hi"}`,
 		`{"v":1,"type":"contacts-result","id":"6","contacts":[{"user":"bob","state":"accepted","status":"busy","last_seen":"2026-01-02T03:04:05Z"}]}`,
+		`{"v":1,"type":"ice-result","id":"8","servers":[{"urls":["stun:203.0.113.9:3478","turn:203.0.113.9:3478?transport=udp"],"username":"1764500000:alice","credential":"c2VjcmV0"}],"ttl_s":43200}`,
 	} {
 		f.Add([]byte(seed))
 	}
