@@ -714,7 +714,7 @@ func (c *Client) dispatch(msg wire.Message) {
 		default:
 			c.log.Debug("directory: contact update dropped: channel full", "user", ct.User, "state", ct.State)
 		}
-	case *wire.OK, *wire.LookupResult, *wire.ContactsResult, *wire.Pong:
+	case *wire.OK, *wire.LookupResult, *wire.ContactsResult, *wire.Pong, *wire.ICEResult:
 		c.answer(wire.RequestID(m), m)
 	case *wire.Error:
 		if m.ID == "" {

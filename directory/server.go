@@ -45,6 +45,13 @@ type ServerConfig struct {
 	PingInterval time.Duration
 	// LoginTimeout is how long a connection may stay unauthenticated. 0 → 10 s.
 	LoginTimeout time.Duration
+	// NodeProbeInterval is how often the directory checks that the other
+	// directories on its NATS holding users its sessions follow are still
+	// there; the users of one that vanished are shown offline. 0 → 1 s.
+	NodeProbeInterval time.Duration
+	// Relays configures the registry of supernodes and volunteer relays
+	// whose ICE servers clients are given (relays.go).
+	Relays RelayConfig
 }
 
 func (c ServerConfig) validate() error {
@@ -54,8 +61,14 @@ func (c ServerConfig) validate() error {
 	if c.PingInterval < 0 {
 		return fmt.Errorf("negative PingInterval %v", c.PingInterval)
 	}
+	if err := c.Relays.validate(); err != nil {
+		return err
+	}
 	if c.LoginTimeout < 0 {
 		return fmt.Errorf("negative LoginTimeout %v", c.LoginTimeout)
+	}
+	if c.NodeProbeInterval < 0 {
+		return fmt.Errorf("negative NodeProbeInterval %v", c.NodeProbeInterval)
 	}
 	return nil
 }
@@ -113,7 +126,10 @@ type Server struct {
 	maxMessageBytes int
 	pingInterval    time.Duration
 	loginTimeout    time.Duration
+	probeInterval   time.Duration
 	mux             *http.ServeMux
+	// node names this directory on NATS; it answers probes at nodeSubject(node).
+	node string
 
 	ctx      context.Context // bounds storage and routing calls; cancelled by Close
 	cancel   context.CancelFunc
@@ -122,6 +138,12 @@ type Server struct {
 	routes      chan *nats.Msg // messages of presence and user subscriptions, for routeRunLoop
 	presenceSub *nats.Subscription
 	routeDone   chan struct{}
+	nodeSub     *nats.Subscription
+	probeDone   chan struct{}
+	// stopReannounce removes the NATS reconnect hook.
+	stopReannounce func()
+	// relays is the registry of supernodes and volunteer relays (relays.go).
+	relays *relayRegistry
 
 	// mu guards the following fields.
 	mu     sync.Mutex
@@ -130,7 +152,9 @@ type Server struct {
 	// bySub maps a user subscription to the session it was made for.
 	bySub map[*nats.Subscription]*session
 	// watchers maps a username to the local sessions following its presence.
-	watchers map[string]map[*session]struct{}
+	watchers map[string]*watch
+	// holders counts, per node, the watched users it holds (watch.node).
+	holders map[string]int
 	// limits holds the rate limits of each user with a session here.
 	limits map[string]*userLimits
 }
@@ -147,12 +171,16 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 		maxMessageBytes: cfg.MaxMessageBytes,
 		pingInterval:    cfg.PingInterval,
 		loginTimeout:    cfg.LoginTimeout,
+		probeInterval:   cmp.Or(cfg.NodeProbeInterval, defaultNodeProbeInterval),
 		mux:             http.NewServeMux(),
+		node:            newNodeID(),
 		routes:          make(chan *nats.Msg, routeQueue),
 		routeDone:       make(chan struct{}),
+		probeDone:       make(chan struct{}),
 		all:             make(map[*session]struct{}),
 		bySub:           make(map[*nats.Subscription]*session),
-		watchers:        make(map[string]map[*session]struct{}),
+		watchers:        make(map[string]*watch),
+		holders:         make(map[string]int),
 		limits:          make(map[string]*userLimits),
 	}
 	if s.log == nil {
@@ -187,10 +215,29 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 		s.closeNATS()
 		return nil, fmt.Errorf("directory: follow presence: %w", err)
 	}
+	// Probes are answered on NATS's goroutine for this subscription, so
+	// that a busy route queue does not make the node look gone.
+	s.nodeSub, err = s.nats.conn.Subscribe(nodeSubject(s.node), func(m *nats.Msg) { _ = m.Respond(nil) })
+	if err != nil {
+		_ = s.presenceSub.Unsubscribe()
+		s.closeNATS()
+		return nil, fmt.Errorf("directory: answer node probes: %w", err)
+	}
+	if err := s.startRelays(ctx, cfg.Relays); err != nil {
+		_ = s.presenceSub.Unsubscribe()
+		_ = s.nodeSub.Unsubscribe()
+		s.closeNATS()
+		return nil, err
+	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.stopReannounce = s.nats.onReconnect(s.reannounce)
 	go func() {
 		defer close(s.routeDone)
 		s.routeRunLoop()
+	}()
+	go func() {
+		defer close(s.probeDone)
+		s.probeRunLoop()
 	}()
 	s.mux.HandleFunc("GET "+wire.Path, s.serveWebSocket)
 	s.mux.HandleFunc("GET /healthz", s.serveHealth)
@@ -230,9 +277,13 @@ func (s *Server) Close() error {
 		ss.close(websocket.StatusGoingAway, "directory shutting down")
 	}
 	s.sessions.Wait()
+	s.stopReannounce()
 	s.cancel()
 	<-s.routeDone
+	<-s.probeDone
+	s.relays.close()
 	_ = s.presenceSub.Unsubscribe()
+	_ = s.nodeSub.Unsubscribe()
 	if s.ownsNATS {
 		if err := s.nats.Close(); err != nil {
 			return fmt.Errorf("close directory: %w", err)
@@ -324,10 +375,10 @@ func (s *Server) register(ss *session, user string, ack []byte) error {
 		return fmt.Errorf("take over %s's previous session: %w", user, err)
 	}
 	// Followers learn of the first session only (a takeover or a second
-	// device changes nothing for them).
+	// device changes nothing for them but where the user is held).
 	first := false
 	if err != nil {
-		other, err := s.hasSession(user)
+		_, other, err := s.sessionOf(user)
 		first = err == nil && !other
 	}
 
@@ -369,6 +420,8 @@ func (s *Server) register(ss *session, user string, ack []byte) error {
 	}
 	if first {
 		s.publishPresence(user, vis)
+	} else {
+		s.publishHolder(user, s.node)
 	}
 	s.metrics.logins.Add(1)
 	return nil
@@ -386,10 +439,7 @@ func (s *Server) unregister(ss *session) {
 		}
 	}
 	for user := range ss.watching {
-		delete(s.watchers[user], ss)
-		if len(s.watchers[user]) == 0 {
-			delete(s.watchers, user)
-		}
+		s.unwatchLocked(ss, user)
 	}
 	sub, deviceSub, replaced := ss.sub, ss.deviceSub, ss.replaced
 	if sub != nil {
@@ -410,7 +460,8 @@ func (s *Server) unregister(ss *session) {
 	}
 	// NATS handles a connection's messages in order, so the request below
 	// no longer reaches this session: an answer means another device.
-	if other, err := s.hasSession(ss.user); err == nil && other {
+	if node, other, err := s.sessionOf(ss.user); err == nil && other {
+		s.publishHolder(ss.user, node)
 		return
 	}
 	s.publishPresence(ss.user, presenceInfo{Status: wire.StatusOffline})
@@ -436,8 +487,20 @@ func (s *Server) shareLimitsLocked(ss *session) {
 	ss.userLimit = l
 }
 
-// publishPresence tells every directory that user's visible presence changed.
+// publishPresence tells every directory that user's visible presence
+// changed, and that this directory holds the user unless offline.
 func (s *Server) publishPresence(user string, p presenceInfo) {
+	if p.Status != wire.StatusOffline {
+		p.Node = s.node
+	}
+	s.publish(user, p)
+}
+
+// publishHolder tells every directory that node holds a session of user,
+// whose presence did not change.
+func (s *Server) publishHolder(user, node string) { s.publish(user, presenceInfo{Node: node}) }
+
+func (s *Server) publish(user string, p presenceInfo) {
 	body, err := json.Marshal(p)
 	if err != nil {
 		s.log.Error("directory: encode presence", "err", err)
@@ -489,7 +552,7 @@ func (s *Server) routeToSession(m *nats.Msg) {
 			ss.close(statusReplaced, "replaced by a newer login of this user")
 			reply = []byte(routeOK)
 		case opStatus:
-			p := presenceInfo{Status: wire.StatusOffline, AutoAccept: ss.autoAccept}
+			p := presenceInfo{Status: wire.StatusOffline, AutoAccept: ss.autoAccept, Node: s.node}
 			if from != "" && ss.showsPresenceToLocked(from) {
 				vis := ss.visible()
 				p.Status, p.Note = vis.Status, vis.Note
@@ -501,6 +564,9 @@ func (s *Server) routeToSession(m *nats.Msg) {
 				reply = []byte(followChanged)
 			}
 		case opPush:
+			if node := m.Header.Get(nodeHeader); node != "" {
+				s.learnHolderLocked(m.Header.Get(peerHeader), node)
+			}
 			ss.enqueue(m.Data)
 			reply = []byte(routeOK)
 		case opSetStatus:
@@ -551,17 +617,30 @@ const maxWatchesPerSession = 1000
 func (s *Server) followLocked(ss *session, user string) {
 	if _, ok := ss.watching[user]; !ok && len(ss.watching) < maxWatchesPerSession {
 		ss.watching[user] = struct{}{}
-		if s.watchers[user] == nil {
-			s.watchers[user] = make(map[*session]struct{})
+		w := s.watchers[user]
+		if w == nil {
+			w = &watch{sessions: make(map[*session]struct{})}
+			s.watchers[user] = w
 		}
-		s.watchers[user][ss] = struct{}{}
+		w.sessions[ss] = struct{}{}
 	}
 }
 
 func (s *Server) unfollowLocked(ss *session, user string) {
 	delete(ss.watching, user)
-	delete(s.watchers[user], ss)
-	if len(s.watchers[user]) == 0 {
+	s.unwatchLocked(ss, user)
+}
+
+// unwatchLocked removes ss from user's watchers, forgetting the user when
+// no session here follows them any more.
+func (s *Server) unwatchLocked(ss *session, user string) {
+	w := s.watchers[user]
+	if w == nil {
+		return
+	}
+	delete(w.sessions, ss)
+	if len(w.sessions) == 0 {
+		s.setHolderLocked(w, "")
 		delete(s.watchers, user)
 	}
 }
@@ -575,14 +654,25 @@ func (s *Server) fanOutPresence(m *nats.Msg) {
 		s.log.Warn("directory: malformed presence on NATS", "user", user, "err", err)
 		return
 	}
+	if p.Status == "" { // only the holder changed
+		s.mu.Lock()
+		if w := s.watchers[user]; w != nil {
+			s.setHolderLocked(w, p.Node)
+		}
+		s.mu.Unlock()
+		return
+	}
 	frame, err := wire.Encode(&wire.Presence{User: user, Status: p.Status, Note: p.Note})
 	if err != nil {
 		s.log.Error("directory: encode presence", "err", err)
 		return
 	}
 	s.mu.Lock()
-	for ss := range s.watchers[user] {
-		ss.enqueue(frame)
+	if w := s.watchers[user]; w != nil {
+		s.setHolderLocked(w, p.Node)
+		for ss := range w.sessions {
+			ss.enqueue(frame)
+		}
 	}
 	s.mu.Unlock()
 	s.metrics.observeFanOut(m.Header.Get(sentHeader))
@@ -659,15 +749,21 @@ func (s *Server) request(ctx context.Context, m *nats.Msg) (*nats.Msg, error) {
 	return reply, err
 }
 
-// hasSession reports whether user has a session on any directory.
-func (s *Server) hasSession(user string) (bool, error) {
+// sessionOf reports whether user has a session on any directory, and
+// which node answered for it.
+func (s *Server) sessionOf(user string) (node string, found bool, err error) {
 	m := nats.NewMsg(userSubject(user))
 	m.Header.Set(opHeader, opStatus)
-	_, err := s.request(s.ctx, m)
-	if errors.Is(err, errUnanswered) {
-		return false, nil
+	reply, err := s.request(s.ctx, m)
+	switch {
+	case errors.Is(err, errUnanswered):
+		return "", false, nil
+	case err != nil:
+		return "", false, err
 	}
-	return err == nil, err
+	var p presenceInfo
+	_ = json.Unmarshal(reply.Data, &p) // a node that names none still answered
+	return p.Node, true, nil
 }
 
 // errUnanswered means a request to a user's subject found nobody to answer it.

@@ -425,6 +425,16 @@ func (ss *session) handle(data []byte) {
 		ss.setStatus(m)
 	case *wire.Ping:
 		ss.send(&wire.Pong{Header: wire.Header{ID: m.ID}})
+	case *wire.ICERequest:
+		if ss.limited(m.ID, ss.userLimit.lookup) {
+			return
+		}
+		ss.iceServers(m)
+	case *wire.Relay:
+		if ss.limited(m.ID, ss.userLimit.contact) {
+			return
+		}
+		ss.registerRelay(m)
 	}
 }
 

@@ -22,12 +22,24 @@ type ICEServer struct {
 // gathers host candidates only (loopback included), which is enough for two
 // clients on one machine or one LAN.
 type ICEConfig struct {
+	// Servers are the user's own servers (--ice-server): when given, they
+	// are every call's servers and Source is not asked.
 	Servers []ICEServer
+	// Source, when Servers is empty, supplies each call's servers as the
+	// call starts: the directory's supernodes with fresh credentials
+	// (RelaySource). Nil: host candidates only.
+	Source ICESource
 	// RelayOnly forces every call through a TURN relay (--relay-only).
 	RelayOnly bool
 }
 
-var errRelayOnlyWithoutTURN = errors.New("--relay-only needs at least one turn: or turns: ICE server")
+// ICESource supplies the ICE servers of the next call, best first. It
+// must not block: calls ask it as they start.
+type ICESource interface {
+	ICEServers() []ICEServer
+}
+
+var errRelayOnlyWithoutTURN = errors.New("--relay-only needs at least one turn: or turns: ICE server among those given")
 
 // Validate reports what is wrong with c, if anything.
 func (c ICEConfig) Validate() error {
@@ -43,16 +55,22 @@ func (c ICEConfig) Validate() error {
 			}
 		}
 	}
-	if c.RelayOnly && !hasTURN {
+	// Without servers of the user's own, TURN comes from the directory.
+	if c.RelayOnly && len(c.Servers) > 0 && !hasTURN {
 		return errRelayOnlyWithoutTURN
 	}
 	return nil
 }
 
-// Configuration returns the PeerConnection configuration for c.
+// Configuration returns the PeerConnection configuration for the next
+// call: the user's servers, or else those Source supplies now.
 func (c ICEConfig) Configuration() webrtc.Configuration {
 	cfg := webrtc.Configuration{}
-	for _, s := range c.Servers {
+	servers := c.Servers
+	if len(servers) == 0 && c.Source != nil {
+		servers = c.Source.ICEServers()
+	}
+	for _, s := range servers {
 		server := webrtc.ICEServer{URLs: []string{s.URL}}
 		if s.Username != "" || s.Credential != "" {
 			server.Username = s.Username

@@ -18,6 +18,7 @@ func TestICEConfigValidate(t *testing.T) {
 		{"turn-without-credentials", ICEConfig{Servers: []ICEServer{{URL: "turn:127.0.0.1:3478"}}}, true},
 		{"bad-scheme", ICEConfig{Servers: []ICEServer{{URL: "http://127.0.0.1"}}}, true},
 		{"relay-only-without-turn", ICEConfig{RelayOnly: true, Servers: []ICEServer{{URL: "stun:127.0.0.1:3478"}}}, true},
+		{"relay-only-with-the-directorys-servers", ICEConfig{RelayOnly: true}, false},
 		{"relay-only-with-turn", ICEConfig{RelayOnly: true, Servers: []ICEServer{{URL: "turn:127.0.0.1:3478", Username: "u", Credential: "p"}}}, false},
 	}
 	for _, tt := range tests {
@@ -49,5 +50,29 @@ func TestICEConfigConfiguration(t *testing.T) {
 	}
 	if got := cfg.ICEServers[1]; got.Username != "1700000000:alice" || got.Credential != "secret" {
 		t.Errorf("TURN server credentials = %q/%v", got.Username, got.Credential)
+	}
+}
+
+type fixedSource []ICEServer
+
+func (f fixedSource) ICEServers() []ICEServer { return f }
+
+func TestICEConfigSource(t *testing.T) {
+	src := fixedSource{{URL: "turn:203.0.113.7:3478?transport=udp", Username: "1700000000:alice", Credential: "p"}}
+	tests := []struct {
+		name string
+		cfg  ICEConfig
+		want string
+	}{
+		{"source-when-no-servers", ICEConfig{Source: src}, "turn:203.0.113.7:3478?transport=udp"},
+		{"own-servers-override-the-source", ICEConfig{Source: src, Servers: []ICEServer{{URL: "stun:198.51.100.1:3478"}}}, "stun:198.51.100.1:3478"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := tt.cfg.Configuration().ICEServers
+			if len(got) != 1 || got[0].URLs[0] != tt.want {
+				t.Fatalf("servers = %+v, want only %s", got, tt.want)
+			}
+		})
 	}
 }

@@ -20,7 +20,7 @@ type relayConn struct {
 }
 
 func (c *relayConn) WriteTo(p []byte, addr net.Addr) (int, error) {
-	if u := c.user.Load(); u != nil && u.up != nil && !u.up.take(len(p)) {
+	if !c.allowed(c.s.up, len(p), func(u *userState) *tokenBucket { return u.up }) {
 		c.s.metrics.bandwidthDrops.Add(1)
 		return len(p), nil // a policed packet is lost, as on any full link
 	}
@@ -37,13 +37,24 @@ func (c *relayConn) ReadFrom(p []byte) (int, net.Addr, error) {
 		if err != nil {
 			return n, addr, err
 		}
-		if u := c.user.Load(); u != nil && u.down != nil && !u.down.take(n) {
+		if !c.allowed(c.s.down, n, func(u *userState) *tokenBucket { return u.down }) {
 			c.s.metrics.bandwidthDrops.Add(1)
 			continue
 		}
 		c.s.metrics.toClient.add(n)
 		return n, addr, nil
 	}
+}
+
+// allowed reports whether n bytes fit both the user's bucket (picked by
+// bucket) and the supernode's total one, spending them if so.
+func (c *relayConn) allowed(total *tokenBucket, n int, bucket func(*userState) *tokenBucket) bool {
+	if u := c.user.Load(); u != nil {
+		if b := bucket(u); b != nil && !b.take(n) {
+			return false
+		}
+	}
+	return total == nil || total.take(n)
 }
 
 func (c *relayConn) Close() error {

@@ -43,6 +43,10 @@ type SupernodeConfig struct {
 	// dropped.
 	MaxAllocationsPerUser int
 	MaxKbpsPerUser        int
+	// MaxAllocations and MaxKbps bound all users together (a volunteer
+	// relay's caps); 0 is unlimited. MaxKbps holds for each direction.
+	MaxAllocations int
+	MaxKbps        int
 	// RelayPortMin and RelayPortMax bound the relay ports; 0 → 61001 and
 	// 65535, above Linux's ephemeral range (32768–60999) so that relays
 	// never take a port the machine's own connections want.
@@ -73,7 +77,7 @@ func (c *SupernodeConfig) validate() error {
 		return errors.New("nat: supernode needs its public IP")
 	case c.AuthSecret == "":
 		return errors.New("nat: supernode needs an auth secret (directory registration is not built yet)")
-	case c.MaxAllocationsPerUser < 0 || c.MaxKbpsPerUser < 0 || c.UDPListeners < 0:
+	case c.MaxAllocationsPerUser < 0 || c.MaxKbpsPerUser < 0 || c.UDPListeners < 0 || c.MaxAllocations < 0 || c.MaxKbps < 0:
 		return errors.New("nat: supernode quotas and listener count must be 0 or more")
 	case (c.TLSListen == "") != (c.TLS == nil):
 		return errors.New("nat: TURN over TLS needs both a listen address and a certificate")
@@ -113,6 +117,8 @@ type Supernode struct {
 	tcpAddr net.Addr // nil on a virtual network
 	tlsAddr net.Addr // nil without TLS
 	metrics metrics
+	// up and down police MaxKbps; nil when unlimited.
+	up, down *tokenBucket
 
 	// mu guards the following fields.
 	mu     sync.Mutex
@@ -156,6 +162,9 @@ func NewSupernode(cfg SupernodeConfig) (*Supernode, error) {
 		users:  make(map[string]*userState),
 		relays: make(map[string]*relayConn),
 		allocs: make(map[string]*userState),
+	}
+	if cfg.MaxKbps > 0 {
+		s.up, s.down = newTokenBucket(cfg.MaxKbps, cfg.Now), newTokenBucket(cfg.MaxKbps, cfg.Now)
 	}
 	packetConns, listener, err := s.listen()
 	if err != nil {
@@ -342,6 +351,11 @@ func userOf(username string) string {
 // user's last slot may both pass: the quota is a bound on abuse, not an
 // exact count.
 func (s *Supernode) allowAllocation(username, _ string, src net.Addr) bool {
+	if limit := s.cfg.MaxAllocations; limit > 0 && s.server.AllocationCount() >= limit {
+		s.metrics.quotaRefusals.Add(1)
+		s.log.Info("relay full", "allocations", limit, "from", src)
+		return false
+	}
 	if s.cfg.MaxAllocationsPerUser == 0 {
 		return true
 	}

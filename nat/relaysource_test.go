@@ -1,0 +1,100 @@
+package nat
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+	"slices"
+	"testing"
+	"time"
+)
+
+// TestSupernodeCaps checks a volunteer relay's caps, which bound all its
+// users together.
+func TestSupernodeCaps(t *testing.T) {
+	t.Run("max-allocations", func(t *testing.T) {
+		s := startSupernode(t, SupernodeConfig{MaxAllocations: 1})
+		relay, err := turnClient(t, s, false, testSecret, "alice", time.Hour).Allocate()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer relay.Close()
+		if _, err := turnClient(t, s, false, testSecret, "bob", time.Hour).Allocate(); err == nil {
+			t.Error("bob's allocation succeeded on a relay capped at 1")
+		}
+	})
+	t.Run("max-kbps", func(t *testing.T) {
+		// As TestSupernodeBandwidthQuota, shared by two users: 16 kbit/s
+		// passes about 4 of 40 500-byte packets sent within 0.1 s.
+		s := startSupernode(t, SupernodeConfig{AllowPeers: []netip.Prefix{loopback}, MaxKbps: 16})
+		var got int
+		for _, user := range []string{"alice", "bob"} {
+			relay, err := turnClient(t, s, false, testSecret, user, time.Hour).Allocate()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer relay.Close()
+			got += roundTrips(t, relay, echoPeer(t).LocalAddr(), 20, 500)
+		}
+		if got < 2 || got > 6 {
+			t.Errorf("%d of 40 packets relayed under a 16 kbit/s cap, want about 4", got)
+		}
+	})
+}
+
+// TestRelaySourceRanks ranks the directory's relays: one that answers
+// STUN before one that does not, and a penalized one last.
+func TestRelaySourceRanks(t *testing.T) {
+	live := startSupernode(t, SupernodeConfig{}).UDPAddr().String()
+	pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	silent := pc.LocalAddr().String() // reads nothing, answers nothing
+	defer pc.Close()
+	relays := func(hosts ...string) []ICEServer {
+		var out []ICEServer
+		for _, h := range hosts {
+			out = append(out, ICEServer{URL: "stun:" + h}, ICEServer{URL: "turn:" + h + "?transport=udp", Username: "u", Credential: "p"})
+		}
+		return out
+	}
+	stop := make(chan struct{})
+	fetches := 0
+	src, err := StartRelaySource(t.Context(), RelaySourceConfig{
+		Fetch: func(context.Context) ([]ICEServer, time.Duration, error) {
+			fetches++
+			return relays(silent, live), time.Hour, nil // least loaded first: the silent one
+		},
+		Stop:         stop,
+		ProbeTimeout: 200 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		close(stop)
+		<-src.Done()
+	}()
+	if fetches != 1 {
+		t.Errorf("%d fetches at start, want 1", fetches)
+	}
+	if got, want := src.ICEServers(), relays(live, silent); !slices.Equal(got, want) {
+		t.Errorf("ranked %v, want the answering relay first: %v", got, want)
+	}
+	src.Penalize(live)
+	if got, want := src.ICEServers(), relays(silent, live); !slices.Equal(got, want) {
+		t.Errorf("ranked %v after a penalty, want the penalized relay last: %v", got, want)
+	}
+}
+
+func TestRelaySourceFetchFails(t *testing.T) {
+	_, err := StartRelaySource(t.Context(), RelaySourceConfig{
+		Fetch: func(context.Context) ([]ICEServer, time.Duration, error) { return nil, 0, fmt.Errorf("directory gone") },
+		Stop:  make(chan struct{}),
+	})
+	if err == nil {
+		t.Fatal("StartRelaySource succeeded without servers")
+	}
+}
