@@ -49,8 +49,9 @@ func (m *mediaOptions) config(fc fileConfig) call.MediaConfig {
 	}
 }
 
-// writeStats appends one call's stats to the --stats file, if any.
-func (m *mediaOptions) writeStats(st call.Stats) error {
+// writeStats appends one call's stats (a call.Stats, or a conference's
+// call.ParticipantResult) to the --stats file, if any.
+func (m *mediaOptions) writeStats(st any) error {
 	if m.statsOut == "" {
 		return nil
 	}
@@ -260,19 +261,25 @@ func runEcho(ctx context.Context, args []string) error {
 	// config.toml meant for the person at this machine must not make the
 	// echo service log in as them and take over their session.
 	o.user = firstNonEmpty(o.user, "echo")
-	// Like Skype's sound test: anyone may call it, and it accepts every
-	// contact request.
-	o.session.CallsFrom, o.session.AutoAccept = directory.CallsFromAnyone, true
 	if _, err := o.resolve(); err != nil {
 		return err
 	}
-	phone, client, err := startPhone(ctx, &o, call.PhoneConfig{Media: call.MediaConfig{Echo: true}, MaxCalls: echoMaxCalls})
+	return serveEcho(ctx, &o, func() { fmt.Printf("echo service is up as %q on %s\n", o.user, o.directory) })
+}
+
+// serveEcho runs the echo service as o.user until ctx ends; up is called
+// once it has logged in.
+func serveEcho(ctx context.Context, o *clientOptions, up func()) error {
+	// Like Skype's sound test: anyone may call it, and it accepts every
+	// contact request.
+	o.session.CallsFrom, o.session.AutoAccept = directory.CallsFromAnyone, true
+	phone, client, err := startPhone(ctx, o, call.PhoneConfig{Media: call.MediaConfig{Echo: true}, MaxCalls: echoMaxCalls})
 	if err != nil {
 		return err
 	}
 	defer client.Close()
 	defer phone.Close()
-	fmt.Printf("echo service is up as %q on %s\n", o.user, o.directory)
+	up()
 	for {
 		select {
 		case <-ctx.Done():

@@ -1,0 +1,246 @@
+package call
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+
+	"github.com/parley-voip/parley/media"
+	"github.com/parley-voip/parley/media/mix"
+)
+
+// ConferenceConfig configures a conference hosted here; the zero value of
+// every field but Phone means its default.
+type ConferenceConfig struct {
+	// Phone places and takes the participants' calls; its MaxCalls bounds
+	// the conference's size.
+	Phone *Phone
+	// Media is the host's microphone and speaker (Source and Sink unused)
+	// and the encoder and frame of every participant's call.
+	Media MediaConfig
+	// OnEvent, if set, hears of participants joining and leaving; it is
+	// called from the conference's goroutines and must not block for long.
+	OnEvent func(ConferenceEvent)
+	Logger  *slog.Logger
+}
+
+// ConferenceEvent is a participant joining (its media started) or leaving.
+type ConferenceEvent struct {
+	Kind   string // "joined" or "left"
+	Peer   string
+	Result *ParticipantResult // for "left"
+}
+
+// ParticipantResult is a participant's record: its call's stats, what went
+// through its place in the mix, and, for a call that did not complete, why.
+type ParticipantResult struct {
+	Stats
+	Mix mix.PortStats `json:"mix"`
+	Err error         `json:"-"`
+}
+
+// Conference is a call of several people hosted by this phone, as Skype
+// hosted its conferences: each participant has one ordinary call with the
+// host, and the host mixes for each the audio of all the others (media/mix).
+// Participants need nothing special: to them it is a call with the host.
+type Conference struct {
+	cfg   ConferenceConfig
+	mixer *mix.Mixer
+	mic   media.Source
+	spk   media.Sink
+	log   *slog.Logger
+
+	ctx     context.Context // ends when the conference closes
+	cancel  context.CancelFunc
+	mixDone chan struct{}  // closed when the mixer stops
+	mixErr  error          // why it stopped; written before mixDone closes
+	wg      sync.WaitGroup // every participant's watcher
+
+	// mu guards the following fields.
+	mu      sync.Mutex
+	members map[string]*Call // by peer; nil while its call is being placed
+	results []ParticipantResult
+	closed  bool
+}
+
+// ErrInConference is Add's error for a peer already taking part.
+var ErrInConference = errors.New("already in the conference")
+
+// StartConference opens the host's devices and starts mixing; participants
+// come with Add and Admit. Close ends it for everyone.
+func StartConference(cfg ConferenceConfig) (*Conference, error) {
+	if cfg.Phone == nil {
+		return nil, errors.New("call: a conference needs a phone")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = cfg.Phone.log
+	}
+	mic, err := media.OpenSource(orDefault(cfg.Media.Mic), media.SourceOptions{Loop: cfg.Media.MicLoop})
+	if err != nil {
+		return nil, fmt.Errorf("microphone: %w", err)
+	}
+	spk, err := media.OpenSink(orDefault(cfg.Media.Speaker))
+	if err != nil {
+		mic.Close()
+		return nil, fmt.Errorf("speaker: %w", err)
+	}
+	mixer, err := mix.New(mix.Config{Mic: mic, Speaker: spk, FrameSamples: cfg.Media.FrameSamples})
+	if err != nil {
+		mic.Close()
+		spk.Close()
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	c := &Conference{
+		cfg: cfg, mixer: mixer, mic: mic, spk: spk, log: cfg.Logger.With("conference", true),
+		ctx: ctx, cancel: cancel, mixDone: make(chan struct{}),
+		members: make(map[string]*Call),
+	}
+	go func() {
+		c.mixErr = mixer.Run(ctx)
+		close(c.mixDone)
+	}()
+	return c, nil
+}
+
+// Add dials peer into the conference.
+func (c *Conference) Add(ctx context.Context, peer string) (*Call, error) {
+	if err := c.reserve(peer); err != nil {
+		return nil, err
+	}
+	port := c.mixer.AddPort(peer)
+	m := c.participantMedia(port)
+	call, err := c.cfg.Phone.Dial(ctx, peer, DialOptions{Media: &m})
+	if err != nil {
+		port.Close()
+		c.release(peer)
+		return nil, err
+	}
+	c.watch(call, port)
+	return call, nil
+}
+
+// Admit answers a call ringing here into the conference.
+func (c *Conference) Admit(call *Call) error {
+	if err := c.reserve(call.Peer()); err != nil {
+		call.Reject()
+		return err
+	}
+	port := c.mixer.AddPort(call.Peer())
+	call.AnswerWith(c.participantMedia(port))
+	c.watch(call, port)
+	return nil
+}
+
+// reserve claims peer's place, so that two adds of one peer make one call.
+func (c *Conference) reserve(peer string) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return ErrClosed
+	}
+	if _, ok := c.members[peer]; ok {
+		return fmt.Errorf("%s: %w", peer, ErrInConference)
+	}
+	c.members[peer] = nil
+	return nil
+}
+
+func (c *Conference) release(peer string) {
+	c.mu.Lock()
+	delete(c.members, peer)
+	c.mu.Unlock()
+}
+
+func (c *Conference) participantMedia(port *mix.Port) MediaConfig {
+	m := c.cfg.Media
+	m.Source, m.Sink, m.Echo = port, port, false
+	return m
+}
+
+// watch follows a participant's call until it ends; the call closes the
+// port, which takes the participant out of the mix.
+func (c *Conference) watch(call *Call, port *mix.Port) {
+	c.mu.Lock()
+	c.members[call.Peer()] = call
+	c.mu.Unlock()
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		select {
+		case <-call.Active():
+			c.emit(ConferenceEvent{Kind: "joined", Peer: call.Peer()})
+		case <-call.Done():
+		}
+		st, err := call.Result()
+		r := ParticipantResult{Stats: st, Mix: port.Stats(), Err: err}
+		c.mu.Lock()
+		delete(c.members, call.Peer())
+		c.results = append(c.results, r)
+		c.mu.Unlock()
+		c.emit(ConferenceEvent{Kind: "left", Peer: call.Peer(), Result: &r})
+	}()
+}
+
+func (c *Conference) emit(ev ConferenceEvent) {
+	c.log.Info("participant "+ev.Kind, "peer", ev.Peer)
+	if c.cfg.OnEvent != nil {
+		c.cfg.OnEvent(ev)
+	}
+}
+
+// Remove hangs up peer's call.
+func (c *Conference) Remove(peer string) error {
+	c.mu.Lock()
+	call := c.members[peer]
+	c.mu.Unlock()
+	if call == nil {
+		return fmt.Errorf("%s is not in the conference", peer)
+	}
+	call.Hangup()
+	return nil
+}
+
+// Participants returns the peers in the conference or being called.
+func (c *Conference) Participants() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	peers := make([]string, 0, len(c.members))
+	for p := range c.members {
+		peers = append(peers, p)
+	}
+	return peers
+}
+
+// MixerDone is closed when the mixer stops before Close: a device failed,
+// and the conference cannot go on (Close says why).
+func (c *Conference) MixerDone() <-chan struct{} { return c.mixDone }
+
+// Close hangs up every participant (each hears the host hang up), stops
+// the mixer and closes the host's devices. It returns every participant's
+// record, in the order they left, and the speaker's error, for a file
+// where the recording is finished.
+func (c *Conference) Close() ([]ParticipantResult, error) {
+	c.mu.Lock()
+	c.closed = true
+	calls := make([]*Call, 0, len(c.members))
+	for _, call := range c.members {
+		if call != nil {
+			calls = append(calls, call)
+		}
+	}
+	c.mu.Unlock()
+	for _, call := range calls {
+		call.Hangup()
+	}
+	c.wg.Wait()
+	c.cancel()
+	<-c.mixDone
+	c.mic.Close()
+	err := errors.Join(c.mixErr, c.spk.Close())
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.results, err
+}

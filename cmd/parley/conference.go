@@ -1,0 +1,229 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/parley-voip/parley/call"
+	"github.com/parley-voip/parley/directory"
+)
+
+// conferenceMaxParticipants is how many calls a conference host takes:
+// Skype's conferences had five parties, and the mix for each grows with
+// the number of parties.
+const conferenceMaxParticipants = 8
+
+// conferenceOptions are the flags of 'parley conference' (and of 'parley
+// call' with --add).
+type conferenceOptions struct {
+	o           clientOptions
+	m           mediaOptions
+	duration    time.Duration
+	ringTimeout time.Duration
+	events      bool
+}
+
+func (c *conferenceOptions) register(fs *flag.FlagSet) {
+	c.o.register(fs)
+	c.m.register(fs)
+	fs.DurationVar(&c.duration, "duration", 0, "end the conference this long after the first participant joins (0: when the last leaves, on 'hangup' or Ctrl-C)")
+	fs.DurationVar(&c.ringTimeout, "ring-timeout", 30*time.Second, "give up on a participant who does not answer within this")
+	fs.BoolVar(&c.events, "events", false, "print the conference's events as JSON lines on stdout")
+}
+
+func runConference(ctx context.Context, args []string) error {
+	var c conferenceOptions
+	fs := newFlagSet("conference", "conference NAME... [flags]", os.Stderr)
+	c.register(fs)
+	peers, err := parseInterleaved(fs, args)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		return errHelp
+	case err != nil:
+		return errUsage
+	case len(peers) == 0:
+		fmt.Fprintln(fs.Output(), "want at least one NAME")
+		fs.Usage()
+		return errUsage
+	}
+	return hostConference(ctx, &c, peers, os.Stdin)
+}
+
+// conferenceReport prints what happens in a conference: plain lines, or
+// with --events JSON lines {"event", "time", "peer", …}.
+type conferenceReport struct {
+	events bool
+	mu     sync.Mutex // lines from several goroutines stay whole
+}
+
+func (r *conferenceReport) event(kind, peer, text string, extra map[string]any) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.events {
+		fmt.Println(text)
+		return
+	}
+	ev := map[string]any{"event": kind, "time": time.Now().UTC().Format(time.RFC3339Nano)}
+	if peer != "" {
+		ev["peer"] = peer
+	}
+	for k, v := range extra {
+		ev[k] = v
+	}
+	line, _ := json.Marshal(ev) // maps of strings and numbers always marshal
+	fmt.Println(string(line))
+}
+
+// hostConference dials peers into a conference hosted here, admits
+// contacts who call in, and follows commands on stdin ("add NAME",
+// "remove NAME", "hangup") until it ends.
+func hostConference(ctx context.Context, c *conferenceOptions, peers []string, stdin io.Reader) error {
+	for _, p := range peers {
+		if !directory.ValidUsername(p) {
+			return badUsage("%q: not a username (3-32 of a-z 0-9 . _ -, starting with a letter or digit)", p)
+		}
+	}
+	if c.duration < 0 || c.ringTimeout <= 0 {
+		return badUsage("--duration must be 0 or more and --ring-timeout more than 0")
+	}
+	fc, err := c.o.resolve()
+	if err != nil {
+		return err
+	}
+	phone, client, err := startPhone(ctx, &c.o, call.PhoneConfig{
+		Media:       c.m.config(fc),
+		MaxCalls:    conferenceMaxParticipants,
+		RingTimeout: c.ringTimeout,
+	})
+	if err != nil {
+		return err
+	}
+	defer client.Close()
+	defer phone.Close()
+
+	report := &conferenceReport{events: c.events}
+	changes := make(chan call.ConferenceEvent, 2*conferenceMaxParticipants)
+	conf, err := call.StartConference(call.ConferenceConfig{
+		Phone: phone,
+		Media: c.m.config(fc),
+		// The watchers never wait on the main loop: it has room for every
+		// participant's join and leave.
+		OnEvent: func(ev call.ConferenceEvent) { changes <- ev },
+	})
+	if err != nil {
+		return err
+	}
+	report.event("conference-started", "", fmt.Sprintf("%s hosts a conference", c.o.user), nil)
+
+	add := func(peer string) {
+		report.event("calling", peer, "calling "+peer, nil)
+		if _, err := conf.Add(ctx, peer); err != nil {
+			report.event("failed", peer, fmt.Sprintf("cannot add %s: %v", peer, err), map[string]any{"error": err.Error()})
+		}
+	}
+	for _, p := range peers {
+		add(p)
+	}
+
+	joined := 0
+	var durationTimer <-chan time.Time
+	changed := func(ev call.ConferenceEvent) {
+		switch ev.Kind {
+		case "joined":
+			joined++
+			report.event("joined", ev.Peer, ev.Peer+" joined", nil)
+			if joined == 1 && c.duration > 0 {
+				durationTimer = time.After(c.duration)
+			}
+		case "left":
+			r := ev.Result
+			report.event("left", ev.Peer, fmt.Sprintf("%s left (%s)", ev.Peer, r.EndReason),
+				map[string]any{"end_reason": r.EndReason, "duration_s": r.DurationS})
+		}
+	}
+	cmdCtx, stopCommands := context.WithCancel(ctx)
+	defer stopCommands()
+	commands := readCommands(cmdCtx, stdin)
+loop:
+	for {
+		if len(conf.Participants()) == 0 {
+			break // everybody left, or nobody could be called
+		}
+		select {
+		case <-ctx.Done():
+			break loop
+		case <-durationTimer:
+			break loop
+		case <-conf.MixerDone():
+			break loop
+		case ev := <-changes:
+			changed(ev)
+		case in := <-phone.Incoming():
+			report.event("calling-in", in.Peer(), in.Peer()+" calls in", nil)
+			if err := conf.Admit(in); err != nil {
+				report.event("failed", in.Peer(), fmt.Sprintf("cannot admit %s: %v", in.Peer(), err), map[string]any{"error": err.Error()})
+			}
+		case line := <-commands:
+			verb, arg, _ := strings.Cut(strings.TrimSpace(line), " ")
+			arg = strings.TrimSpace(arg)
+			switch {
+			case verb == "add" && directory.ValidUsername(arg):
+				add(arg)
+			case verb == "remove" && arg != "":
+				if err := conf.Remove(arg); err != nil {
+					report.event("failed", arg, err.Error(), map[string]any{"error": err.Error()})
+				}
+			case verb == "hangup" || verb == "quit":
+				break loop
+			case verb == "":
+			default:
+				fmt.Fprintf(os.Stderr, "parley: %q: commands are add NAME, remove NAME, hangup\n", line)
+			}
+		}
+	}
+	results, closeErr := conf.Close()
+	for len(changes) > 0 {
+		changed(<-changes)
+	}
+	for _, r := range results {
+		if err := c.m.writeStats(r); err != nil {
+			return err
+		}
+	}
+	report.event("conference-ended", "", fmt.Sprintf("conference ended: %d joined", joined), map[string]any{"joined": joined})
+	if closeErr != nil {
+		return fmt.Errorf("conference: %w", closeErr)
+	}
+	if joined == 0 {
+		return errors.New("conference: nobody joined")
+	}
+	return nil
+}
+
+// readCommands delivers stdin's lines until ctx ends. End of input is
+// not a command (DESIGN §6): the channel then stays quiet. A read from a
+// terminal cannot be interrupted, so the goroutine may outlive ctx until
+// the next line or the process's end, but it delivers nothing more.
+func readCommands(ctx context.Context, r io.Reader) <-chan string {
+	lines := make(chan string)
+	go func() {
+		sc := bufio.NewScanner(r)
+		for sc.Scan() {
+			select {
+			case lines <- sc.Text():
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return lines
+}

@@ -1,0 +1,167 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/parley-voip/parley/call"
+	"github.com/parley-voip/parley/media"
+	"github.com/parley-voip/parley/media/quality"
+)
+
+// conferenceSlot is how far apart the parties' sentences start: each party
+// says one short sentence in its own slot, so that every sentence can be
+// looked for in every recording.
+const conferenceSlot = 3 * time.Second
+
+// party is one member of the test conference and what it says.
+type party struct {
+	user, text, voice string
+	wav               string  // its microphone
+	said              []int16 // the microphone at 48 kHz
+}
+
+// slottedSpeech writes p's sentence after slot × conferenceSlot of silence.
+func (p *party) slottedSpeech(t *testing.T, dir string, slot int) {
+	t.Helper()
+	pcm, rate, err := quality.Synthesize(context.Background(), p.text, p.voice)
+	if errors.Is(err, exec.ErrNotFound) {
+		t.Skip("espeak-ng is not installed (make test installs it): no speech to send")
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if max := int(conferenceSlot.Seconds()*float64(rate)) * 9 / 10; len(pcm) > max {
+		t.Fatalf("%q lasts %.1f s, longer than a slot", p.text, float64(len(pcm))/float64(rate))
+	}
+	padded := append(make([]int16, slot*int(conferenceSlot.Seconds())*rate), pcm...)
+	p.wav = filepath.Join(dir, p.user+".wav")
+	if err := media.WriteWAV(p.wav, padded, rate); err != nil {
+		t.Fatal(err)
+	}
+	if p.said, err = media.ReadWAV(p.wav); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestFivePartyConference: a host and four participants, each a real
+// process; the host dials the four (who run an ordinary 'parley answer')
+// and mixes. Every party must hear the other four and not itself.
+func TestFivePartyConference(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end conference skipped in -short mode")
+	}
+	dir := t.TempDir()
+	in := func(name string) string { return filepath.Join(dir, name) }
+	parties := []*party{
+		{user: "host", text: "Welcome everyone to the weekly meeting.", voice: "en"},
+		{user: "anna", text: "Seven green apples fell from the tree.", voice: "en+f3"},
+		{user: "bert", text: "The train leaves the station at noon.", voice: "en+m3"},
+		{user: "cleo", text: "Bright stars shine over the cold sea.", voice: "en+f2"},
+		{user: "dave", text: "Please bring the blue folder tomorrow.", voice: "en+m1"},
+	}
+	for i, p := range parties {
+		p.slottedSpeech(t, dir, i)
+	}
+	addr := startDirectory(t)
+	host := parties[0]
+	participants := parties[1:]
+	procs := map[string]*proc{}
+	for _, p := range participants {
+		procs[p.user] = startParley(t, "answer", "--calls", "1", "--user", p.user, "--home", in(p.user),
+			"--directory", addr, "--mic", "file:"+p.wav, "--speaker", "file:"+in(p.user+"-heard.wav"),
+			"--stats", in(p.user+".json"))
+		procs[p.user].await(t, "waiting for calls", 10*time.Second)
+		runParley(t, "contacts", "add", p.user, "--user", host.user, "--home", in(host.user), "--directory", addr)
+		runParley(t, "contacts", "accept", host.user, "--user", p.user, "--home", in(p.user), "--directory", addr)
+	}
+
+	duration := time.Duration(len(parties))*conferenceSlot + time.Second
+	args := []string{"conference", "--user", host.user, "--home", in(host.user), "--directory", addr,
+		"--duration", duration.String(), "--mic", "file:" + host.wav, "--speaker", "file:" + in("host-heard.wav"),
+		"--stats", in("host.json")}
+	for _, p := range participants {
+		args = append(args, p.user)
+	}
+	start := time.Now()
+	hostProc := startParley(t, args...)
+	if err := hostProc.wait(t, duration+30*time.Second); err != nil {
+		t.Fatalf("parley conference: %v\n%s", err, hostProc.stderr.String())
+	}
+	wall := time.Since(start)
+	for _, p := range participants {
+		if err := procs[p.user].wait(t, 10*time.Second); err != nil {
+			t.Fatalf("%s's parley answer: %v\n%s", p.user, err, procs[p.user].stderr.String())
+		}
+	}
+	cpu := hostProc.cpuPerSecond(wall)
+	t.Logf("host CPU: %.3f CPU-s per second (%.3f per participant), over %v of process life", cpu, cpu/float64(len(participants)), wall.Round(time.Millisecond))
+
+	// Per-participant stats at the host: one line each, a completed call.
+	hostStats := readParticipantResults(t, in("host.json"))
+	if len(hostStats) != len(participants) {
+		t.Fatalf("host wrote %d stats lines, want %d", len(hostStats), len(participants))
+	}
+	for _, r := range hostStats {
+		checkStats(t, "host with "+r.Peer, r.Stats, r.Peer, call.Outgoing, call.EndLocalHangup, duration.Seconds())
+		if r.Mix.Name != r.Peer || r.Mix.FramesMixed < uint64(duration/media.FrameDuration)/2 {
+			t.Errorf("host's mix stats for %s: %+v", r.Peer, r.Mix)
+		}
+	}
+	// The host leaving ended every participant's call cleanly.
+	for _, p := range participants {
+		st := readStats(t, in(p.user+".json"))
+		if len(st) != 1 {
+			t.Fatalf("%s wrote %d stats lines, want 1", p.user, len(st))
+		}
+		checkStats(t, p.user, st[0], host.user, call.Incoming, call.EndRemoteHangup, duration.Seconds())
+	}
+
+	for _, listener := range parties {
+		heard, err := media.ReadWAV(in(listener.user + "-heard.wav"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, speaker := range parties {
+			res, err := quality.Compare(speaker.said, heard, media.SampleRate, conferenceSlot/2)
+			if err != nil {
+				t.Errorf("%s hearing %s: %v", listener.user, speaker.user, err)
+				continue
+			}
+			t.Logf("%s hears %s: correlation %.3f, STOI %.2f, lag %v", listener.user, speaker.user, res.Correlation, res.STOI, res.Lag)
+			switch {
+			case speaker == listener && res.Correlation >= maxCorrelationOther:
+				t.Errorf("%s hears itself (correlation %.3f)", listener.user, res.Correlation)
+			case speaker != listener && res.Correlation < minCorrelation:
+				t.Errorf("%s does not hear %s (correlation %.3f, want ≥ %.2f)", listener.user, speaker.user, res.Correlation, minCorrelation)
+			}
+		}
+	}
+}
+
+func readParticipantResults(t *testing.T, path string) []call.ParticipantResult {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var all []call.ParticipantResult
+	dec := json.NewDecoder(bytes.NewReader(b))
+	for {
+		var r call.ParticipantResult
+		if err := dec.Decode(&r); errors.Is(err, io.EOF) {
+			return all
+		} else if err != nil {
+			t.Fatalf("stats %s: %v", path, err)
+		}
+		all = append(all, r)
+	}
+}
