@@ -1,0 +1,6 @@
+package dsp
+
+import "errors"
+
+// errClosed is returned by a Processor used after Close.
+var errClosed = errors.New("dsp: processor closed")
