@@ -139,6 +139,7 @@ const (
 	stateHeader  = "Parley-State"  // the owner's record state; "" for none
 	followHeader = "Parley-Follow" // "1" if the owner may now see the peer's presence
 	fromHeader   = "Parley-From"   // who sends a signal or asks for a status
+	nodeHeader   = "Parley-Node"   // (push of presence) the node holding the peer, if online
 )
 
 // notifyContact tells owner's sessions that their record of peer is now rec
@@ -191,7 +192,15 @@ func (s *Server) pushPresence(ctx context.Context, owner, peer string, rec *Cont
 	if err != nil {
 		return
 	}
-	s.push(ctx, owner, frame)
+	m := nats.NewMsg(userSubject(owner))
+	m.Header.Set(opHeader, opPush)
+	m.Header.Set(peerHeader, peer)
+	// The owner's directory learns where peer is held (see nodes.go).
+	m.Header.Set(nodeHeader, p.Node)
+	m.Data = frame
+	if _, err := s.request(ctx, m); err != nil && !errors.Is(err, errUnanswered) {
+		s.log.Warn("directory: push presence", "user", owner, "err", err)
+	}
 }
 
 // push delivers a frame to user's sessions, if any.
@@ -256,10 +265,17 @@ func (s *Server) setStatus(user, status, note string) error {
 
 // presenceInfo is the body of presence publications, status replies and
 // status changes on NATS.
+//
+// Status "" is a holder-only publication: the user's presence did not
+// change, but Node now holds one of their sessions (see nodes.go).
 type presenceInfo struct {
-	Status     string `json:"status"`
+	Status     string `json:"status,omitempty"`
 	Note       string `json:"note,omitempty"`
 	AutoAccept bool   `json:"auto_accept,omitempty"`
+	// Node is the directory holding a session of the user: in status
+	// replies, publications of a status other than offline, and
+	// holder-only publications.
+	Node string `json:"node,omitempty"`
 }
 
 // presenceOf returns user's presence as asker may see it; asker "" is the
@@ -280,5 +296,6 @@ func (s *Server) presenceOf(user, asker string) (presenceInfo, error) {
 	if json.Unmarshal(reply.Data, &p) != nil || p.Status == "" {
 		return offline, nil
 	}
+	s.learnHolder(user, p.Node)
 	return p, nil
 }

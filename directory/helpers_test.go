@@ -363,6 +363,17 @@ func (b *blackhole) pump(dst, src net.Conn) {
 	}
 }
 
+// reset closes the connections made so far, as a network failure would;
+// new ones are accepted.
+func (b *blackhole) reset() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, c := range b.conns {
+		_ = c.Close()
+	}
+	b.conns = nil
+}
+
 func (b *blackhole) close() {
 	_ = b.ln.Close()
 	b.mu.Lock()

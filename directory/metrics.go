@@ -23,6 +23,7 @@ type metrics struct {
 	logins       atomic.Uint64
 	rateLimited  atomic.Uint64
 	disconnected atomic.Uint64 // clients dropped for too many bad requests
+	nodesGone    atomic.Uint64 // other directories found gone from NATS
 
 	// mu guards the following fields.
 	mu       sync.Mutex
@@ -67,6 +68,7 @@ func (m *metrics) write(w io.Writer, sessions int) {
 	fmt.Fprintf(w, "# HELP parley_directory_logins_total Successful logins.\n# TYPE parley_directory_logins_total counter\nparley_directory_logins_total %d\n", m.logins.Load())
 	fmt.Fprintf(w, "# HELP parley_directory_rate_limited_total Requests refused by a rate limit or a recipient that does not keep up.\n# TYPE parley_directory_rate_limited_total counter\nparley_directory_rate_limited_total %d\n", m.rateLimited.Load())
 	fmt.Fprintf(w, "# HELP parley_directory_bad_clients_total Clients disconnected for sending too many bad requests.\n# TYPE parley_directory_bad_clients_total counter\nparley_directory_bad_clients_total %d\n", m.disconnected.Load())
+	fmt.Fprintf(w, "# HELP parley_directory_nodes_gone_total Other directories found gone from NATS without closing their sessions.\n# TYPE parley_directory_nodes_gone_total counter\nparley_directory_nodes_gone_total %d\n", m.nodesGone.Load())
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	fmt.Fprintf(w, "# HELP parley_directory_messages_total Requests received, by type.\n# TYPE parley_directory_messages_total counter\n")

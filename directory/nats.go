@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -56,6 +57,35 @@ type NATS struct {
 	replicas int
 	embedded *server.Server // nil for an external cluster
 	tempDir  string         // removed by Close; set when an in-memory embedded server needs a scratch dir
+
+	// hookMu guards hooks, called after each reconnection.
+	hookMu sync.Mutex
+	hooks  map[*func()]struct{}
+}
+
+// onReconnect calls f (on NATS's callback goroutine) whenever the
+// connection comes back after a loss, until the returned function is called.
+func (n *NATS) onReconnect(f func()) (remove func()) {
+	n.hookMu.Lock()
+	defer n.hookMu.Unlock()
+	n.hooks[&f] = struct{}{}
+	return func() {
+		n.hookMu.Lock()
+		defer n.hookMu.Unlock()
+		delete(n.hooks, &f)
+	}
+}
+
+func (n *NATS) reconnected() {
+	n.hookMu.Lock()
+	hooks := make([]func(), 0, len(n.hooks))
+	for f := range n.hooks {
+		hooks = append(hooks, *f)
+	}
+	n.hookMu.Unlock()
+	for _, f := range hooks {
+		f()
+	}
 }
 
 // ConnectNATS starts an embedded NATS server with JetStream (cfg.URL empty)
@@ -68,7 +98,7 @@ func ConnectNATS(cfg NATSConfig) (*NATS, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	n := &NATS{storage: jetstream.FileStorage, replicas: max(cfg.Replicas, 1)}
+	n := &NATS{storage: jetstream.FileStorage, replicas: max(cfg.Replicas, 1), hooks: make(map[*func()]struct{})}
 	opts := []nats.Option{
 		nats.Name("parley-directory"),
 		nats.MaxReconnects(-1),
@@ -79,6 +109,7 @@ func ConnectNATS(cfg NATSConfig) (*NATS, error) {
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) {
 			log.Info("directory: NATS reconnected", "server", nc.ConnectedUrlRedacted())
+			n.reconnected()
 		}),
 	}
 	url := cfg.URL

@@ -49,9 +49,6 @@ type ServerConfig struct {
 	// directories on its NATS holding users its sessions follow are still
 	// there; the users of one that vanished are shown offline. 0 → 1 s.
 	NodeProbeInterval time.Duration
-	// Relays configures the registry of supernodes and volunteer relays
-	// whose ICE servers clients are given (relays.go).
-	Relays RelayConfig
 }
 
 func (c ServerConfig) validate() error {
@@ -60,9 +57,6 @@ func (c ServerConfig) validate() error {
 	}
 	if c.PingInterval < 0 {
 		return fmt.Errorf("negative PingInterval %v", c.PingInterval)
-	}
-	if err := c.Relays.validate(); err != nil {
-		return err
 	}
 	if c.LoginTimeout < 0 {
 		return fmt.Errorf("negative LoginTimeout %v", c.LoginTimeout)
@@ -142,8 +136,6 @@ type Server struct {
 	probeDone   chan struct{}
 	// stopReannounce removes the NATS reconnect hook.
 	stopReannounce func()
-	// relays is the registry of supernodes and volunteer relays (relays.go).
-	relays *relayRegistry
 
 	// mu guards the following fields.
 	mu     sync.Mutex
@@ -223,12 +215,6 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 		s.closeNATS()
 		return nil, fmt.Errorf("directory: answer node probes: %w", err)
 	}
-	if err := s.startRelays(ctx, cfg.Relays); err != nil {
-		_ = s.presenceSub.Unsubscribe()
-		_ = s.nodeSub.Unsubscribe()
-		s.closeNATS()
-		return nil, err
-	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.stopReannounce = s.nats.onReconnect(s.reannounce)
 	go func() {
@@ -281,7 +267,6 @@ func (s *Server) Close() error {
 	s.cancel()
 	<-s.routeDone
 	<-s.probeDone
-	s.relays.close()
 	_ = s.presenceSub.Unsubscribe()
 	_ = s.nodeSub.Unsubscribe()
 	if s.ownsNATS {

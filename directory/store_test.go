@@ -8,8 +8,6 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/nats-io/nats-server/v2/server"
-
 	"github.com/parley-voip/parley/directory"
 )
 
@@ -99,21 +97,8 @@ func TestStoreSurvivesRestart(t *testing.T) {
 // TestHealthzFollowsStorage: /healthz is 200 only while the NATS holding
 // the directory's state is reachable.
 func TestHealthzFollowsStorage(t *testing.T) {
-	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), NoLog: true, NoSigs: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ns.Start()
-	t.Cleanup(ns.Shutdown)
-	if !ns.ReadyForConnections(testTimeout) {
-		t.Fatal("NATS not ready")
-	}
-	n, err := directory.ConnectNATS(directory.NATSConfig{URL: ns.ClientURL(), Logger: testLogger(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = n.Close() })
-	d := startDirectory(t, directory.ServerConfig{NATS: n})
+	ns, url := startNATSServer(t)
+	d := startDirectory(t, directory.ServerConfig{NATS: connectNATS(t, url)})
 	health := func() int {
 		resp, err := http.Get(d.http.URL + "/healthz")
 		if err != nil {

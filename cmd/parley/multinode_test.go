@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 
 	"github.com/parley-voip/parley/directory"
+	"github.com/parley-voip/parley/directory/identity"
 )
 
 // freePorts returns n TCP ports on loopback that were free a moment ago.
@@ -112,7 +113,8 @@ func stopNATS(nodes []*server.Server) {
 // TestThreeDirectoriesOnANATSCluster runs three 'parley directory'
 // processes on a three-node NATS cluster: users on different directories
 // become contacts, see each other and call each other; then one directory
-// is killed and its user reconnects to another, with nothing lost.
+// is killed: the others show its users offline, and its users reconnect to
+// another directory, online again with nothing lost.
 func TestThreeDirectoriesOnANATSCluster(t *testing.T) {
 	if testing.Short() {
 		t.Skip("multi-node test skipped in -short mode")
@@ -126,17 +128,18 @@ func TestThreeDirectoriesOnANATSCluster(t *testing.T) {
 		procs[i], dirs[i] = startDirectoryOn(t, "--nats", strings.Join(urls, ","), "--nats-replicas", "3")
 	}
 
-	dial := func(user, url string) *directory.Client {
+	dialID := func(user, url string, id *identity.Identity) *directory.Client {
 		t.Helper()
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		c, err := directory.Dial(ctx, directory.ClientConfig{URL: url, User: user, Identity: newTestIdentity(), Reconnect: true})
+		c, err := directory.Dial(ctx, directory.ClientConfig{URL: url, User: user, Identity: id, Reconnect: true})
 		if err != nil {
 			t.Fatalf("%s on %s: %v", user, url, err)
 		}
 		t.Cleanup(func() { c.Close() })
 		return c
 	}
+	dial := func(user, url string) *directory.Client { return dialID(user, url, newTestIdentity()) }
 	// alice uses directory 1, and directory 3 should 1 fail.
 	alice := dial("alice", dirs[0]+","+dirs[2])
 	bob := dial("bob", dirs[1])
@@ -154,6 +157,16 @@ func TestThreeDirectoriesOnANATSCluster(t *testing.T) {
 		t.Fatal(err)
 	}
 	awaitPresence(t, bob, "alice", directory.StatusBusy)
+	// erin knows directory 1 only: when it dies she stays away.
+	erinID := newTestIdentity()
+	erin := dialID("erin", dirs[0], erinID)
+	if err := erin.Contact(ctx, directory.ContactAdd, "bob", ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := bob.Contact(ctx, directory.ContactAccept, "erin", ""); err != nil {
+		t.Fatal(err)
+	}
+	awaitPresence(t, bob, "erin", directory.StatusOnline)
 
 	// A call from directory 1 to directory 2, between two more users.
 	dir := t.TempDir()
@@ -166,11 +179,22 @@ func TestThreeDirectoriesOnANATSCluster(t *testing.T) {
 		t.Fatalf("carol's answer: %v", err)
 	}
 
-	// Directory 1 dies; alice comes back through directory 3.
+	// Directory 1 dies: bob, on directory 2, sees erin go offline; alice
+	// comes back through directory 3.
 	if err := procs[0].cmd.Process.Kill(); err != nil {
 		t.Fatal(err)
 	}
 	start := time.Now()
+	awaitPresence(t, bob, "erin", directory.StatusOffline)
+	t.Logf("erin shown offline %v after her directory was killed", time.Since(start))
+	// Goal: within 2 s (a probe a second); bound 2.5×.
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("erin shown offline after %v, want ≤ 5 s", d)
+	}
+	erin.Close()
+	dialID("erin", dirs[2], erinID)
+	awaitPresence(t, bob, "erin", directory.StatusOnline)
+
 	for {
 		err := bob.Send(ctx, directory.Signal{To: "alice", CallID: "after-failover", Kind: directory.SignalOffer})
 		if err == nil {
