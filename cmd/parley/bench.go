@@ -17,6 +17,7 @@ func benchmarks() []subcommand {
 		{"relay", "simulated calls through a TURN relay: parley's supernode or coturn", runBenchRelay},
 		{"latency", "latency [--frame 10ms|20ms] [--calls N]: one-way mouth-to-ear p50/p95 over loopback calls", runBenchLatency},
 		{"media", "media: ns per 20 ms frame of each audio stage, and the pipeline against the codec alone", runBenchMedia},
+		{"soak", "soak [--duration D]: a call with 10 % loss and jitter; memory and buffer delay must stay flat", runBenchSoak},
 	}
 }
 

@@ -1,7 +1,9 @@
 // Package perf measures Parley's real-time audio core: what each stage of
 // the per-call pipeline costs per frame (Stages, for 'go test -bench' and
-// 'parley bench media') and the one-way mouth-to-ear latency of a call over
-// loopback (MeasureLatency, for 'parley bench latency').
+// 'parley bench media'), the one-way mouth-to-ear latency of a call over
+// loopback (MeasureLatency, for 'parley bench latency'), and whether a long
+// call's memory and buffer delay stay flat under loss and jitter (Soak, for
+// 'parley bench soak').
 package perf
 
 import (
