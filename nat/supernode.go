@@ -76,7 +76,7 @@ func (c *SupernodeConfig) validate() error {
 	case !c.PublicIP.IsValid():
 		return errors.New("nat: supernode needs its public IP")
 	case c.AuthSecret == "":
-		return errors.New("nat: supernode needs an auth secret (directory registration is not built yet)")
+		return errors.New("nat: supernode needs an auth secret")
 	case c.MaxAllocationsPerUser < 0 || c.MaxKbpsPerUser < 0 || c.UDPListeners < 0 || c.MaxAllocations < 0 || c.MaxKbps < 0:
 		return errors.New("nat: supernode quotas and listener count must be 0 or more")
 	case (c.TLSListen == "") != (c.TLS == nil):

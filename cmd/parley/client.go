@@ -105,6 +105,9 @@ func startPhone(ctx context.Context, o *clientOptions, cfg call.PhoneConfig) (*c
 		return nil, nil, err
 	}
 	cfg.Directory, cfg.Logger, cfg.ICE = client, log, o.ice
+	if len(o.ice.Servers) == 0 { // --ice-server replaces the directory's
+		cfg.ICE.Source = relaySource(ctx, client, log)
+	}
 	phone, err := call.NewPhone(cfg)
 	if err != nil {
 		client.Close()
@@ -190,10 +193,12 @@ func runAnswer(ctx context.Context, args []string) error {
 	)
 	fs := newFlagSet("answer", "answer [flags]", os.Stderr)
 	o.register(fs)
+		relay relayOptions
 	m.register(fs)
 	fs.IntVar(&calls, "calls", 0, "answer this many calls, then exit (0: until interrupted)")
 	fs.StringVar(&o.session.CallsFrom, "accept-calls-from", directory.CallsFromContacts, "who may call you and see your presence: contacts or anyone")
 	if _, err := parseArgs(fs, args, 0); err != nil {
+	relay.register(fs)
 		return err
 	}
 	if calls < 0 {
@@ -201,6 +206,9 @@ func runAnswer(ctx context.Context, args []string) error {
 	}
 	if from := o.session.CallsFrom; from != directory.CallsFromContacts && from != directory.CallsFromAnyone {
 		return badUsage("--accept-calls-from %q: want contacts or anyone", from)
+	}
+	if err := relay.validate(); err != nil {
+		return err
 	}
 	fc, err := o.resolve()
 	if err != nil {
@@ -216,6 +224,12 @@ func runAnswer(ctx context.Context, args []string) error {
 	fmt.Printf("%s is waiting for calls\n", o.user)
 	var failed error
 	for n := 0; calls == 0 || n < calls; n++ {
+	log, _ := o.logger() // checked by resolve
+	stopRelay, err := relay.start(ctx, client, o.directory, log)
+	if err != nil {
+		return err
+	}
+	defer stopRelay()
 		select {
 		case <-ctx.Done():
 			return failed

@@ -20,6 +20,7 @@ func runDirectory(ctx context.Context, args []string) error {
 		natsURL                string
 		replicas               int
 		tlsCert, tlsKey        string
+		relays                 directory.RelayConfig
 	)
 	fs := newFlagSet("directory", "directory [flags]", os.Stderr)
 	fs.StringVar(&listen, "listen", defaultDirectory, "HOST:PORT to serve WebSocket /v1/ws, /healthz, /metrics on")
@@ -29,6 +30,10 @@ func runDirectory(ctx context.Context, args []string) error {
 	fs.StringVar(&tlsCert, "tls-cert", "", "serve TLS (clients use https:// or wss://) with this PEM certificate chain")
 	fs.StringVar(&tlsKey, "tls-key", "", "the PEM private key of --tls-cert")
 	fs.StringVar(&logLevel, "log-level", "info", "log detail on stderr: debug, info, warn or error")
+	fs.StringVar(&relays.SupernodeToken, "supernode-token", os.Getenv("PARLEY_SUPERNODE_TOKEN"),
+		"token operator supernodes register with (parley supernode --supernode-token); none: they cannot (env PARLEY_SUPERNODE_TOKEN)")
+	fs.StringVar(&relays.AuthSecret, "auth-secret", os.Getenv("PARLEY_AUTH_SECRET"),
+		"TURN REST secret of supernodes that register without their own (their --auth-secret; env PARLEY_AUTH_SECRET)")
 	if _, err := parseArgs(fs, args, 0); err != nil {
 		return err
 	}
@@ -55,7 +60,7 @@ func runDirectory(ctx context.Context, args []string) error {
 		return err
 	}
 	defer state.Close()
-	srv, err := directory.NewServer(directory.ServerConfig{NATS: state, Logger: log})
+	srv, err := directory.NewServer(directory.ServerConfig{NATS: state, Logger: log, Relays: relays})
 	if err != nil {
 		return err
 	}

@@ -143,11 +143,11 @@ func (p *proc) cpuPerSecond(wall time.Duration) float64 {
 	return (st.UserTime() + st.SystemTime()).Seconds() / wall.Seconds()
 }
 
-// startDirectory runs 'parley directory' on a free loopback port and
-// returns its address.
-func startDirectory(t *testing.T) string {
+// startDirectory runs 'parley directory' on a free loopback port, with
+// extra flags if any, and returns its address.
+func startDirectory(t *testing.T, extra ...string) string {
 	t.Helper()
-	p := startParley(t, "directory", "--listen", "127.0.0.1:0", "--data", t.TempDir())
+	p := startParley(t, append([]string{"directory", "--listen", "127.0.0.1:0", "--data", t.TempDir()}, extra...)...)
 	line := p.await(t, "directory listening on", 10*time.Second)
 	return strings.TrimSpace(strings.TrimPrefix(line, "directory listening on"))
 }

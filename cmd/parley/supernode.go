@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -14,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/parley-voip/parley/directory"
 	"github.com/parley-voip/parley/nat"
 )
 
@@ -24,12 +26,14 @@ func runSupernode(ctx context.Context, args []string) error {
 		metricsAddr, dir     string
 		logLevel             string
 		tlsCert, tlsKey      string
+		token                string
+		capacity             int
 	)
-	fs := newFlagSet("supernode", "supernode --listen HOST:PORT --public-ip IP --auth-secret SECRET [flags]", os.Stderr)
+	fs := newFlagSet("supernode", "supernode --listen HOST:PORT --public-ip IP (--directory URL --supernode-token T | --auth-secret SECRET) [flags]", os.Stderr)
 	fs.StringVar(&cfg.Listen, "listen", "0.0.0.0:3478", "HOST:PORT for STUN and TURN, on UDP and TCP")
 	fs.StringVar(&publicIP, "public-ip", "", "the address peers reach the relay ports on (required)")
 	fs.StringVar(&cfg.AuthSecret, "auth-secret", os.Getenv("PARLEY_AUTH_SECRET"),
-		"TURN REST shared secret, as coturn's static-auth-secret (env PARLEY_AUTH_SECRET; required until directory registration lands)")
+		"TURN REST shared secret, as coturn's static-auth-secret (env PARLEY_AUTH_SECRET); with --directory and none, a random one is agreed at registration")
 	fs.Func("allow-peer", "relay to this network although it is private, loopback, … (CIDR; repeatable)", func(v string) error {
 		p, err := netip.ParsePrefix(v)
 		if err != nil {
@@ -46,7 +50,9 @@ func runSupernode(ctx context.Context, args []string) error {
 	fs.StringVar(&tlsCert, "tls-cert", "", "PEM certificate (chain) for --tls-listen")
 	fs.StringVar(&tlsKey, "tls-key", "", "PEM private key for --tls-listen")
 	fs.StringVar(&metricsAddr, "metrics", "", "HOST:PORT to serve Prometheus /metrics on (default: none)")
-	fs.StringVar(&dir, "directory", "", "the directory to register with (accepted; registration is not built yet: use --auth-secret on both sides)")
+	fs.StringVar(&dir, "directory", "", "the directory to register with, which then hands clients credentials for this supernode (http[s]://, ws[s]:// or host:port; comma-separated: tried in turn)")
+	fs.StringVar(&token, "supernode-token", os.Getenv("PARLEY_SUPERNODE_TOKEN"), "the directory's --supernode-token (env PARLEY_SUPERNODE_TOKEN)")
+	fs.IntVar(&capacity, "capacity", 0, "allocations to take at most, as told to the directory, which ranks supernodes by load against it (0: no limit)")
 	fs.StringVar(&logLevel, "log-level", "info", "log detail on stderr: debug, info, warn or error")
 	if _, err := parseArgs(fs, args, 0); err != nil {
 		return err
@@ -61,8 +67,19 @@ func runSupernode(ctx context.Context, args []string) error {
 	if cfg.RelayPortMin, cfg.RelayPortMax, err = parsePortRange(relayPorts); err != nil {
 		return badUsage("--relay-ports %q: %v", relayPorts, err)
 	}
-	if cfg.AuthSecret == "" {
-		return badUsage("--auth-secret is required (directory registration is not built yet)")
+	switch {
+	case dir == "" && cfg.AuthSecret == "":
+		return badUsage("give --directory (with --supernode-token) to register, or --auth-secret to share a secret with clients")
+	case dir != "" && token == "":
+		return badUsage("--directory needs the directory's --supernode-token")
+	case capacity < 0:
+		return badUsage("--capacity must be 0 or more")
+	}
+	cfg.MaxAllocations = capacity
+	// A secret of its own, agreed with the directory at registration.
+	secretAgreed := cfg.AuthSecret == ""
+	if secretAgreed {
+		cfg.AuthSecret = rand.Text()
 	}
 	if (cfg.TLSListen == "") != (tlsCert == "" || tlsKey == "") {
 		return badUsage("--tls-listen needs --tls-cert and --tls-key, and they need it")
@@ -73,9 +90,6 @@ func runSupernode(ctx context.Context, args []string) error {
 			return fmt.Errorf("TLS certificate: %w", err)
 		}
 		cfg.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
-	}
-	if dir != "" {
-		log.Warn("--directory is accepted but registration is not built yet; clients need --ice-server with credentials made from --auth-secret")
 	}
 	cfg.Logger = log
 	if os.Getenv("GOGC") == "" {
@@ -114,6 +128,39 @@ func runSupernode(ctx context.Context, args []string) error {
 		fmt.Printf("supernode listening on tls %s\n", sn.TLSAddr())
 	}
 	log.Info("supernode up", "udp", sn.UDPAddr(), "tcp", sn.TCPAddr(), "public_ip", cfg.PublicIP, "relay_ports", relayPorts)
+	if dir != "" {
+		reg := directory.SupernodeRegistration{URLs: supernodeURLs(sn, cfg.PublicIP), Capacity: capacity}
+		reg.ID = supernodeID(reg.URLs[0])
+		if secretAgreed {
+			reg.Secret = cfg.AuthSecret
+		}
+		r, err := directory.NewSupernodeRegistrar(directory.SupernodeRegistrarConfig{
+			Directory: dir, Token: token, Registration: reg, Load: sn.Allocations, Logger: log})
+		if err != nil {
+			return badUsage("--directory: %v", err)
+		}
+		rctx, cancel := context.WithTimeout(ctx, dialTimeout)
+		err = r.Register(rctx)
+		cancel()
+		if errors.Is(err, directory.ErrRegistrationRefused) {
+			return err
+		}
+		if err != nil {
+			log.Warn("supernode: directory not reachable yet; registering at the next heartbeat", "err", err)
+		} else {
+			fmt.Printf("supernode registered with %s as %s\n", dir, reg.ID)
+		}
+		done := make(chan struct{})
+		rctx, stop := context.WithCancel(ctx)
+		go func() {
+			defer close(done)
+			r.Run(rctx)
+		}()
+		defer func() {
+			stop()
+			<-done
+		}()
+	}
 
 	select {
 	case err := <-serveErr:
@@ -123,6 +170,26 @@ func runSupernode(ctx context.Context, args []string) error {
 	case <-ctx.Done():
 	}
 	return nil
+}
+
+// supernodeURLs are the STUN and TURN URLs clients reach sn on.
+func supernodeURLs(sn *nat.Supernode, public netip.Addr) []string {
+	hostPort := func(a net.Addr) string {
+		_, port, _ := net.SplitHostPort(a.String())
+		return net.JoinHostPort(public.String(), port)
+	}
+	udp := hostPort(sn.UDPAddr())
+	urls := []string{"stun:" + udp, "turn:" + udp + "?transport=udp", "turn:" + hostPort(sn.TCPAddr()) + "?transport=tcp"}
+	if sn.TLSAddr() != nil {
+		urls = append(urls, "turns:"+hostPort(sn.TLSAddr())+"?transport=tcp")
+	}
+	return urls
+}
+
+// supernodeID names a supernode by its address, so that one restarted
+// there takes its old registration over.
+func supernodeID(stunURL string) string {
+	return strings.NewReplacer(":", "-", ".", "-", "[", "", "]", "").Replace(strings.TrimPrefix(stunURL, "stun:"))
 }
 
 func parsePortRange(s string) (lo, hi uint16, err error) {
