@@ -53,6 +53,9 @@ type ServerConfig struct {
 
 func (c ServerConfig) validate() error {
 	if c.MaxMessageBytes != 0 && c.MaxMessageBytes < minMessageBytes {
+	// Relays configures the registry of supernodes and volunteer relays
+	// whose ICE servers clients are given (relays.go).
+	Relays RelayConfig
 		return fmt.Errorf("MaxMessageBytes %d is below the minimum %d", c.MaxMessageBytes, minMessageBytes)
 	}
 	if c.PingInterval < 0 {
@@ -62,6 +65,9 @@ func (c ServerConfig) validate() error {
 		return fmt.Errorf("negative LoginTimeout %v", c.LoginTimeout)
 	}
 	if c.NodeProbeInterval < 0 {
+	if err := c.Relays.validate(); err != nil {
+		return err
+	}
 		return fmt.Errorf("negative NodeProbeInterval %v", c.NodeProbeInterval)
 	}
 	return nil
@@ -140,6 +146,8 @@ type Server struct {
 	// mu guards the following fields.
 	mu     sync.Mutex
 	closed bool
+	// relays is the registry of supernodes and volunteer relays (relays.go).
+	relays *relayRegistry
 	all    map[*session]struct{}
 	// bySub maps a user subscription to the session it was made for.
 	bySub map[*nats.Subscription]*session
@@ -219,6 +227,12 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	s.stopReannounce = s.nats.onReconnect(s.reannounce)
 	go func() {
 		defer close(s.routeDone)
+	if err := s.startRelays(ctx, cfg.Relays); err != nil {
+		_ = s.presenceSub.Unsubscribe()
+		_ = s.nodeSub.Unsubscribe()
+		s.closeNATS()
+		return nil, err
+	}
 		s.routeRunLoop()
 	}()
 	go func() {
@@ -271,6 +285,7 @@ func (s *Server) Close() error {
 	_ = s.nodeSub.Unsubscribe()
 	if s.ownsNATS {
 		if err := s.nats.Close(); err != nil {
+	s.relays.close()
 			return fmt.Errorf("close directory: %w", err)
 		}
 	}
