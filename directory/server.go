@@ -49,25 +49,25 @@ type ServerConfig struct {
 	// directories on its NATS holding users its sessions follow are still
 	// there; the users of one that vanished are shown offline. 0 → 1 s.
 	NodeProbeInterval time.Duration
+	// Relays configures the registry of supernodes and volunteer relays
+	// whose ICE servers clients are given (relays.go).
+	Relays RelayConfig
 }
 
 func (c ServerConfig) validate() error {
 	if c.MaxMessageBytes != 0 && c.MaxMessageBytes < minMessageBytes {
-	// Relays configures the registry of supernodes and volunteer relays
-	// whose ICE servers clients are given (relays.go).
-	Relays RelayConfig
 		return fmt.Errorf("MaxMessageBytes %d is below the minimum %d", c.MaxMessageBytes, minMessageBytes)
 	}
 	if c.PingInterval < 0 {
 		return fmt.Errorf("negative PingInterval %v", c.PingInterval)
 	}
+	if err := c.Relays.validate(); err != nil {
+		return err
+	}
 	if c.LoginTimeout < 0 {
 		return fmt.Errorf("negative LoginTimeout %v", c.LoginTimeout)
 	}
 	if c.NodeProbeInterval < 0 {
-	if err := c.Relays.validate(); err != nil {
-		return err
-	}
 		return fmt.Errorf("negative NodeProbeInterval %v", c.NodeProbeInterval)
 	}
 	return nil
@@ -142,12 +142,12 @@ type Server struct {
 	probeDone   chan struct{}
 	// stopReannounce removes the NATS reconnect hook.
 	stopReannounce func()
+	// relays is the registry of supernodes and volunteer relays (relays.go).
+	relays *relayRegistry
 
 	// mu guards the following fields.
 	mu     sync.Mutex
 	closed bool
-	// relays is the registry of supernodes and volunteer relays (relays.go).
-	relays *relayRegistry
 	all    map[*session]struct{}
 	// bySub maps a user subscription to the session it was made for.
 	bySub map[*nats.Subscription]*session
@@ -223,16 +223,16 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 		s.closeNATS()
 		return nil, fmt.Errorf("directory: answer node probes: %w", err)
 	}
-	s.ctx, s.cancel = context.WithCancel(context.Background())
-	s.stopReannounce = s.nats.onReconnect(s.reannounce)
-	go func() {
-		defer close(s.routeDone)
 	if err := s.startRelays(ctx, cfg.Relays); err != nil {
 		_ = s.presenceSub.Unsubscribe()
 		_ = s.nodeSub.Unsubscribe()
 		s.closeNATS()
 		return nil, err
 	}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.stopReannounce = s.nats.onReconnect(s.reannounce)
+	go func() {
+		defer close(s.routeDone)
 		s.routeRunLoop()
 	}()
 	go func() {
@@ -281,11 +281,11 @@ func (s *Server) Close() error {
 	s.cancel()
 	<-s.routeDone
 	<-s.probeDone
+	s.relays.close()
 	_ = s.presenceSub.Unsubscribe()
 	_ = s.nodeSub.Unsubscribe()
 	if s.ownsNATS {
 		if err := s.nats.Close(); err != nil {
-	s.relays.close()
 			return fmt.Errorf("close directory: %w", err)
 		}
 	}
