@@ -190,25 +190,25 @@ func runAnswer(ctx context.Context, args []string) error {
 		o     clientOptions
 		m     mediaOptions
 		calls int
+		relay relayOptions
 	)
 	fs := newFlagSet("answer", "answer [flags]", os.Stderr)
 	o.register(fs)
-		relay relayOptions
 	m.register(fs)
+	relay.register(fs)
 	fs.IntVar(&calls, "calls", 0, "answer this many calls, then exit (0: until interrupted)")
 	fs.StringVar(&o.session.CallsFrom, "accept-calls-from", directory.CallsFromContacts, "who may call you and see your presence: contacts or anyone")
 	if _, err := parseArgs(fs, args, 0); err != nil {
-	relay.register(fs)
 		return err
 	}
 	if calls < 0 {
 		return badUsage("--calls must be 0 or more")
 	}
-	if from := o.session.CallsFrom; from != directory.CallsFromContacts && from != directory.CallsFromAnyone {
-		return badUsage("--accept-calls-from %q: want contacts or anyone", from)
-	}
 	if err := relay.validate(); err != nil {
 		return err
+	}
+	if from := o.session.CallsFrom; from != directory.CallsFromContacts && from != directory.CallsFromAnyone {
+		return badUsage("--accept-calls-from %q: want contacts or anyone", from)
 	}
 	fc, err := o.resolve()
 	if err != nil {
@@ -221,15 +221,15 @@ func runAnswer(ctx context.Context, args []string) error {
 	}
 	defer client.Close()
 	defer phone.Close()
-	fmt.Printf("%s is waiting for calls\n", o.user)
-	var failed error
-	for n := 0; calls == 0 || n < calls; n++ {
 	log, _ := o.logger() // checked by resolve
 	stopRelay, err := relay.start(ctx, client, o.directory, log)
 	if err != nil {
 		return err
 	}
 	defer stopRelay()
+	fmt.Printf("%s is waiting for calls\n", o.user)
+	var failed error
+	for n := 0; calls == 0 || n < calls; n++ {
 		select {
 		case <-ctx.Done():
 			return failed
