@@ -2,12 +2,15 @@ package call
 
 import (
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pion/webrtc/v4"
@@ -24,25 +27,39 @@ const (
 	// statsInterval is how often a live call samples its path's figures.
 	statsInterval = time.Second
 	// restartTimeout bounds an ICE restart: a path that is not back by
-	// then is lost.
-	restartTimeout = 10 * time.Second
+	// then is lost. With ICE's 1.5 s to call a silent path disconnected, a
+	// vanished peer is found within 10 s.
+	restartTimeout = 7 * time.Second
+	// refusalGrace is how long a caller whose every ringing device refused
+	// waits for another device's ringing before taking the refusal: one
+	// device's "busy" can overtake another's "ringing".
+	refusalGrace = 500 * time.Millisecond
+	// byeFlush bounds the wait for a hang-up on the control channel to
+	// leave before the PeerConnection closes.
+	byeFlush = 200 * time.Millisecond
 )
 
 // Call is one voice call. Its methods are safe to call from any goroutine;
 // the call's own goroutine does the work.
 type Call struct {
 	phone     *Phone
-	id        string
 	peer      string
 	direction Direction
 	opt       DialOptions
 	log       *slog.Logger
+	// id changes at most once: when glare makes an outgoing call take the
+	// peer's call over (Phone.route).
+	id atomic.Pointer[string]
 
 	inbox    chan directory.Signal // from the phone's router; bounded, since the peer fills it
 	events   *mailbox[any]         // from pion's callbacks and the call's own goroutines
 	commands chan command          // from the user
 	active   chan struct{}         // closed when media starts flowing
 	done     chan struct{}         // closed when the call has ended
+
+	// mu guards status, written by the actor.
+	mu     sync.Mutex
+	status Status
 
 	// Written by the actor before done is closed; read after.
 	stats Stats
@@ -51,7 +68,8 @@ type Call struct {
 
 type command struct {
 	kind  commandKind
-	media MediaConfig // cmdAnswer: the devices to answer with
+	media MediaConfig  // cmdAnswer: the devices to answer with
+	stats chan<- Stats // cmdStats: where the snapshot goes
 }
 
 type commandKind int
@@ -60,13 +78,28 @@ const (
 	cmdAnswer commandKind = iota
 	cmdReject
 	cmdHangup
+	cmdHold
+	cmdResume
+	cmdMute
+	cmdUnmute
+	cmdStats
 )
 
-// Events pion's callbacks post to the actor.
+// Events pion's callbacks post to the actor. Those of a PeerConnection
+// carry it, since glare can replace one before its events are taken.
 type (
-	evCandidate struct{ c *webrtc.ICECandidate }
-	evState     struct{ s webrtc.PeerConnectionState }
-	evTrack     struct{ t *webrtc.TrackRemote }
+	evCandidate struct {
+		pc *webrtc.PeerConnection
+		c  *webrtc.ICECandidate
+	}
+	evState struct {
+		pc *webrtc.PeerConnection
+		s  webrtc.PeerConnectionState
+	}
+	evTrack struct {
+		pc *webrtc.PeerConnection
+		t  *webrtc.TrackRemote
+	}
 	// evMediaEnded: a media loop stopped on its own; remoteClosed when the
 	// peer closed DTLS (close_notify), which is a hang-up that needs no
 	// directory.
@@ -79,12 +112,13 @@ type (
 		kind directory.SignalKind
 		err  error
 	}
+	evControlOpen struct{}
+	evControl     struct{ m controlMsg }
 )
 
 func newCall(p *Phone, id, peer string, dir Direction, start time.Time, opt DialOptions) *Call {
-	return &Call{
+	c := &Call{
 		phone:     p,
-		id:        id,
 		peer:      peer,
 		direction: dir,
 		opt:       opt,
@@ -102,16 +136,29 @@ func newCall(p *Phone, id, peer string, dir Direction, start time.Time, opt Dial
 			Codec:     codecName,
 		},
 	}
+	c.id.Store(&id)
+	c.status.State = StateRinging
+	if dir == Outgoing {
+		c.status.State = StateDialing
+	}
+	return c
 }
 
 // ID returns the call's ID, unique across the directory.
-func (c *Call) ID() string { return c.id }
+func (c *Call) ID() string { return *c.id.Load() }
 
 // Peer returns the other party's username.
 func (c *Call) Peer() string { return c.peer }
 
 // Direction says who placed the call.
 func (c *Call) Direction() Direction { return c.direction }
+
+// Status returns the call's state, hold and mute, and SAS.
+func (c *Call) Status() Status {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.status
+}
 
 // Answer accepts a ringing incoming call with the phone's devices.
 func (c *Call) Answer() { c.AnswerWith(c.phone.cfg.Media) }
@@ -124,6 +171,48 @@ func (c *Call) Reject() { c.command(command{kind: cmdReject}) }
 
 // Hangup ends the call, whatever its state.
 func (c *Call) Hangup() { c.command(command{kind: cmdHangup}) }
+
+// Hold stops the media both ways until Resume; the peer sees the call held.
+func (c *Call) Hold() { c.command(command{kind: cmdHold}) }
+
+// Resume takes the call off hold.
+func (c *Call) Resume() { c.command(command{kind: cmdResume}) }
+
+// Mute stops sending this side's audio until Unmute; the peer sees it.
+func (c *Call) Mute() { c.command(command{kind: cmdMute}) }
+
+// Unmute sends this side's audio again.
+func (c *Call) Unmute() { c.command(command{kind: cmdUnmute}) }
+
+// Do runs a text command, as a script gives it on 'parley call's standard
+// input: hold, resume, mute, unmute or hangup.
+func (c *Call) Do(text string) error {
+	do := map[string]func(){
+		"hold": c.Hold, "resume": c.Resume, "mute": c.Mute, "unmute": c.Unmute, "hangup": c.Hangup,
+	}[strings.TrimSpace(text)]
+	if do == nil {
+		return fmt.Errorf("unknown command %q: want hold, resume, mute, unmute or hangup", strings.TrimSpace(text))
+	}
+	do()
+	return nil
+}
+
+// LiveStats returns the call's stats so far; after the call, its final
+// ones.
+func (c *Call) LiveStats() Stats {
+	reply := make(chan Stats, 1)
+	select {
+	case c.commands <- command{kind: cmdStats, stats: reply}:
+	case <-c.done:
+		return c.stats
+	}
+	select {
+	case st := <-reply:
+		return st
+	case <-c.done:
+		return c.stats
+	}
+}
 
 func (c *Call) command(cmd command) {
 	select {
@@ -161,11 +250,16 @@ func (c *Call) postEvent(ev any) { c.events.put(ev) }
 
 // session is the state the actor owns while the call runs.
 type session struct {
-	pc            *webrtc.PeerConnection
+	pc *webrtc.PeerConnection
+	// offerer: this side made the call's offer (the caller, unless glare
+	// made it answer the peer's call); it makes the ICE restart offers.
+	offerer       bool
 	track         *webrtc.TrackLocalStaticRTP
+	gate          *gate
+	control       *webrtc.DataChannel
 	remoteSet     bool
-	pendingRemote []webrtc.ICECandidateInit // candidates that came before the remote description
-	audio         *audio                    // nil for the echo service
+	pendingRemote []candidatePayload // candidates that came before the remote description
+	audio         *audio             // nil for the echo service
 	mediaStart    time.Time
 	mediaCtx      context.Context
 	stopMedia     context.CancelFunc
@@ -174,28 +268,50 @@ type session struct {
 	outboxDone    chan struct{}
 	answered      bool
 	peerEnded     bool // the peer (or the directory for it) ended the call: nothing to tell it
-	connected     bool
-	pendingTrack  *webrtc.TrackRemote // a track that arrived before media started
+	// refusedBy: the identity check that refused the call, told to the
+	// peer so that it ends identity-refused rather than guess.
+	refusedBy    EndReason
+	connected    bool
+	pendingTrack *webrtc.TrackRemote // a track that arrived before media started
 	// restarting: the path failed and an ICE restart is under way (the
 	// caller offered one, or the callee waits for it).
 	restarting bool
+
+	// The caller's view of the callee's devices: those ringing, the one
+	// whose answer won, and the last refusal, taken once none rings.
+	ringing map[string]bool
+	winner  string
+	refusal EndReason
+}
+
+// candidatePayload is a candidate signal's payload: the ICE candidate and
+// the sending phone's leg, so that a caller ignores the candidates of a
+// device whose answer lost.
+type candidatePayload struct {
+	webrtc.ICECandidateInit
+	Leg string `json:"leg,omitempty"`
 }
 
 // runLoop is the call's actor: it owns the PeerConnection and every piece
-// of the call's state until the call ends.
-func (c *Call) runLoop(ctx context.Context, offer *directory.Signal, a *audio) {
-	s := &session{audio: a, outbox: newMailbox[directory.Signal](), outboxDone: make(chan struct{})}
+// of the call's state until the call ends. refusal, for an incoming call
+// whose offer did not verify, ends it before it rings.
+func (c *Call) runLoop(ctx context.Context, offer *directory.Signal, refusal error, a *audio) {
+	s := &session{
+		audio: a, offerer: c.direction == Outgoing, ringing: make(map[string]bool),
+		outbox: newMailbox[directory.Signal](), outboxDone: make(chan struct{}),
+	}
 	go c.sendLoop(ctx, s.outbox, s.outboxDone)
 
-	reason, err := c.run(ctx, s, offer)
+	var reason EndReason
+	var err error
+	if refusal != nil {
+		reason, err = refusedReason(refusal), refusal
+		s.refusedBy = reason
+	} else {
+		reason, err = c.run(ctx, s, offer)
+	}
 	if !s.peerEnded {
-		// Tell the peer: a callee that declines rejects; every other end
-		// is a hang-up.
-		kind := directory.SignalHangup
-		if reason == EndRejected {
-			kind = directory.SignalReject
-		}
-		s.outbox.put(c.signal(kind, nil))
+		c.tellPeer(s, reason)
 	}
 	s.outbox.close()
 	c.finish(s, reason, err)
@@ -203,13 +319,43 @@ func (c *Call) runLoop(ctx context.Context, offer *directory.Signal, a *audio) {
 	close(c.done)
 }
 
+// refusedReason is the end reason of a call refused for err, which wraps
+// errKeyChanged or errBadSignature.
+func refusedReason(err error) EndReason {
+	if errors.Is(err, errKeyChanged) {
+		return EndKeyChanged
+	}
+	return EndBadSignature
+}
+
+// tellPeer tells the peer the call has ended: over the control channel
+// (which needs no directory) and through the directory. A callee that
+// declines rejects; every other end is a hang-up.
+func (c *Call) tellPeer(s *session, reason EndReason) {
+	if s.control != nil && s.control.ReadyState() == webrtc.DataChannelStateOpen {
+		c.sendControl(s, controlMsg{Type: controlBye})
+		for deadline := time.Now().Add(byeFlush); s.control.BufferedAmount() > 0 && time.Now().Before(deadline); {
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	p := legPayload{Leg: c.phone.leg}
+	if s.refusedBy != "" {
+		p.Reason = EndIdentityRefused
+	}
+	kind := directory.SignalHangup
+	if c.direction == Incoming && !s.answered && (reason == EndRejected || s.refusedBy != "") {
+		kind = directory.SignalReject
+	}
+	s.outbox.put(c.signal(kind, p))
+}
+
 // run drives the call until it ends and says why.
 func (c *Call) run(ctx context.Context, s *session, offer *directory.Signal) (EndReason, error) {
 	ringTimer := time.NewTimer(c.phone.cfg.RingTimeout)
 	defer ringTimer.Stop()
-	var connectTimer, durationTimer, statsTicker, restartTimer <-chan time.Time
+	var connectTimer, durationTimer, statsTicker, restartTimer, refusalTimer <-chan time.Time
 
-	if c.direction == Outgoing {
+	if s.offerer {
 		if err := c.newPeerConnection(s); err != nil {
 			return EndFailed, err
 		}
@@ -220,9 +366,11 @@ func (c *Call) run(ctx context.Context, s *session, offer *directory.Signal) (En
 		if err := s.pc.SetLocalDescription(sdp); err != nil {
 			return EndFailed, fmt.Errorf("set local offer: %w", err)
 		}
-		s.outbox.put(c.signal(directory.SignalOffer, sdpPayload{SDP: sdp.SDP}))
+		s.outbox.put(c.sdpSignal(directory.SignalOffer, sdp.SDP))
+		c.emit(string(StateDialing), "")
 	} else {
-		s.outbox.put(c.signal(directory.SignalRinging, nil))
+		s.outbox.put(c.signal(directory.SignalRinging, legPayload{Leg: c.phone.leg}))
+		c.emit(string(StateRinging), "")
 	}
 
 	for {
@@ -236,6 +384,11 @@ func (c *Call) run(ctx context.Context, s *session, offer *directory.Signal) (En
 					return EndNoAnswer, nil
 				}
 				return EndMissed, nil
+			}
+
+		case <-refusalTimer:
+			if !s.answered && len(s.ringing) == 0 {
+				return s.refusal, nil
 			}
 
 		case <-connectTimer:
@@ -271,74 +424,109 @@ func (c *Call) run(ctx context.Context, s *session, offer *directory.Signal) (En
 				if err := c.answer(s, offer, cmd.media); err != nil {
 					return EndFailed, err
 				}
-				s.answered = true
 				ringTimer.Stop()
 				connectTimer = time.After(connectTimeout)
+			case cmdHold, cmdResume, cmdMute, cmdUnmute:
+				c.setHoldMute(s, cmd.kind)
+			case cmdStats:
+				cmd.stats <- c.snapshot(s)
 			}
 
 		case sig := <-c.inbox:
+			leg := decodeLeg(sig.Payload)
 			switch sig.Kind {
 			case directory.SignalRinging:
-				c.log.Debug("ringing")
+				if c.direction == Outgoing && !s.answered {
+					s.ringing[leg.Leg] = true
+					if c.Status().State == StateDialing {
+						c.setState(StateRinging, "")
+					}
+				}
 			case directory.SignalOffer:
-				// A new offer in a running call restarts ICE (RFC 8445
-				// §9); only the caller makes them.
-				if c.direction != Incoming || !s.answered {
-					continue
-				}
-				if err := c.answerRestart(s, sig); err != nil {
-					return EndFailed, err
-				}
-				if !s.restarting {
-					s.restarting = true
-					restartTimer = time.After(restartTimeout)
+				switch {
+				case !s.offerer && s.answered:
+					// A new offer in a running call restarts ICE (RFC 8445
+					// §9); only the offerer makes them.
+					if err := c.answerRestart(s, sig); err != nil {
+						return c.failReason(s, err), err
+					}
+					if !s.restarting {
+						s.restarting = true
+						restartTimer = time.After(restartTimeout)
+					}
+				case s.offerer && !s.answered:
+					// Glare: the peer called us as we called them, and the
+					// router found their call the one to keep.
+					if err := c.adopt(s, sig); err != nil {
+						return c.failReason(s, err), err
+					}
+					offer = &sig
+					ringTimer.Stop()
+					connectTimer = time.After(connectTimeout)
 				}
 			case directory.SignalAnswer:
-				if c.direction == Outgoing && s.restarting {
-					var p sdpPayload
-					if err := json.Unmarshal(sig.Payload, &p); err != nil {
-						return EndFailed, fmt.Errorf("peer's restart answer: %w", err)
-					}
-					if err := c.setRemote(s, webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: p.SDP}); err != nil {
-						return EndFailed, err
-					}
-					continue
+				if !s.offerer || s.answered && !s.restarting {
+					continue // a device whose answer lost; it stops on our accept
 				}
-				if c.direction != Outgoing || s.answered {
-					continue
+				p, err := c.phone.verifySDP(sig)
+				if err != nil {
+					s.refusedBy = refusedReason(err)
+					return s.refusedBy, err
 				}
-				var p sdpPayload
-				if err := json.Unmarshal(sig.Payload, &p); err != nil {
-					return EndFailed, fmt.Errorf("peer's answer: %w", err)
+				if s.answered && p.Leg != s.winner {
+					continue
 				}
 				if err := c.setRemote(s, webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: p.SDP}); err != nil {
 					return EndFailed, err
 				}
-				s.answered = true
+				if s.answered {
+					continue // the restart's answer
+				}
+				s.answered, s.winner = true, p.Leg
+				// Every device of the callee hears which one won; the
+				// others stop ringing.
+				s.outbox.put(c.signal(directory.SignalAccept, legPayload{Leg: p.Leg}))
+				c.setState(StateConnecting, "")
 				ringTimer.Stop()
 				connectTimer = time.After(connectTimeout)
 			case directory.SignalCandidate:
-				var cand webrtc.ICECandidateInit
+				var cand candidatePayload
 				if err := json.Unmarshal(sig.Payload, &cand); err != nil {
 					c.log.Warn("bad candidate from peer", "err", err)
 					continue
 				}
 				c.addRemoteCandidate(s, cand)
-			case directory.SignalReject:
-				s.peerEnded = true
-				return EndRejected, nil
-			case directory.SignalBusy:
-				s.peerEnded = true
-				return EndBusy, nil
-			case directory.SignalHangup:
+			case directory.SignalAccept:
+				if c.direction == Incoming && leg.Leg != c.phone.leg {
+					s.peerEnded = true // the caller talks to another device
+					return EndAnsweredElsewhere, nil
+				}
+			case directory.SignalReject, directory.SignalBusy, directory.SignalHangup:
+				if leg.Reason == EndIdentityRefused {
+					s.peerEnded = true
+					return EndIdentityRefused, nil
+				}
+				if c.direction == Outgoing && !s.answered {
+					// One device's refusal: the call goes on while
+					// another rings.
+					delete(s.ringing, leg.Leg)
+					s.refusal = map[directory.SignalKind]EndReason{
+						directory.SignalReject: EndRejected, directory.SignalBusy: EndBusy, directory.SignalHangup: EndNoAnswer,
+					}[sig.Kind]
+					if len(s.ringing) == 0 {
+						refusalTimer = time.After(refusalGrace)
+					}
+					continue
+				}
+				if sig.Kind != directory.SignalHangup {
+					continue
+				}
 				s.peerEnded = true
 				switch {
 				case s.connected:
 					return EndRemoteHangup, nil
-				case !s.answered && c.direction == Incoming:
-					return EndMissed, nil // the caller gave up
 				case !s.answered:
-					return EndNoAnswer, nil // the callee stopped ringing
+					return EndMissed, nil // the caller gave up
 				}
 				return EndCancelled, nil // the peer hung up while connecting
 			}
@@ -348,16 +536,22 @@ func (c *Call) run(ctx context.Context, s *session, offer *directory.Signal) (En
 			for _, ev := range events {
 				switch ev := ev.(type) {
 				case evCandidate:
-					if ev.c != nil {
-						s.outbox.put(c.signal(directory.SignalCandidate, ev.c.ToJSON()))
+					if ev.c != nil && ev.pc == s.pc {
+						s.outbox.put(c.signal(directory.SignalCandidate, candidatePayload{ev.c.ToJSON(), c.phone.leg}))
 					}
 				case evTrack:
+					if ev.pc != s.pc {
+						continue
+					}
 					if s.connected {
 						c.startReceive(s, ev.t)
 					} else {
 						s.pendingTrack = ev.t
 					}
 				case evState:
+					if ev.pc != s.pc {
+						continue
+					}
 					c.log.Debug("peer connection", "state", ev.s)
 					switch ev.s {
 					case webrtc.PeerConnectionStateConnected:
@@ -388,15 +582,24 @@ func (c *Call) run(ctx context.Context, s *session, offer *directory.Signal) (En
 							continue // the restart timer decides
 						}
 						// The path died (a relay went away, an address
-						// changed): restart ICE rather than hang up.
+						// changed, the peer vanished): restart ICE rather
+						// than hang up.
 						s.restarting = true
 						restartTimer = time.After(restartTimeout)
-						if c.direction == Outgoing {
+						if s.offerer {
 							if err := c.offerRestart(s); err != nil {
 								return EndPeerLost, err
 							}
 						}
 					}
+				case evControlOpen:
+					c.sendControl(s, c.stateMessage())
+				case evControl:
+					if ev.m.Type == controlBye {
+						s.peerEnded = true
+						return EndRemoteHangup, nil
+					}
+					c.setPeerState(s, ev.m)
 				case evMediaEnded:
 					if ev.remoteClosed {
 						s.peerEnded = true
@@ -405,8 +608,9 @@ func (c *Call) run(ctx context.Context, s *session, offer *directory.Signal) (En
 					return EndFailed, fmt.Errorf("media %s: %w", ev.loop, ev.err)
 				case evSignalError:
 					// Only a lost offer dooms the call; the peer learns of
-					// anything else some other way.
-					if ev.kind != directory.SignalOffer {
+					// anything else some other way. A restart's offer that
+					// finds the peer gone means the peer is lost.
+					if ev.kind != directory.SignalOffer || s.answered {
 						continue
 					}
 					switch {
@@ -424,6 +628,16 @@ func (c *Call) run(ctx context.Context, s *session, offer *directory.Signal) (En
 	}
 }
 
+// failReason is the end reason of a call that failed with err: an
+// identity check's refusal, which the peer is told of, or a local failure.
+func (c *Call) failReason(s *session, err error) EndReason {
+	if errors.Is(err, errKeyChanged) || errors.Is(err, errBadSignature) {
+		s.refusedBy = refusedReason(err)
+		return s.refusedBy
+	}
+	return EndFailed
+}
+
 // hangupReason is the end reason of a hang-up in the call's current state.
 func (c *Call) hangupReason(s *session) EndReason {
 	switch {
@@ -436,13 +650,92 @@ func (c *Call) hangupReason(s *session) EndReason {
 	}
 }
 
-// sdpPayload is the payload of offer and answer signals.
-type sdpPayload struct {
-	SDP string `json:"sdp"`
+// setState moves the call to st and tells the user.
+func (c *Call) setState(st State, message string) {
+	c.mu.Lock()
+	c.status.State = st
+	c.mu.Unlock()
+	c.emit(string(st), message)
+}
+
+// emit hands the user an event with the call's current status.
+func (c *Call) emit(event, message string) {
+	on := c.phone.cfg.OnEvent
+	if on == nil {
+		return
+	}
+	ev := Event{
+		Time: time.Now(), Event: event, CallID: c.ID(), Peer: c.peer, Direction: c.direction,
+		Status: c.Status(), Message: message,
+	}
+	if event == string(StateEnded) {
+		ev.EndReason = c.stats.EndReason
+	}
+	on(ev)
+}
+
+// setHoldMute applies the user's hold, resume, mute or unmute.
+func (c *Call) setHoldMute(s *session, kind commandKind) {
+	c.mu.Lock()
+	before := c.status
+	switch kind {
+	case cmdHold:
+		c.status.Hold = true
+	case cmdResume:
+		c.status.Hold = false
+	case cmdMute:
+		c.status.Mute = true
+	case cmdUnmute:
+		c.status.Mute = false
+	}
+	after := c.status
+	c.mu.Unlock()
+	if after == before {
+		return
+	}
+	c.applyGate(s)
+	c.sendControl(s, c.stateMessage())
+	c.emit(map[commandKind]string{cmdHold: EventHold, cmdResume: EventResume, cmdMute: EventMute, cmdUnmute: EventUnmute}[kind], "")
+	if kind == cmdResume {
+		// Taking a call off hold while another waits holds that one
+		// (call waiting).
+		c.phone.holdOthers(c)
+	}
+}
+
+// setPeerState takes the peer's hold and mute from its control message.
+func (c *Call) setPeerState(s *session, m controlMsg) {
+	c.mu.Lock()
+	before := c.status
+	c.status.PeerHold, c.status.PeerMute = m.Hold, m.Mute
+	c.mu.Unlock()
+	c.applyGate(s)
+	if m.Hold != before.PeerHold {
+		c.emit(map[bool]string{true: EventPeerHold, false: EventPeerResume}[m.Hold], "")
+	}
+	if m.Mute != before.PeerMute {
+		c.emit(map[bool]string{true: EventPeerMute, false: EventPeerUnmute}[m.Mute], "")
+	}
+}
+
+// applyGate holds the outgoing audio back while either side holds the call
+// or this side is muted: hold stops the media both ways.
+func (c *Call) applyGate(s *session) {
+	if s.gate == nil {
+		return
+	}
+	st := c.Status()
+	s.gate.closed.Store(st.Hold || st.PeerHold || st.Mute)
+}
+
+// stateMessage is this side's hold and mute, for the peer.
+func (c *Call) stateMessage() controlMsg {
+	st := c.Status()
+	return controlMsg{Type: controlState, Hold: st.Hold, Mute: st.Mute}
 }
 
 func (c *Call) signal(kind directory.SignalKind, payload any) directory.Signal {
-	sig := directory.Signal{To: c.peer, CallID: c.id, Kind: kind}
+	sig := directory.Signal{To: c.peer, CallID: c.ID(), Kind: kind}
 	if payload != nil {
 		b, err := json.Marshal(payload)
 		if err != nil {
@@ -451,6 +744,14 @@ func (c *Call) signal(kind directory.SignalKind, payload any) directory.Signal {
 		sig.Payload = b
 	}
 	return sig
+}
+
+// sdpSignal is an offer or answer of sdp, signed with the phone's key.
+func (c *Call) sdpSignal(kind directory.SignalKind, sdp string) directory.Signal {
+	id := c.phone.cfg.Identity
+	leg := c.phone.leg
+	msg := signedSDP(kind, c.ID(), c.phone.cfg.Directory.User(), c.peer, leg, sdp)
+	return c.signal(kind, sdpPayload{SDP: sdp, Leg: leg, Key: id.Public(), Sig: ed25519.Sign(id.Private, msg)})
 }
 
 // sendLoop delivers the call's signals in order, so the actor never waits
@@ -540,21 +841,27 @@ func orDefault(spec string) string {
 }
 
 // newPeerConnection makes the call's PeerConnection with one Opus track
-// each way; its callbacks only post events to the actor.
+// each way and the control channel; its callbacks only post events to the
+// actor.
 func (c *Call) newPeerConnection(s *session) error {
 	pc, err := c.phone.api.NewPeerConnection(c.phone.cfg.ICE.Configuration())
 	if err != nil {
 		return fmt.Errorf("new peer connection: %w", err)
 	}
 	s.pc = pc
-	pc.OnICECandidate(func(cand *webrtc.ICECandidate) { c.postEvent(evCandidate{cand}) })
-	pc.OnConnectionStateChange(func(st webrtc.PeerConnectionState) { c.postEvent(evState{st}) })
-	pc.OnTrack(func(t *webrtc.TrackRemote, _ *webrtc.RTPReceiver) { c.postEvent(evTrack{t}) })
+	pc.OnICECandidate(func(cand *webrtc.ICECandidate) { c.postEvent(evCandidate{pc, cand}) })
+	pc.OnConnectionStateChange(func(st webrtc.PeerConnectionState) { c.postEvent(evState{pc, st}) })
+	pc.OnTrack(func(t *webrtc.TrackRemote, _ *webrtc.RTPReceiver) { c.postEvent(evTrack{pc, t}) })
 
+	if s.control, err = c.openControl(pc); err != nil {
+		return err
+	}
 	s.track, err = webrtc.NewTrackLocalStaticRTP(opusCodec, "audio", "parley-"+c.phone.cfg.Directory.User())
 	if err != nil {
 		return fmt.Errorf("new audio track: %w", err)
 	}
+	s.gate = &gate{track: s.track}
+	c.applyGate(s)
 	rtpSender, err := pc.AddTrack(s.track)
 	if err != nil {
 		return fmt.Errorf("add audio track: %w", err)
@@ -564,6 +871,7 @@ func (c *Call) newPeerConnection(s *session) error {
 	// The peer's receiver reports steer our encoder (bitrate, FEC); its
 	// sender reports, read on the receiving side, let our receiver reports
 	// echo them (LSR, DLSR), from which the peer measures the round trip.
+	a := s.audio
 	s.mediaWG.Add(1)
 	go func() {
 		defer s.mediaWG.Done()
@@ -572,8 +880,8 @@ func (c *Call) newPeerConnection(s *session) error {
 			if err != nil {
 				return
 			}
-			if s.audio != nil {
-				s.audio.sender.HandleRTCP(pkts)
+			if a != nil {
+				a.sender.HandleRTCP(pkts)
 			}
 		}
 	}()
@@ -594,15 +902,19 @@ func (c *Call) newPeerConnection(s *session) error {
 	return nil
 }
 
-// answer accepts the offer that started an incoming call.
+// answer accepts the offer that started an incoming call (verified by the
+// router before it rang), with the devices of m unless the call has its
+// audio already.
 func (c *Call) answer(s *session, offer *directory.Signal, m MediaConfig) error {
 	var p sdpPayload
 	if err := json.Unmarshal(offer.Payload, &p); err != nil {
 		return fmt.Errorf("peer's offer: %w", err)
 	}
-	var err error
-	if s.audio, err = openAudio(m); err != nil {
-		return err
+	if s.audio == nil {
+		var err error
+		if s.audio, err = openAudio(m); err != nil {
+			return err
+		}
 	}
 	if err := c.newPeerConnection(s); err != nil {
 		return err
@@ -618,8 +930,29 @@ func (c *Call) answer(s *session, offer *directory.Signal, m MediaConfig) error 
 		return fmt.Errorf("set local answer: %w", err)
 	}
 	c.stats.Start = time.Now()
-	s.outbox.put(c.signal(directory.SignalAnswer, sdpPayload{SDP: sdp.SDP}))
+	s.outbox.put(c.sdpSignal(directory.SignalAnswer, sdp.SDP))
+	s.answered = true
+	c.setState(StateConnecting, "")
+	c.phone.holdOthers(c)
 	return nil
+}
+
+// adopt turns this outgoing call into the answer of the peer's own call to
+// us (glare): our offer and PeerConnection go, the peer's offer is
+// answered with the audio already open. The router has re-keyed the call
+// to the peer's call ID.
+func (c *Call) adopt(s *session, offer directory.Signal) error {
+	if _, err := c.phone.verifySDP(offer); err != nil {
+		return err
+	}
+	c.log.Info("glare: both called at once; answering the peer's call", "call", offer.CallID)
+	if err := s.pc.Close(); err != nil {
+		c.log.Debug("close peer connection", "err", err)
+	}
+	s.pc, s.control, s.remoteSet, s.pendingRemote, s.pendingTrack = nil, nil, false, nil, nil
+	s.offerer = false
+	c.stats.CallID = offer.CallID
+	return c.answer(s, &offer, MediaConfig{})
 }
 
 // setRemote applies the peer's description and the candidates that came
@@ -649,15 +982,15 @@ func (c *Call) offerRestart(s *session) error {
 	}
 	c.stats.ICERestarts++
 	c.log.Info("path lost: restarting ICE", "ice_restarts", c.stats.ICERestarts)
-	s.outbox.put(c.signal(directory.SignalOffer, sdpPayload{SDP: sdp.SDP}))
+	s.outbox.put(c.sdpSignal(directory.SignalOffer, sdp.SDP))
 	return nil
 }
 
-// answerRestart answers the caller's ICE restart offer.
+// answerRestart answers the offerer's ICE restart offer.
 func (c *Call) answerRestart(s *session, sig directory.Signal) error {
-	var p sdpPayload
-	if err := json.Unmarshal(sig.Payload, &p); err != nil {
-		return fmt.Errorf("peer's restart offer: %w", err)
+	p, err := c.phone.verifySDP(sig)
+	if err != nil {
+		return err
 	}
 	if err := c.setRemote(s, webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: p.SDP}); err != nil {
 		return err
@@ -671,7 +1004,7 @@ func (c *Call) answerRestart(s *session, sig directory.Signal) error {
 	}
 	c.stats.ICERestarts++
 	c.log.Info("peer restarts ICE", "ice_restarts", c.stats.ICERestarts)
-	s.outbox.put(c.signal(directory.SignalAnswer, sdpPayload{SDP: sdp.SDP}))
+	s.outbox.put(c.sdpSignal(directory.SignalAnswer, sdp.SDP))
 	return nil
 }
 
@@ -679,14 +1012,17 @@ func (c *Call) answerRestart(s *session, sig directory.Signal) error {
 // is answered.
 const maxPendingCandidates = 64
 
-func (c *Call) addRemoteCandidate(s *session, cand webrtc.ICECandidateInit) {
+func (c *Call) addRemoteCandidate(s *session, cand candidatePayload) {
 	if !s.remoteSet {
 		if len(s.pendingRemote) < maxPendingCandidates {
 			s.pendingRemote = append(s.pendingRemote, cand)
 		}
 		return
 	}
-	if err := s.pc.AddICECandidate(cand); err != nil {
+	if s.winner != "" && cand.Leg != "" && cand.Leg != s.winner {
+		return // a device whose answer lost
+	}
+	if err := s.pc.AddICECandidate(cand.ICECandidateInit); err != nil {
 		c.log.Warn("peer's candidate", "err", err)
 	}
 }
@@ -696,11 +1032,16 @@ func (c *Call) startMedia(s *session) {
 	s.mediaStart = time.Now()
 	c.stats.SetupMS = durationMS(s.mediaStart.Sub(c.stats.Start))
 	c.samplePath(s)
+	c.stats.SAS = sas(s.pc.LocalDescription().SDP, s.pc.RemoteDescription().SDP)
+	c.mu.Lock()
+	c.status.SAS = c.stats.SAS
+	c.mu.Unlock()
 	close(c.active)
-	c.log.Info("call connected", "setup_ms", c.stats.SetupMS, "path", c.stats.Path)
+	c.log.Info("call connected", "setup_ms", c.stats.SetupMS, "path", c.stats.Path, "sas", c.stats.SAS)
+	c.setState(StateActive, "")
 	s.mediaCtx, s.stopMedia = context.WithCancel(context.Background())
 	if s.audio != nil {
-		c.goMedia(s, "send", func(ctx context.Context) error { return s.audio.sender.Run(ctx, s.track) })
+		c.goMedia(s, "send", func(ctx context.Context) error { return s.audio.sender.Run(ctx, s.gate) })
 		c.goMedia(s, "play", s.audio.receiver.Play)
 	}
 	if s.pendingTrack != nil {
@@ -757,12 +1098,24 @@ func echo(ctx context.Context, in *webrtc.TrackRemote, out *webrtc.TrackLocalSta
 	return nil
 }
 
-// finish stops the media, closes the PeerConnection and fixes the stats.
-func (c *Call) finish(s *session, reason EndReason, err error) {
-	c.stats.EndReason = reason
+// snapshot is the call's stats so far.
+func (c *Call) snapshot(s *session) Stats {
+	st := c.stats
 	if s.connected {
-		c.stats.DurationS = time.Since(s.mediaStart).Seconds()
+		st.DurationS = time.Since(s.mediaStart).Seconds()
 	}
+	if s.audio != nil {
+		st.fillMedia(s.audio.sender, s.audio.receiver)
+	}
+	if s.gate != nil {
+		st.PacketsSent -= min(st.PacketsSent, s.gate.dropped.Load())
+	}
+	return st
+}
+
+// finish stops the media, closes the PeerConnection, fixes the stats and
+// records the call in the history.
+func (c *Call) finish(s *session, reason EndReason, err error) {
 	if s.stopMedia != nil {
 		s.stopMedia()
 	}
@@ -772,14 +1125,29 @@ func (c *Call) finish(s *session, reason EndReason, err error) {
 		}
 	}
 	s.mediaWG.Wait()
-	if s.audio != nil {
-		c.stats.fillMedia(s.audio.sender, s.audio.receiver)
-	}
+	c.stats = c.snapshot(s)
+	c.stats.EndReason = reason
 	if cerr := s.audio.close(); cerr != nil {
 		c.log.Warn("close speaker", "err", cerr)
 	}
 	if !reason.completed() {
 		c.err = &EndError{Reason: reason, Err: err}
 	}
-	c.log.Info("call ended", "reason", reason, "duration_s", c.stats.DurationS)
+	switch {
+	case s.refusedBy != "":
+		// Loud: someone may be tampering with this user's calls.
+		c.log.Error("call REFUSED: the peer's identity did not verify", "reason", reason, "err", err)
+	default:
+		c.log.Info("call ended", "reason", reason, "duration_s", c.stats.DurationS)
+	}
+	if home := c.phone.cfg.Home; home != "" {
+		if herr := appendHistory(home, historyRecord(c.stats)); herr != nil {
+			c.log.Warn("record call", "err", herr)
+		}
+	}
+	message := ""
+	if err != nil {
+		message = err.Error()
+	}
+	c.setState(StateEnded, message)
 }

@@ -18,7 +18,7 @@ import (
 // PeerConnections on loopback, real Opus. Only the sound devices are
 // replaced by a tone and a WAV file.
 
-func startDirectory(t *testing.T) string {
+func startDirectory(t testing.TB) string {
 	t.Helper()
 	srv, err := directory.NewServer(directory.ServerConfig{})
 	if err != nil {
@@ -33,10 +33,22 @@ func startDirectory(t *testing.T) string {
 }
 
 // newPhone logs user in to the directory at url and starts a phone with a
-// 440 Hz microphone and a recording speaker.
-func newPhone(t *testing.T, url, user string, cfg PhoneConfig) *Phone {
+// 440 Hz microphone and a recording speaker. Phones of one user share a
+// home (cfg.Home) to be that user's devices.
+func newPhone(t testing.TB, url, user string, cfg PhoneConfig) *Phone {
 	t.Helper()
-	id, err := identity.LoadOrCreate(t.TempDir())
+	return newPhoneVia(t, url, user, cfg, nil)
+}
+
+// newPhoneVia is newPhone whose directory the test may wrap, to be a
+// directory that lies.
+func newPhoneVia(t testing.TB, url, user string, cfg PhoneConfig, wrap func(*directory.Client) Signaller) *Phone {
+	t.Helper()
+	home := cfg.Home
+	if home == "" {
+		home = t.TempDir()
+	}
+	id, err := identity.LoadOrCreate(home)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,7 +59,10 @@ func newPhone(t *testing.T, url, user string, cfg PhoneConfig) *Phone {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg.Directory = client
+	cfg.Directory, cfg.Identity, cfg.Home = client, id, home
+	if wrap != nil {
+		cfg.Directory = wrap(client)
+	}
 	if cfg.Media.Mic == "" {
 		cfg.Media.Mic = "tone:440"
 	}
@@ -131,6 +146,9 @@ func TestCallCompletes(t *testing.T) {
 		if s.Path != "direct" || s.SetupMS <= 0 || s.PacketsSent == 0 || s.PacketsReceived == 0 {
 			t.Errorf("%s's stats: path %q setup %.1f ms sent %d received %d", s.Direction, s.Path, s.SetupMS, s.PacketsSent, s.PacketsReceived)
 		}
+	}
+	if len(as.SAS) != 6 || as.SAS != bs.SAS {
+		t.Errorf("SAS: alice reads %q, bob %q; want the same six digits", as.SAS, bs.SAS)
 	}
 	// Bob heard alice's tone: a 440 Hz sine crosses zero 880 times a second.
 	heard, err := media.ReadWAV(bobSpeaker)

@@ -19,6 +19,18 @@ const (
 	EndICEFailed    EndReason = "ice-failed"    // no network path could be found
 	EndPeerLost     EndReason = "peer-lost"     // the path died during the call
 	EndFailed       EndReason = "error"         // a local failure (media device, signalling)
+
+	// EndAnsweredElsewhere: another device of this user answered the call.
+	EndAnsweredElsewhere EndReason = "answered-elsewhere"
+	// EndKeyChanged: the peer signed with another key than the one pinned
+	// for them; refused until the user re-verifies them.
+	EndKeyChanged EndReason = "key-changed"
+	// EndBadSignature: the peer's offer or answer was not signed, or was
+	// altered on the way (a directory tampering with the call).
+	EndBadSignature EndReason = "bad-signature"
+	// EndIdentityRefused: the peer refused the call because what it
+	// received did not verify as from this side.
+	EndIdentityRefused EndReason = "identity-refused"
 )
 
 // completed reports whether a call that ended for r ended as calls should:
@@ -34,6 +46,12 @@ var (
 	ErrClosed     = errors.New("phone is closed")
 	ErrSelf       = errors.New("you cannot call yourself")
 	ErrLineBusy   = errors.New("already in as many calls as this phone takes")
+)
+
+// Reasons to refuse a call's offer or answer.
+var (
+	errKeyChanged   = errors.New("identity key changed")
+	errBadSignature = errors.New("bad signature")
 )
 
 // EndError is the error of a call that did not complete; Reason is its
@@ -55,6 +73,11 @@ func (e *EndError) Error() string {
 		EndNoSuchUser: "no such user",
 		EndICEFailed:  "ICE failed: no network path to the peer",
 		EndPeerLost:   "peer lost: the network path died during the call",
+
+		EndAnsweredElsewhere: "answered on another device",
+		EndKeyChanged:        "REFUSED: the peer's identity key has changed",
+		EndBadSignature:      "REFUSED: the call's signature does not verify (someone may be tampering with it)",
+		EndIdentityRefused:   "the peer refused the call: what it received did not verify as from you (someone may be tampering with it)",
 	}[e.Reason]
 	if e.Reason == EndFailed && e.Err != nil {
 		return e.Err.Error()

@@ -2,8 +2,10 @@ package call
 
 import (
 	"context"
+	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -14,6 +16,7 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/parley-voip/parley/directory"
+	"github.com/parley-voip/parley/directory/identity"
 	"github.com/parley-voip/parley/media"
 	"github.com/parley-voip/parley/nat"
 )
@@ -58,7 +61,21 @@ type PhoneConfig struct {
 	// dials, such as 'parley call', which has nobody to ring.
 	RefuseIncoming bool
 	RingTimeout    time.Duration // 0 → 30 s
-	Logger         *slog.Logger
+	// CallWaiting lets one more call ring while MaxCalls are in progress,
+	// instead of answering it "busy"; answering it holds the others.
+	CallWaiting bool
+	// Identity signs this user's offers and answers (DESIGN §2); nil → a
+	// key made for this phone alone, which peers that pinned another key
+	// for the user refuse.
+	Identity *identity.Identity
+	// Home is $PARLEY_HOME: peers' keys are pinned in PinsFile there and
+	// every call is recorded in HistoryFile. "" → pins in memory, no
+	// history.
+	Home string
+	// OnEvent, if set, is told of every change in every call (EventS and
+	// states). It runs on the call's goroutine, so it must not block.
+	OnEvent func(Event)
+	Logger  *slog.Logger
 }
 
 func (c *PhoneConfig) validate() error {
@@ -77,6 +94,10 @@ type Phone struct {
 	api      *webrtc.API
 	log      *slog.Logger
 	incoming chan *Call
+	pins     *Pins
+	// leg names this phone among its user's devices, all of which ring
+	// for a call: the caller's accept names the one that answered.
+	leg string
 
 	ctx    context.Context // ends when the phone closes
 	cancel context.CancelFunc
@@ -103,6 +124,17 @@ func NewPhone(cfg PhoneConfig) (*Phone, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	if cfg.Identity == nil {
+		_, key, err := ed25519.GenerateKey(nil)
+		if err != nil {
+			return nil, fmt.Errorf("call: make a key: %w", err)
+		}
+		cfg.Identity = &identity.Identity{Private: key}
+	}
+	lines := cfg.MaxCalls
+	if cfg.CallWaiting {
+		lines++
+	}
 	api, err := newAPI(cfg.ICE, cfg.Logger)
 	if err != nil {
 		return nil, err
@@ -112,7 +144,9 @@ func NewPhone(cfg PhoneConfig) (*Phone, error) {
 		cfg:      cfg,
 		api:      api,
 		log:      cfg.Logger.With("user", cfg.Directory.User()),
-		incoming: make(chan *Call, cfg.MaxCalls),
+		incoming: make(chan *Call, lines),
+		pins:     OpenPins(cfg.Home),
+		leg:      newCallID()[:12],
 		ctx:      ctx,
 		cancel:   cancel,
 		calls:    make(map[string]*Call),
@@ -157,18 +191,19 @@ type DialOptions struct {
 // Dial calls peer. The call rings on; watch Done for its end. It fails at
 // once when the peer cannot be called at all: ErrSelf, a device that will
 // not open, ErrNoSuchUser, ErrOffline, ErrLineBusy or the directory's
-// error. DialFailure turns such an error into the call's record.
+// error. DialFailure turns such an error into the call's record. Dialling
+// a peer whose call rings here answers that call: the two want the same.
 func (p *Phone) Dial(ctx context.Context, peer string, opt DialOptions) (*Call, error) {
 	start := time.Now()
 	if peer == p.cfg.Directory.User() {
 		return nil, ErrSelf
 	}
-	// Devices first: a missing microphone is the caller's problem, found
-	// before the directory is asked anything or the peer's phone rings.
 	m := p.cfg.Media
 	if opt.Media != nil {
 		m = *opt.Media
 	}
+	// Devices first: a missing microphone is the caller's problem, found
+	// before the directory is asked anything or the peer's phone rings.
 	a, err := openAudio(m)
 	if err != nil {
 		return nil, err
@@ -177,7 +212,12 @@ func (p *Phone) Dial(ctx context.Context, peer string, opt DialOptions) (*Call, 
 		a.close()
 		return nil, err
 	}
-	c, err := p.startCall(newCallID(), peer, Outgoing, nil, a, start, opt)
+	c, err := p.startCall(newCallID(), peer, Outgoing, nil, nil, a, start, opt)
+	if errors.Is(err, errRingingHere) {
+		a.close()
+		c.AnswerWith(m)
+		return c, nil
+	}
 	if err != nil {
 		a.close()
 		return nil, err
@@ -214,14 +254,20 @@ func (p *Phone) Close() error {
 
 // startCall registers a call and starts its actor; offer is nil for an
 // outgoing call, and a is nil for an incoming one (it opens its devices
-// when answered).
-func (p *Phone) startCall(id, peer string, dir Direction, offer *directory.Signal, a *audio, start time.Time, opt DialOptions) (*Call, error) {
+// when answered). refusal, for an offer that did not verify, ends the
+// call at once.
+func (p *Phone) startCall(id, peer string, dir Direction, offer *directory.Signal, refusal error, a *audio, start time.Time, opt DialOptions) (*Call, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed {
 		return nil, ErrClosed
 	}
-	if len(p.calls) >= p.cfg.MaxCalls {
+	if dir == Outgoing {
+		if c := p.ringingFromLocked(peer); c != nil {
+			return c, errRingingHere
+		}
+	}
+	if refusal == nil && !p.lineFreeLocked(dir) {
 		return nil, ErrLineBusy
 	}
 	c := newCall(p, id, peer, dir, start, opt)
@@ -229,12 +275,66 @@ func (p *Phone) startCall(id, peer string, dir Direction, offer *directory.Signa
 	p.wg.Add(1)
 	go func() {
 		defer p.wg.Done()
-		c.runLoop(p.ctx, offer, a)
+		c.runLoop(p.ctx, offer, refusal, a)
 		p.mu.Lock()
-		delete(p.calls, id)
+		delete(p.calls, c.ID())
 		p.mu.Unlock()
 	}()
 	return c, nil
+}
+
+// lineFreeLocked reports whether a call of direction dir may start: while
+// fewer than MaxCalls are up, and with call waiting one more incoming.
+func (p *Phone) lineFreeLocked(dir Direction) bool {
+	limit := p.cfg.MaxCalls
+	if p.cfg.CallWaiting && dir == Incoming {
+		limit++
+	}
+	return len(p.calls) < limit
+}
+
+// errRingingHere: startCall found the peer's call to us ringing, and
+// returns it to be answered instead.
+var errRingingHere = errors.New("the peer's call rings here")
+
+// ringingFromLocked returns the incoming call from peer that rings here, if
+// any.
+func (p *Phone) ringingFromLocked(peer string) *Call {
+	for _, c := range p.calls {
+		if c.peer == peer && c.direction == Incoming && c.Status().State == StateRinging {
+			return c
+		}
+	}
+	return nil
+}
+
+// holdOthers puts every call but c on hold: the user talks on c.
+func (p *Phone) holdOthers(c *Call) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, other := range p.calls {
+		if other == c {
+			continue
+		}
+		// Not on c's goroutine: two calls holding each other must not
+		// wait on each other's actors.
+		p.wg.Add(1)
+		go func() {
+			defer p.wg.Done()
+			other.Hold()
+		}()
+	}
+}
+
+// verifySDP checks a peer's signed offer or answer: signed by the key it
+// carries, and that key the one pinned for the sender (pinned now if
+// there is none).
+func (p *Phone) verifySDP(sig directory.Signal) (sdpPayload, error) {
+	payload, err := decodeSDP(sig, p.cfg.Directory.User())
+	if err != nil {
+		return payload, err
+	}
+	return payload, p.pins.check(sig.From, payload.Key)
 }
 
 // routeLoop hands each signal from the directory to its call, and turns
@@ -273,15 +373,24 @@ func (p *Phone) route(sig directory.Signal) {
 		p.log.Debug("signal for no call", "kind", sig.Kind, "from", sig.From, "call", sig.CallID)
 		return
 	}
-	if p.cfg.RefuseIncoming {
-		p.sendDetached(directory.Signal{To: sig.From, CallID: sig.CallID, Kind: directory.SignalBusy})
+	_, refusal := p.verifySDP(sig)
+	if refusal == nil && p.glare(sig) {
 		return
 	}
-	c, err := p.startCall(sig.CallID, sig.From, Incoming, &sig, nil, time.Now(), DialOptions{})
+	busy := directory.Signal{To: sig.From, CallID: sig.CallID, Kind: directory.SignalBusy}
+	busy.Payload, _ = json.Marshal(legPayload{Leg: p.leg})
+	if p.cfg.RefuseIncoming && refusal == nil {
+		p.sendDetached(busy)
+		return
+	}
+	c, err := p.startCall(sig.CallID, sig.From, Incoming, &sig, refusal, nil, time.Now(), DialOptions{})
 	if err != nil {
 		p.log.Info("refusing call", "from", sig.From, "err", err)
-		p.sendDetached(directory.Signal{To: sig.From, CallID: sig.CallID, Kind: directory.SignalBusy})
+		p.sendDetached(busy)
 		return
+	}
+	if refusal != nil {
+		return // it ends at once, refused, without ringing
 	}
 	select {
 	case p.incoming <- c:
@@ -289,6 +398,30 @@ func (p *Phone) route(sig directory.Signal) {
 		// Nobody is taking calls faster than they arrive: the actor's
 		// ring timeout ends it as missed.
 	}
+}
+
+// glare handles an offer from a peer we are calling ourselves, before
+// either call is answered, and reports whether it did. Both sides keep the
+// call with the smaller ID: if it is the peer's, our call takes it over
+// (re-keyed here, so that the peer's signals reach it); if it is ours, the
+// peer's offer is dropped, since the peer's phone takes ours over.
+func (p *Phone) glare(offer directory.Signal) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for id, c := range p.calls {
+		st := c.Status().State
+		if c.peer != offer.From || c.direction != Outgoing || st != StateDialing && st != StateRinging {
+			continue
+		}
+		if offer.CallID < id {
+			delete(p.calls, id)
+			p.calls[offer.CallID] = c
+			c.id.Store(&offer.CallID)
+			c.post(offer)
+		}
+		return true
+	}
+	return false
 }
 
 // sendDetached sends a signal that belongs to no call, without blocking

@@ -39,6 +39,9 @@ type Stats struct {
 	FECRecovered        uint64    `json:"fec_recovered"`
 	BitrateBPS          float64   `json:"bitrate_bps"` // Opus payload bits per second sent
 	Codec               string    `json:"codec"`
+	// SAS is the short authentication string both sides derive from their
+	// DTLS fingerprints: the same six digits at both ends of an honest call.
+	SAS string `json:"sas"`
 
 	// JitterBufferMeanDelayMS is the mean of jitter_buffer_delay_ms (the last
 	// played packet's arrival → playout) over every packet played (getStats:

@@ -105,6 +105,13 @@ func startPhone(ctx context.Context, o *clientOptions, cfg call.PhoneConfig) (*c
 		return nil, nil, err
 	}
 	cfg.Directory, cfg.Logger, cfg.ICE = client, log, o.ice
+	// The key the directory login proved signs the calls; the home keeps
+	// the peers' pinned keys and the call history.
+	if cfg.Identity, err = identity.Load(o.home); err != nil {
+		client.Close()
+		return nil, nil, fmt.Errorf("identity: %w", err)
+	}
+	cfg.Home = o.home
 	if len(o.ice.Servers) == 0 { // --ice-server replaces the directory's
 		cfg.ICE.Source = relaySource(ctx, client, log)
 	}
