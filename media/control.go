@@ -23,12 +23,20 @@ const (
 	congestedLoss = 0.10
 	cleanLoss     = 0.02
 	increaseStep  = 1.08
+	// Past heavyLoss the path is far over its capacity (a cap, not random
+	// loss): what arrived is what fits, so the bitrate drops at once to the
+	// share of the sent rate, headers included, that got through. Halving
+	// the loss a report would take many reports, and reports cross the same
+	// congested path, where many are lost.
+	heavyLoss = 0.25
 	// Under a cap the headers alone (IPv4, UDP, RTP, SRTP: 50 bytes a
 	// packet, 20 kbit/s at 20 ms) can exceed the path: at the lowest bitrate,
-	// still congested, frames double up to maxAdaptiveFrame, halving the
-	// packet rate; once the bitrate has climbed back to restoreFrameBitrate
-	// on a clean path they return to the configured size.
-	maxAdaptiveFrame    = 1920 // 40 ms
+	// still congested, frames grow (10, 20, 40, 60 ms: Opus's sizes) up to
+	// maxAdaptiveFrame, cutting the packet rate; once the bitrate has
+	// climbed back to restoreFrameBitrate on a clean path they return to
+	// the configured size step by step. At 60 ms the lowest bitrate and its
+	// headers fit 24 kbit/s even counting Ethernet's 14 bytes a packet.
+	maxAdaptiveFrame    = 2880 // 60 ms
 	smallFrameBitrate   = 24000
 	restoreFrameBitrate = 32000
 	// A loss-based controller alone sits at a bottleneck with up to 10 %
@@ -90,6 +98,9 @@ func (s *encoderSettings) onReport(fraction float64, rtt time.Duration, haveRTT 
 		s.ceiling = s.bitrate
 	}
 	switch {
+	case fraction > heavyLoss:
+		fits := int(float64(s.bitrate+s.headerRate())*(1-fraction)) - s.headerRate()
+		s.bitrate = min(int(float64(s.bitrate)*(1-0.5*fraction)), fits)
 	case fraction > congestedLoss:
 		s.bitrate = int(float64(s.bitrate) * (1 - 0.5*fraction))
 	case queuing:
@@ -102,9 +113,13 @@ func (s *encoderSettings) onReport(fraction float64, rtt time.Duration, haveRTT 
 	}
 	switch {
 	case congested && s.bitrate < smallFrameBitrate && s.frameSamples < maxAdaptiveFrame:
-		s.frameSamples *= 2
+		s.frameSamples = min(2*s.frameSamples, maxAdaptiveFrame)
 	case !congested && fraction < cleanLoss && s.bitrate >= restoreFrameBitrate && s.frameSamples > s.baseFrame:
-		s.frameSamples /= 2
+		if s.frameSamples == maxAdaptiveFrame {
+			s.frameSamples = 1920 // 60 ms has no half among Opus's sizes: 40 (no base frame is longer)
+		} else {
+			s.frameSamples /= 2
+		}
 	}
 	s.lossPercent = min(int(math.Round(100*s.reportedLoss)), maxExpectedLoss)
 	// In-band FEC whenever loss is seen; it costs bits only while libopus
@@ -123,9 +138,14 @@ func (s *encoderSettings) clampBitrate() {
 	high := MaxBitrate
 	if s.bandwidth > 0 {
 		// The estimate covers the headers too: leave Opus what remains.
-		high = min(high, s.bandwidth-headerBytes*8*SampleRate/s.frameSamples)
+		high = min(high, s.bandwidth-s.headerRate())
 	}
 	s.bitrate = max(MinBitrate, min(s.bitrate, high))
+}
+
+// headerRate is what the packets' headers cost at the current frame, bits/s.
+func (s *encoderSettings) headerRate() int {
+	return headerBytes * 8 * SampleRate / s.frameSamples
 }
 
 // headerBytes is the overhead of one packet: IPv4 20 + UDP 8 + RTP 12 +

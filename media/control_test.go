@@ -26,8 +26,14 @@ func TestEncoderSettingsFollowLoss(t *testing.T) {
 		{"loss-gone-fec-fades", append(repeat(0.1, 3), repeat(0, 10)...), 0, MaxBitrate, 0, false, 0},
 		{"bandwidth-estimate-caps-bitrate", repeat(0, 20), 40000, 40000 - headerBytes*8*50, 0, false, 0},
 		{"tiny-bandwidth-estimate-keeps-min", repeat(0, 3), 15000, MinBitrate, 0, false, 0},
-		{"heavy-loss-backs-off-to-min-and-doubles-frame", repeat(0.3, 30), 0, MinBitrate, 30, true, 1920},
+		{"heavy-loss-backs-off-to-min-and-grows-frame-to-60ms", repeat(0.3, 30), 0, MinBitrate, 30, true, 2880},
+		// 60 % lost: of the 32 + 20 kbit/s sent 20.8 got through, less than
+		// the headers alone; one report takes the bitrate to the floor.
+		{"far-over-a-cap-drops-at-once", []float64{0.6}, 0, MinBitrate, 30, true, 1920},
+		// 30 % lost: 0.7 × 52 kbit/s - 20 of headers = 16.4 kbit/s fits.
+		{"over-a-cap-drops-to-what-got-through", []float64{0.3}, 0, 16400, 15, true, 1920},
 		{"cap-lifted-restores-frame", append(repeat(0.3, 30), repeat(0, 30)...), 0, MaxBitrate, 0, false, 960},
+		{"cap-lifted-steps-back-through-40ms", append(repeat(0.3, 30), repeat(0, 14)...), 0, 34006, 0, false, 1920},
 		{"small-bitrate-congested-doubles-frame", repeat(0.15, 4), 0, 23426, 14, true, 1920},
 	}
 	for _, tt := range tests {
