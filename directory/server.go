@@ -1,12 +1,16 @@
 package directory
 
 import (
+	"bufio"
+	"bytes"
 	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"sync"
 	"time"
@@ -321,9 +325,14 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	}
 	s.sessions.Add(1)
 	s.mu.Unlock()
-	defer s.sessions.Done()
+	handedOver := false
+	defer func() {
+		if !handedOver {
+			s.sessions.Done()
+		}
+	}()
 
-	conn, err := websocket.Accept(w, r, nil)
+	conn, err := websocket.Accept(smallBuffers{w}, r, nil)
 	if err != nil {
 		s.log.Debug("directory: websocket handshake failed", "remote", r.RemoteAddr, "err", err)
 		return
@@ -338,7 +347,35 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	s.all[ss] = struct{}{}
 	s.mu.Unlock()
 
-	ss.run()
+	// The session runs on a goroutine of its own, so that this handler
+	// returns and net/http frees the request, its buffers and the deeper
+	// stack of its goroutine: per idle client, only the session stays.
+	handedOver = true
+	go func() {
+		defer s.sessions.Done()
+		ss.run()
+	}()
+}
+
+// connBufferSize is the size of a session's read and write buffers. Frames
+// are mostly a few hundred bytes; larger ones bypass the buffers.
+const connBufferSize = 1 << 10
+
+// smallBuffers gives a hijacked connection buffers of connBufferSize
+// instead of net/http's 4 KiB each, which every idle client would hold.
+type smallBuffers struct{ http.ResponseWriter }
+
+func (w smallBuffers) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	conn, brw, err := http.NewResponseController(w.ResponseWriter).Hijack()
+	if err != nil {
+		return nil, nil, err
+	}
+	var r io.Reader = conn
+	if n := brw.Reader.Buffered(); n > 0 { // the client did not wait for the handshake's answer
+		early, _ := brw.Reader.Peek(n)
+		r = io.MultiReader(bytes.NewReader(bytes.Clone(early)), conn)
+	}
+	return conn, bufio.NewReadWriter(bufio.NewReaderSize(r, connBufferSize), bufio.NewWriterSize(conn, connBufferSize)), nil
 }
 
 // register makes ss a session of user, queues ack as its first frame

@@ -38,22 +38,32 @@ const (
 	drainAllowance = 1 << 20
 )
 
-// session is one client connection. Two goroutines serve it: the read loop
-// (the HTTP handler's goroutine, which owns the other) and the writer,
-// which also enforces the login deadline and pings the client, each ping
-// waiting for its pong in a goroutine of its own. An idle session holds no
-// more than that, and no queue: memory per connected client is what limits
-// how many one directory serves.
+// session is one client connection. An idle session is one goroutine, the
+// read loop, blocked on a small read buffer, and no queue: memory per
+// connected client is what limits how many one directory serves. A writer
+// goroutine runs only while frames wait, and timers (the login deadline,
+// pings) run their work on goroutines of their own while it lasts; the read
+// loop owns them all and waits for them.
 type session struct {
 	srv   *Server
 	conn  *websocket.Conn
 	log   *slog.Logger
 	nonce []byte
 
-	// qmu guards queue.
-	qmu   sync.Mutex
-	queue [][]byte      // encoded frames for the writer, at most outboundQueue
-	wake  chan struct{} // (capacity 1) tells the writer that queue has frames
+	// qmu guards the following fields.
+	qmu     sync.Mutex
+	queue   [][]byte // encoded frames for the writer, at most outboundQueue
+	writing bool     // a writer is draining queue
+	done    bool     // the connection is closed (or failed): frames go nowhere
+
+	// helpers counts the writer and running timer callbacks, which start
+	// only while timersStopped is false or the connection is not done.
+	helpers sync.WaitGroup
+	// timerMu guards the following fields.
+	timerMu       sync.Mutex
+	timersStopped bool
+	loginTimer    *time.Timer
+	pingTimer     *time.Timer
 
 	loggedIn chan struct{} // closed by the read loop at login
 	closing  chan struct{} // closed by close
@@ -135,7 +145,6 @@ func newSession(srv *Server, conn *websocket.Conn, remote string) *session {
 		conn:     conn,
 		log:      srv.log.With("remote", remote),
 		nonce:    nonce,
-		wake:     make(chan struct{}, 1),
 		loggedIn: make(chan struct{}),
 		closing:  make(chan struct{}),
 		watching: make(map[string]struct{}),
@@ -149,18 +158,70 @@ func newSession(srv *Server, conn *websocket.Conn, remote string) *session {
 }
 
 func (ss *session) run() {
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		ss.writeRunLoop()
-	}()
+	ss.timerMu.Lock()
+	ss.loginTimer = ss.afterFunc(ss.srv.loginTimeout, ss.loginDeadline)
+	ss.pingTimer = ss.afterFunc(ss.srv.pingInterval, ss.ping)
+	ss.timerMu.Unlock()
 
 	ss.send(&wire.Hello{Nonce: ss.nonce, MaxBytes: ss.srv.maxMessageBytes})
 	ss.readRunLoop()
 	ss.srv.unregister(ss)
 	ss.close(websocket.StatusNormalClosure, "")
-	wg.Wait()
+	ss.timerMu.Lock()
+	ss.timersStopped = true
+	ss.loginTimer.Stop()
+	ss.pingTimer.Stop()
+	ss.timerMu.Unlock()
+	ss.helpers.Wait()
+}
+
+// afterFunc runs f on a goroutine of its own after d, unless the session
+// stopped its timers by then. The caller holds timerMu.
+func (ss *session) afterFunc(d time.Duration, f func()) *time.Timer {
+	return time.AfterFunc(d, func() {
+		ss.timerMu.Lock()
+		if ss.timersStopped {
+			ss.timerMu.Unlock()
+			return
+		}
+		ss.helpers.Add(1)
+		ss.timerMu.Unlock()
+		defer ss.helpers.Done()
+		f()
+	})
+}
+
+// loginDeadline closes the connection of a client that has not logged in.
+func (ss *session) loginDeadline() {
+	select {
+	case <-ss.loggedIn:
+		return
+	default:
+	}
+	ss.fail("", wire.CodeUnauthenticated, "no login within %v", ss.srv.loginTimeout)
+	ss.close(websocket.StatusPolicyViolation, "login timeout")
+}
+
+// ping pings the client, and again one interval after each pong. A ping not
+// answered within one interval means the peer is gone: the connection is
+// dropped without a close handshake, which would only wait on it longer.
+func (ss *session) ping() {
+	ctx, cancel := context.WithTimeout(context.Background(), ss.srv.pingInterval)
+	defer cancel()
+	if err := ss.conn.Ping(ctx); err != nil {
+		select {
+		case <-ss.closing:
+		default:
+			ss.log.Info("directory: peer stopped answering pings", "user", ss.userName(), "err", err)
+		}
+		_ = ss.conn.CloseNow()
+		return
+	}
+	ss.timerMu.Lock()
+	if !ss.timersStopped {
+		ss.pingTimer.Reset(ss.srv.pingInterval)
+	}
+	ss.timerMu.Unlock()
 }
 
 // close asks the writer to flush queued frames and close the connection with
@@ -169,6 +230,9 @@ func (ss *session) close(code websocket.StatusCode, reason string) {
 	ss.once.Do(func() {
 		ss.closeCode, ss.closeReason = code, reason
 		close(ss.closing)
+		ss.qmu.Lock()
+		ss.startWriterLocked()
+		ss.qmu.Unlock()
 	})
 }
 
@@ -202,30 +266,34 @@ func (ss *session) enqueue(frame []byte) bool {
 	return true
 }
 
-// push queues frame if fewer than limit frames wait, and reports whether it did.
+// push queues frame if fewer than limit frames wait, and reports whether
+// it did; frames for a closed connection are dropped.
 func (ss *session) push(frame []byte, limit int) bool {
 	ss.qmu.Lock()
-	ok := len(ss.queue) < limit
-	if ok {
-		ss.queue = append(ss.queue, frame)
+	defer ss.qmu.Unlock()
+	if ss.done {
+		return true
 	}
-	ss.qmu.Unlock()
-	if ok {
-		select {
-		case ss.wake <- struct{}{}:
-		default: // the writer has been woken already
-		}
+	if len(ss.queue) >= limit {
+		return false
 	}
-	return ok
+	ss.queue = append(ss.queue, frame)
+	ss.startWriterLocked()
+	return true
 }
 
-// takeQueued empties the queue and returns what it held.
-func (ss *session) takeQueued() [][]byte {
-	ss.qmu.Lock()
-	defer ss.qmu.Unlock()
-	q := ss.queue
-	ss.queue = nil // an idle session keeps no buffer
-	return q
+// startWriterLocked starts a writer unless one runs or the connection is
+// done. The caller holds qmu.
+func (ss *session) startWriterLocked() {
+	if ss.writing || ss.done {
+		return
+	}
+	ss.writing = true
+	ss.helpers.Add(1)
+	go func() {
+		defer ss.helpers.Done()
+		ss.writeQueued()
+	}()
 }
 
 // takesCallsFromLocked reports whether peer may signal this session: an
@@ -275,66 +343,36 @@ func (ss *session) fail(id, code, format string, args ...any) {
 	ss.send(&wire.Error{Header: wire.Header{ID: id}, Code: code, Message: fmt.Sprintf(format, args...)})
 }
 
-// writeRunLoop writes queued frames, enforces the login deadline and pings
-// the client. A ping not answered within one interval means the peer is
-// gone: the connection is dropped without a close handshake, which would
-// only wait on it longer.
-func (ss *session) writeRunLoop() {
-	loginDeadline := time.NewTimer(ss.srv.loginTimeout)
-	defer loginDeadline.Stop()
-	ticker := time.NewTicker(ss.srv.pingInterval)
-	defer ticker.Stop()
-	var pinging sync.WaitGroup
-	defer pinging.Wait()
-	pingDone := make(chan error, 1)
-	pingBusy := false
-	loggedIn := ss.loggedIn
+// writeQueued is the writer: it writes queued frames until none is left,
+// then ends; once the session is closing it flushes the queue (a
+// too-large error must precede the close) and closes the connection.
+func (ss *session) writeQueued() {
 	for {
-		select {
-		case <-ss.wake:
-			for _, frame := range ss.takeQueued() {
-				if err := ss.write(frame); err != nil {
-					ss.log.Debug("directory: write failed", "err", err)
-					_ = ss.conn.CloseNow()
-					return
-				}
+		ss.qmu.Lock()
+		frames := ss.queue
+		ss.queue = nil // an idle session keeps no buffer
+		closing := false
+		if len(frames) == 0 {
+			select {
+			case <-ss.closing:
+				closing, ss.done = true, true
+			default:
+				ss.writing = false
+				ss.qmu.Unlock()
+				return
 			}
-		case <-ss.closing:
-			// Flush what was queued first: a too-large error must precede the close.
-			for _, frame := range ss.takeQueued() {
-				if ss.write(frame) != nil {
-					_ = ss.conn.CloseNow()
-					return
-				}
-			}
+		}
+		ss.qmu.Unlock()
+		if closing {
 			_ = ss.conn.Close(ss.closeCode, ss.closeReason)
 			return
-		case <-loggedIn:
-			loginDeadline.Stop()
-			loggedIn = nil
-		case <-loginDeadline.C:
-			ss.fail("", wire.CodeUnauthenticated, "no login within %v", ss.srv.loginTimeout)
-			ss.close(websocket.StatusPolicyViolation, "login timeout")
-		case <-ticker.C:
-			if pingBusy {
-				continue // the outstanding ping's timeout will tell
-			}
-			pingBusy = true
-			pinging.Add(1)
-			go func() {
-				defer pinging.Done()
-				ctx, cancel := context.WithTimeout(context.Background(), ss.srv.pingInterval)
-				defer cancel()
-				pingDone <- ss.conn.Ping(ctx)
-			}()
-		case err := <-pingDone:
-			pingBusy = false
-			if err != nil {
-				select {
-				case <-ss.closing:
-				default:
-					ss.log.Info("directory: peer stopped answering pings", "user", ss.userName(), "err", err)
-				}
+		}
+		for _, frame := range frames {
+			if err := ss.write(frame); err != nil {
+				ss.log.Debug("directory: write failed", "err", err)
+				ss.qmu.Lock()
+				ss.done, ss.queue = true, nil
+				ss.qmu.Unlock()
 				_ = ss.conn.CloseNow()
 				return
 			}
@@ -495,6 +533,9 @@ func (ss *session) login(m *wire.Login) {
 		return
 	}
 	close(ss.loggedIn)
+	ss.timerMu.Lock()
+	ss.loginTimer.Stop()
+	ss.timerMu.Unlock()
 	ss.log.Debug("directory: logged in", "user", m.User)
 }
 
