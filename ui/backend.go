@@ -1,0 +1,58 @@
+package ui
+
+import (
+	"context"
+
+	"github.com/parley-voip/parley/call"
+	"github.com/parley-voip/parley/directory"
+)
+
+// Backend is what the UI drives: one logged-in user's directory session and
+// phone. Its methods may block on the network; the UI calls them only from
+// commands, off its own goroutine.
+type Backend interface {
+	User() string
+	// Fingerprint is the user's key fingerprint, to read aloud.
+	Fingerprint() string
+	Contacts(ctx context.Context) ([]directory.Contact, error)
+	Contact(ctx context.Context, action directory.ContactAction, peer, message string) error
+	SetStatus(ctx context.Context, status, note string) error
+	Dial(ctx context.Context, peer string) (Call, error)
+	// SetDevices sets the microphone and speaker (media.OpenSource and
+	// media.OpenSink specs) of the calls to come.
+	SetDevices(mic, speaker string)
+	// PeerFingerprint is the fingerprint of the key pinned for peer, ""
+	// when none is.
+	PeerFingerprint(peer string) string
+	// History returns the calls made and taken here, oldest first.
+	History(ctx context.Context) ([]call.HistoryRecord, error)
+
+	// ContactUpdates, PresenceUpdates and Incoming deliver what happens
+	// while the UI runs; they are closed when the session ends.
+	ContactUpdates() <-chan directory.Contact
+	PresenceUpdates() <-chan directory.Presence
+	Incoming() <-chan Call
+	// Done is closed when the session has ended for good; Err says why.
+	Done() <-chan struct{}
+	Err() error
+}
+
+// Call is one call as the UI sees it: the part of *call.Call it uses.
+type Call interface {
+	Peer() string
+	Direction() call.Direction
+	Answer()
+	Reject()
+	Hangup()
+	Hold()
+	Resume()
+	Mute()
+	Unmute()
+	Active() <-chan struct{}
+	Done() <-chan struct{}
+	Result() (call.Stats, error)
+	// LiveStats returns the call's figures so far; Status its state, hold,
+	// mute and SAS.
+	LiveStats() call.Stats
+	Status() call.Status
+}

@@ -1,0 +1,105 @@
+package ui
+
+import (
+	"fmt"
+	"strings"
+
+	tea "charm.land/bubbletea/v2"
+
+	"github.com/parley-voip/parley/directory"
+)
+
+// commandHelp lists the command line's commands, for the help page.
+var commandHelp = []struct{ usage, what string }{
+	{"call NAME", "call a contact"},
+	{"hangup", "end the call"},
+	{"mute, unmute, hold, resume", "your microphone; the call's media both ways"},
+	{"answer, reject", "take or decline the ringing call"},
+	{"add NAME [MESSAGE]", "ask NAME to become a contact"},
+	{"accept NAME, decline NAME", "answer a contact request"},
+	{"remove NAME, block NAME", "drop a contact, or block them"},
+	{"status online|away|busy|invisible [NOTE]", "your presence and note"},
+	{"note TEXT", "your status note (empty: none)"},
+	{"mic SPEC, speaker SPEC", "devices of the calls to come: default, device:NAME, tone:HZ, null, …"},
+	{"tone, miccheck", "play a test tone; show the mic's level"},
+	{"history, settings, help", "show a page (again: back to contacts)"},
+	{"quit", "hang up and leave"},
+}
+
+// execute runs one command line (without its ':').
+func (m *Model) execute(line string) tea.Cmd {
+	verb, rest, _ := strings.Cut(strings.TrimSpace(line), " ")
+	rest = strings.TrimSpace(rest)
+	name, text, _ := strings.Cut(rest, " ")
+	text = strings.TrimSpace(text)
+	needName := func(then func(string) tea.Cmd) tea.Cmd {
+		if !directory.ValidUsername(name) {
+			m.setError(fmt.Errorf(":%s %s: give a username", verb, name))
+			return nil
+		}
+		return then(name)
+	}
+	contact := func(action directory.ContactAction, message string) tea.Cmd {
+		return needName(func(n string) tea.Cmd { return m.contactAction(action, n, message) })
+	}
+	switch verb {
+	case "":
+		return nil
+	case "call", "c":
+		return needName(m.dial)
+	case "hangup", "h":
+		return m.hangup()
+	case "answer":
+		return m.answer()
+	case "mute":
+		return m.set(&m.curStatus.Mute, true, Call.Mute)
+	case "unmute":
+		return m.set(&m.curStatus.Mute, false, Call.Unmute)
+	case "hold":
+		return m.set(&m.curStatus.Hold, true, Call.Hold)
+	case "resume":
+		return m.set(&m.curStatus.Hold, false, Call.Resume)
+	case "reject":
+		m.reject()
+		return nil
+	case "add":
+		return contact(directory.ContactAdd, text)
+	case "accept":
+		return contact(directory.ContactAccept, "")
+	case "decline":
+		return contact(directory.ContactDecline, "")
+	case "remove":
+		return contact(directory.ContactRemove, "")
+	case "block":
+		return contact(directory.ContactBlock, "")
+	case "status":
+		switch name {
+		case directory.StatusOnline, directory.StatusAway, directory.StatusBusy, directory.StatusInvisible:
+			return m.setStatus(name, text)
+		}
+		m.setError(fmt.Errorf(":status %q: want online, away, busy or invisible", name))
+		return nil
+	case "note":
+		return m.setStatus(m.status, rest)
+	case "mic":
+		m.setDevices(rest, m.speaker)
+		return nil
+	case "speaker":
+		m.setDevices(m.mic, rest)
+		return nil
+	case "tone":
+		return m.testTone()
+	case "miccheck":
+		return m.micCheck()
+	case "history":
+		return m.showPage(pageHistory)
+	case "settings":
+		return m.showPage(pageSettings)
+	case "help":
+		return m.showPage(pageHelp)
+	case "quit", "q":
+		return m.quit()
+	}
+	m.setError(fmt.Errorf("unknown command :%s (? lists them)", verb))
+	return nil
+}

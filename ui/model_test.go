@@ -1,0 +1,569 @@
+package ui
+
+import (
+	"context"
+	"errors"
+	"reflect"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	tea "charm.land/bubbletea/v2"
+	"github.com/charmbracelet/x/ansi"
+
+	"github.com/parley-voip/parley/call"
+	"github.com/parley-voip/parley/directory"
+	"github.com/parley-voip/parley/media"
+)
+
+// fakeBackend records what the UI asks of it; its channels stand in for
+// the directory's pushes.
+type fakeBackend struct {
+	user     string
+	contacts []directory.Contact
+	dialErr  error
+	history  []call.HistoryRecord
+
+	contactUpdates chan directory.Contact
+	presence       chan directory.Presence
+	incoming       chan Call
+	done           chan struct{}
+
+	mu      sync.Mutex
+	actions []string // "add carol hi", "status away note", "dial echo"
+	calls   []*fakeCall
+}
+
+func newFakeBackend(user string, contacts ...directory.Contact) *fakeBackend {
+	return &fakeBackend{
+		user:           user,
+		contacts:       contacts,
+		contactUpdates: make(chan directory.Contact, 8),
+		presence:       make(chan directory.Presence, 8),
+		incoming:       make(chan Call, 8),
+		done:           make(chan struct{}),
+	}
+}
+
+func (b *fakeBackend) record(s string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.actions = append(b.actions, s)
+}
+
+func (b *fakeBackend) recorded() []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return slicesClone(b.actions)
+}
+
+func slicesClone(s []string) []string { return append([]string(nil), s...) }
+
+func (b *fakeBackend) User() string        { return b.user }
+func (b *fakeBackend) Fingerprint() string { return "abcd efgh" }
+func (b *fakeBackend) Contacts(context.Context) ([]directory.Contact, error) {
+	return append([]directory.Contact(nil), b.contacts...), nil
+}
+
+func (b *fakeBackend) Contact(_ context.Context, action directory.ContactAction, peer, message string) error {
+	b.record(strings.TrimSpace(string(action) + " " + peer + " " + message))
+	return nil
+}
+
+func (b *fakeBackend) SetDevices(mic, speaker string) { b.record("devices " + mic + " " + speaker) }
+
+func (b *fakeBackend) SetStatus(_ context.Context, status, note string) error {
+	b.record(strings.TrimSpace("status " + status + " " + note))
+	return nil
+}
+
+func (b *fakeBackend) Dial(_ context.Context, peer string) (Call, error) {
+	b.record("dial " + peer)
+	if b.dialErr != nil {
+		return nil, b.dialErr
+	}
+	c := newFakeCall(peer, call.Outgoing)
+	b.mu.Lock()
+	b.calls = append(b.calls, c)
+	b.mu.Unlock()
+	return c, nil
+}
+
+func (b *fakeBackend) PeerFingerprint(peer string) string {
+	if peer == "bob" {
+		return "b0b0 b0b0 b0b0 b0b0 b0b0"
+	}
+	return ""
+}
+
+func (b *fakeBackend) History(context.Context) ([]call.HistoryRecord, error) { return b.history, nil }
+
+func (b *fakeBackend) ContactUpdates() <-chan directory.Contact   { return b.contactUpdates }
+func (b *fakeBackend) PresenceUpdates() <-chan directory.Presence { return b.presence }
+func (b *fakeBackend) Incoming() <-chan Call                      { return b.incoming }
+func (b *fakeBackend) Done() <-chan struct{}                      { return b.done }
+func (b *fakeBackend) Err() error                                 { return nil }
+
+// fakeCall is a call whose life the test drives.
+type fakeCall struct {
+	peer   string
+	dir    call.Direction
+	active chan struct{}
+	done   chan struct{}
+
+	mu       sync.Mutex
+	commands []string
+	live     call.Stats
+	status   call.Status
+	result   call.Stats
+}
+
+func newFakeCall(peer string, dir call.Direction) *fakeCall {
+	return &fakeCall{peer: peer, dir: dir, active: make(chan struct{}), done: make(chan struct{})}
+}
+
+func (c *fakeCall) Peer() string              { return c.peer }
+func (c *fakeCall) Direction() call.Direction { return c.dir }
+func (c *fakeCall) command(s string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.commands = append(c.commands, s)
+}
+func (c *fakeCall) Answer()                 { c.command("answer") }
+func (c *fakeCall) Reject()                 { c.command("reject") }
+func (c *fakeCall) Hangup()                 { c.command("hangup") }
+func (c *fakeCall) Hold()                   { c.command("hold") }
+func (c *fakeCall) Resume()                 { c.command("resume") }
+func (c *fakeCall) Mute()                   { c.command("mute") }
+func (c *fakeCall) Unmute()                 { c.command("unmute") }
+func (c *fakeCall) Active() <-chan struct{} { return c.active }
+func (c *fakeCall) Done() <-chan struct{}   { return c.done }
+func (c *fakeCall) Result() (call.Stats, error) {
+	<-c.done
+	return c.result, nil
+}
+
+func (c *fakeCall) LiveStats() call.Stats {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.live
+}
+
+func (c *fakeCall) Status() call.Status {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.status
+}
+
+func (c *fakeCall) recordedCommands() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slicesClone(c.commands)
+}
+
+func (c *fakeCall) end(st call.Stats) {
+	c.result = st
+	close(c.done)
+}
+
+// harness runs a Model the way bubbletea does, but synchronously: each
+// message's commands run, and the messages they return are fed back in,
+// until none comes within a short wait (commands that wait on channels
+// are left waiting, as they would be in a program).
+type harness struct {
+	t    *testing.T
+	m    *Model
+	msgs chan tea.Msg
+}
+
+func newHarness(t *testing.T, cfg Config) *harness {
+	h := &harness{t: t, m: New(cfg), msgs: make(chan tea.Msg, 64)}
+	h.m.Update(tea.WindowSizeMsg{Width: 80, Height: 24})
+	h.run(h.m.Init())
+	h.settle()
+	return h
+}
+
+// run starts cmd and its batch's parts; their messages arrive on h.msgs.
+func (h *harness) run(cmd tea.Cmd) {
+	if cmd == nil {
+		return
+	}
+	go func() {
+		msg := cmd()
+		if msg != nil {
+			h.msgs <- msg
+		}
+	}()
+}
+
+// settle feeds back messages until none arrives for a while.
+func (h *harness) settle() {
+	for {
+		select {
+		case msg := <-h.msgs:
+			switch msg := msg.(type) {
+			case tea.BatchMsg:
+				for _, c := range msg {
+					h.run(c)
+				}
+			case tea.RawMsg, tea.QuitMsg:
+			default:
+				_, cmd := h.m.Update(msg)
+				h.run(cmd)
+			}
+		case <-time.After(20 * time.Millisecond):
+			return
+		}
+	}
+}
+
+// send delivers msg and settles.
+func (h *harness) send(msg tea.Msg) {
+	_, cmd := h.m.Update(msg)
+	h.run(cmd)
+	h.settle()
+}
+
+// keys types each key of s; "<enter>", "<esc>", "<up>", "<down>" are keys.
+func (h *harness) keys(s string) {
+	for s != "" {
+		var k tea.KeyPressMsg
+		switch {
+		case strings.HasPrefix(s, "<enter>"):
+			k, s = tea.KeyPressMsg{Code: tea.KeyEnter}, s[len("<enter>"):]
+		case strings.HasPrefix(s, "<esc>"):
+			k, s = tea.KeyPressMsg{Code: tea.KeyEscape}, s[len("<esc>"):]
+		case strings.HasPrefix(s, "<up>"):
+			k, s = tea.KeyPressMsg{Code: tea.KeyUp}, s[len("<up>"):]
+		case strings.HasPrefix(s, "<down>"):
+			k, s = tea.KeyPressMsg{Code: tea.KeyDown}, s[len("<down>"):]
+		default:
+			r := []rune(s)[0]
+			k, s = tea.KeyPressMsg{Code: r, Text: string(r)}, s[len(string(r)):]
+		}
+		h.send(k)
+	}
+}
+
+// screen is the view as plain text.
+func (h *harness) screen() string { return ansi.Strip(h.m.View().Content) }
+
+func (h *harness) wantScreen(subs ...string) {
+	h.t.Helper()
+	s := h.screen()
+	for _, sub := range subs {
+		if !strings.Contains(s, sub) {
+			h.t.Fatalf("screen lacks %q:\n%s", sub, s)
+		}
+	}
+}
+
+func loggedIn(t *testing.T, b *fakeBackend) *harness {
+	return newHarness(t, Config{User: b.user, Directory: "127.0.0.1:8478",
+		Start: func(context.Context, string) (Backend, error) { return b, nil }})
+}
+
+var (
+	echo  = directory.Contact{User: "echo", State: directory.ContactAccepted, Status: directory.StatusOnline, Note: "hear yourself"}
+	bob   = directory.Contact{User: "bob", State: directory.ContactAccepted, Status: directory.StatusAway}
+	dave  = directory.Contact{User: "dave", State: directory.ContactAccepted, Status: directory.StatusOffline}
+	carol = directory.Contact{User: "carol", State: directory.ContactIncoming, Message: "hi, it's carol"}
+)
+
+func TestFirstRunAsksForAName(t *testing.T) {
+	b := newFakeBackend("alice", echo)
+	var asked []string
+	h := newHarness(t, Config{Start: func(_ context.Context, user string) (Backend, error) {
+		asked = append(asked, user)
+		if user == "taken" {
+			return nil, directory.ErrNameTaken
+		}
+		return b, nil
+	}})
+	h.wantScreen("name:")
+
+	h.keys("A!<enter>")
+	h.wantScreen(`"A!" is not a name`)
+	if len(asked) != 0 {
+		t.Fatalf("a bad name reached Start: %v", asked)
+	}
+	h.m.input.Reset()
+	h.keys("taken<enter>")
+	h.wantScreen("name:", "log in:")
+	h.m.input.Reset()
+	h.keys("alice<enter>")
+	if !reflect.DeepEqual(asked, []string{"taken", "alice"}) {
+		t.Fatalf("Start got %v", asked)
+	}
+	h.wantScreen("Parley  alice", "echo", "online", "hear yourself")
+}
+
+func TestLoginFailureCanBeRetried(t *testing.T) {
+	b := newFakeBackend("alice", echo)
+	fail := true
+	h := newHarness(t, Config{User: "alice", Directory: "127.0.0.1:1", Start: func(context.Context, string) (Backend, error) {
+		if fail {
+			return nil, directory.ErrUnreachable
+		}
+		return b, nil
+	}})
+	h.wantScreen("Connecting to the directory 127.0.0.1:1", "✗ log in:", "r try again")
+	fail = false
+	h.keys("r")
+	h.wantScreen("Parley  alice", "● echo")
+}
+
+func TestContactListShowsPresenceWithoutColour(t *testing.T) {
+	h := loggedIn(t, newFakeBackend("alice", dave, bob, echo, carol))
+	s := h.screen()
+	// Requests first, then by presence; each presence has its own symbol.
+	order := []string{"? carol", "● echo", "◐ bob", "○ dave"}
+	last := -1
+	for _, o := range order {
+		i := strings.Index(s, o)
+		if i < 0 || i < last {
+			t.Fatalf("want %q after the one before in:\n%s", order, s)
+		}
+		last = i
+	}
+	h.wantScreen("request", "hi, it's carol", "away", "offline")
+
+	h.send(msgPresence{User: "dave", Status: directory.StatusOnline, Note: "back"})
+	h.wantScreen("● dave")
+	if strings.Index(h.screen(), "● dave") > strings.Index(h.screen(), "◐ bob") {
+		t.Errorf("dave, now online, is not above bob, away:\n%s", h.screen())
+	}
+}
+
+func TestFilterAsYouType(t *testing.T) {
+	h := loggedIn(t, newFakeBackend("alice", dave, bob, echo))
+	h.keys("/e")
+	h.wantScreen("echo", "dave")
+	if strings.Contains(h.screen(), "bob") {
+		t.Fatalf("filter e still shows bob:\n%s", h.screen())
+	}
+	h.keys("c")
+	if s := h.screen(); strings.Contains(s, "dave") || !strings.Contains(s, "> ● echo") {
+		t.Fatalf("filter ec: want echo alone and selected:\n%s", s)
+	}
+	h.keys("<esc>")
+	h.wantScreen("bob", "dave", "echo")
+}
+
+func TestCommands(t *testing.T) {
+	tests := []struct {
+		name string
+		line string
+		want []string // what the backend was asked
+		msg  string   // on the status line
+	}{
+		{"add-with-message", ":add carol hi there<enter>", []string{"add carol hi there"}, "asked carol"},
+		{"add-without-message", ":add carol<enter>", []string{"add carol"}, "asked carol"},
+		{"accept", ":accept carol<enter>", []string{"accept carol"}, "carol is now a contact"},
+		{"decline", ":decline carol<enter>", []string{"decline carol"}, "declined carol"},
+		{"status-with-note", ":status away lunch<enter>", []string{"status away lunch"}, "you are away"},
+		{"note", ":note in the lab<enter>", []string{"status online in the lab"}, "you are online"},
+		{"status-key-cycles", "s", []string{"status away"}, "you are away"},
+		{"call", ":call echo<enter>", []string{"dial echo"}, "calling echo"},
+		{"call-selected-with-enter", "<enter>", []string{"dial echo"}, "calling echo"},
+		{"bad-name", ":add X<enter>", nil, "give a username"},
+		{"bad-status", ":status asleep<enter>", nil, "want online, away"},
+		{"unknown", ":frobnicate<enter>", nil, "unknown command :frobnicate"},
+		{"hangup-without-call", ":hangup<enter>", nil, "no call to hang up"},
+		{"escape-cancels", ":add carol<esc>", nil, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b := newFakeBackend("alice", echo)
+			h := loggedIn(t, b)
+			h.m.message = ""
+			h.keys(tt.line)
+			if got := b.recorded(); !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("backend got %q, want %q", got, tt.want)
+			}
+			if !strings.Contains(h.m.message, tt.msg) {
+				t.Errorf("status line %q, want %q in it", h.m.message, tt.msg)
+			}
+		})
+	}
+}
+
+func TestAcceptRequestWithKey(t *testing.T) {
+	b := newFakeBackend("alice", echo)
+	h := loggedIn(t, b)
+	b.contactUpdates <- carol
+	h.settle()
+	h.wantScreen("carol wants to be your contact", "? carol")
+	h.keys("<up>a") // carol sorts first
+	if got := b.recorded(); !reflect.DeepEqual(got, []string{"accept carol"}) {
+		t.Fatalf("backend got %q", got)
+	}
+}
+
+func TestCallEchoShowsStatsAndEnd(t *testing.T) {
+	b := newFakeBackend("alice", echo)
+	now := time.Date(2026, 11, 30, 9, 0, 0, 0, time.UTC)
+	h := newHarness(t, Config{User: "alice", Now: func() time.Time { return now },
+		Start: func(context.Context, string) (Backend, error) { return b, nil }})
+	h.keys(":call echo<enter>")
+	h.wantScreen("calling echo…")
+	c := b.calls[0]
+
+	close(c.active)
+	h.settle()
+	h.wantScreen("call with echo  active 00:00", "measuring")
+
+	c.mu.Lock()
+	c.live = call.Stats{
+		Path: "direct", LocalCandidateType: "host", RemoteCandidateType: "host", RTTMS: 0.4,
+		PacketsReceived: 98, PacketsLost: 2, JitterMS: 1.5, JitterBufferDelayMS: 3,
+		EncoderBitrateBPS: 32000, EncoderFrameMS: 20, AudioLevelSentDBFS: -12, AudioLevelReceivedDBFS: -18,
+	}
+	c.status = call.Status{State: call.StateActive, SAS: "123456", PeerMute: true}
+	c.mu.Unlock()
+	now = now.Add(12 * time.Second)
+	h.send(msgTick{c, c.LiveStats(), c.Status()})
+	h.wantScreen("active 00:12", "direct (host/host)", "0.4 ms", "2.0 % (2/100)", "1.5 ms",
+		"32.0 kbit/s", "3.0 ms", "MOS", "-12 dBFS", "-18 dBFS")
+	// 0.2 + 3 + 20 + 6.5 ms one way (no delay impairment), 2 % loss:
+	// Ie,eff = 95·2/27.1 = 7.0 → R 86.2.
+	h.wantScreen("4.23 (E-model, 30 ms)", "SAS      123456", "[echo muted]")
+
+	h.keys("mmo:resume<enter>h")
+	if got, want := c.recordedCommands(), []string{"mute", "unmute", "hold", "resume", "hangup"}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("call got %q, want %q", got, want)
+	}
+	c.end(call.Stats{Peer: "echo", EndReason: call.EndLocalHangup, DurationS: 12.4})
+	h.settle()
+	h.wantScreen("call ended", "call with echo ended: local-hangup after 00:12")
+	b.history = []call.HistoryRecord{{Peer: "echo", Direction: call.Outgoing, DurationS: 12.4, EndReason: call.EndLocalHangup, Path: "direct", SAS: "123456"}}
+	h.keys("H")
+	h.wantScreen("History", "→ echo", "local-hangup", "00:12", "direct", "123456")
+}
+
+func TestDialFailureIsAMessage(t *testing.T) {
+	b := newFakeBackend("alice", dave)
+	b.dialErr = call.ErrOffline
+	h := loggedIn(t, b)
+	h.keys("c")
+	h.wantScreen("✗ call dave: user is offline")
+	if h.m.cur != nil {
+		t.Fatal("a failed dial left a call")
+	}
+}
+
+func TestIncomingCall(t *testing.T) {
+	tests := []struct {
+		name    string
+		key     string
+		command string
+		screen  string
+	}{
+		{"answer-key", "a", "answer", "answering bob"},
+		{"decline-key", "d", "reject", "declined the call from bob"},
+		{"answer-command", ":answer<enter>", "answer", "answering bob"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b := newFakeBackend("alice", bob)
+			h := loggedIn(t, b)
+			c := newFakeCall("bob", call.Incoming)
+			b.incoming <- c
+			h.settle()
+			h.wantScreen("Incoming call from bob", "key b0b0 b0b0 b0b0 b0b0 b0b0", "a answer")
+			h.keys(tt.key)
+			if got := c.recordedCommands(); !reflect.DeepEqual(got, []string{tt.command}) {
+				t.Fatalf("call got %q, want %s", got, tt.command)
+			}
+			h.wantScreen(tt.screen)
+		})
+	}
+}
+
+func TestMissedCall(t *testing.T) {
+	b := newFakeBackend("alice", bob)
+	h := loggedIn(t, b)
+	c := newFakeCall("bob", call.Incoming)
+	b.incoming <- c
+	h.settle()
+	c.end(call.Stats{Peer: "bob", Direction: call.Incoming, EndReason: call.EndMissed})
+	h.settle()
+	h.wantScreen("missed call from bob")
+	if strings.Contains(h.screen(), "Incoming call") {
+		t.Fatalf("the overlay outlived the call:\n%s", h.screen())
+	}
+}
+
+func TestScreenFitsAt80x24(t *testing.T) {
+	var many []directory.Contact
+	for _, n := range []string{"anna", "ben", "cleo", "dan", "eve", "fay", "gus", "hal", "ida", "jon", "kim", "lou",
+		"max", "ned", "oli", "pam", "quinn", "rob", "sam", "tom", "uma", "vic", "wes", "xia", "yan", "zed"} {
+		many = append(many, directory.Contact{User: n, State: directory.ContactAccepted, Status: directory.StatusOnline,
+			Note: strings.Repeat("a long status note ", 6)})
+	}
+	b := newFakeBackend("alice", many...)
+	h := newHarness(t, Config{User: "alice", Directory: "127.0.0.1:8478", Banner: "No sound card found: calls send a tone",
+		Start: func(context.Context, string) (Backend, error) { return b, nil }})
+	for _, keys := range []string{"", "?", "<esc>H", "<esc>S", "<esc>" + strings.Repeat("<down>", 25)} {
+		h.keys(keys)
+		lines := strings.Split(h.screen(), "\n")
+		if len(lines) != 24 {
+			t.Fatalf("after %q: %d lines, want 24", keys, len(lines))
+		}
+		for i, l := range lines {
+			if w := ansi.StringWidth(l); w > 80 {
+				t.Fatalf("after %q: line %d is %d wide: %q", keys, i, w, l)
+			}
+		}
+	}
+	h.wantScreen("> ● zed") // scrolled to the selection
+}
+
+func TestSessionEndIsShown(t *testing.T) {
+	b := newFakeBackend("alice", echo)
+	h := loggedIn(t, b)
+	h.send(msgSessionEnded{errors.New("replaced by a newer login")})
+	h.wantScreen("✗ directory session ended: replaced by a newer login")
+}
+
+func TestSettings(t *testing.T) {
+	b := newFakeBackend("alice", echo)
+	var played, listened []string
+	h := newHarness(t, Config{User: "alice", Mic: "tone:440", Speaker: "null",
+		Start: func(context.Context, string) (Backend, error) { return b, nil },
+		Devices: func() ([]media.DeviceInfo, error) {
+			return []media.DeviceInfo{
+				{Name: "USB headset", HostAPI: "ALSA", InputChannels: 1, OutputChannels: 2},
+				{Name: "HDMI", HostAPI: "ALSA", OutputChannels: 2, DefaultOutput: true},
+			}, nil
+		},
+		TestTone: func(_ context.Context, speaker string) error { played = append(played, speaker); return nil },
+		MicLevel: func(_ context.Context, mic string) (float64, error) {
+			listened = append(listened, mic)
+			return -20, nil
+		},
+	})
+	h.keys("S")
+	h.wantScreen("Settings", "mic      tone:440", "speaker  null", "> USB headset", "mic+speaker", "HDMI", "speaker      ALSA (default)")
+	h.keys("i<down>o")
+	h.wantScreen("mic      device:USB headset", "speaker  device:HDMI")
+	h.keys("<down>i") // HDMI has no microphone
+	h.wantScreen("✗ select a device with a microphone first")
+	h.keys("t")
+	h.wantScreen("played a test tone on device:HDMI")
+	h.keys("l")
+	h.wantScreen("mic device:USB headset: loudest -20 dBFS", "good")
+	h.keys(":speaker null<enter>t")
+	if want := []string{"device:HDMI", "null"}; !reflect.DeepEqual(played, want) {
+		t.Errorf("test tones played on %q, want %q", played, want)
+	}
+	if want := []string{"device:USB headset"}; !reflect.DeepEqual(listened, want) {
+		t.Errorf("mic checks of %q, want %q", listened, want)
+	}
+	want := []string{"devices device:USB headset null", "devices device:USB headset device:HDMI", "devices device:USB headset null"}
+	if got := b.recorded(); !reflect.DeepEqual(got, want) {
+		t.Errorf("backend got %q, want %q", got, want)
+	}
+}

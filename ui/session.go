@@ -1,0 +1,157 @@
+package ui
+
+import (
+	"context"
+	"sync"
+
+	"github.com/parley-voip/parley/call"
+	"github.com/parley-voip/parley/directory"
+	"github.com/parley-voip/parley/directory/identity"
+)
+
+// Session is the Backend of a logged-in user: their directory client and
+// the phone that rings on it.
+type Session struct {
+	client      *directory.Client
+	phone       *call.Phone
+	pins        *call.Pins
+	home        string
+	fingerprint string
+	incoming    chan Call
+
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	// mu guards media, the devices of the calls to come.
+	mu    sync.Mutex
+	media call.MediaConfig
+}
+
+// NewSession wraps a logged-in client and its phone, whose home holds the
+// pinned keys and history; calls use the devices of m until SetDevices.
+// Close stops it (not them).
+func NewSession(client *directory.Client, phone *call.Phone, m call.MediaConfig, home string, id *identity.Identity) *Session {
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &Session{
+		client:      client,
+		phone:       phone,
+		pins:        call.OpenPins(home),
+		home:        home,
+		fingerprint: id.Fingerprint(),
+		incoming:    make(chan Call),
+		cancel:      cancel,
+		media:       m,
+	}
+	s.wg.Add(1)
+	go s.forwardRunLoop(ctx)
+	return s
+}
+
+// forwardRunLoop hands the phone's ringing calls to the UI as Calls.
+func (s *Session) forwardRunLoop(ctx context.Context) {
+	defer s.wg.Done()
+	defer close(s.incoming)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.client.Done():
+			return
+		case c := <-s.phone.Incoming():
+			select {
+			case s.incoming <- answering{c, s}:
+			case <-ctx.Done():
+				c.Reject()
+				return
+			}
+		}
+	}
+}
+
+// Close stops forwarding calls.
+func (s *Session) Close() {
+	s.cancel()
+	s.wg.Wait()
+}
+
+// User returns the username.
+func (s *Session) User() string { return s.client.User() }
+
+// Fingerprint returns the user's key fingerprint.
+func (s *Session) Fingerprint() string { return s.fingerprint }
+
+// Contacts returns the contact list.
+func (s *Session) Contacts(ctx context.Context) ([]directory.Contact, error) {
+	return s.client.Contacts(ctx)
+}
+
+// Contact carries out action on the contact with peer.
+func (s *Session) Contact(ctx context.Context, action directory.ContactAction, peer, message string) error {
+	return s.client.Contact(ctx, action, peer, message)
+}
+
+// SetStatus sets the user's presence and note.
+func (s *Session) SetStatus(ctx context.Context, status, note string) error {
+	return s.client.SetStatus(ctx, status, note)
+}
+
+// answering is a ringing call that is answered with the session's devices
+// of the moment.
+type answering struct {
+	*call.Call
+	s *Session
+}
+
+func (a answering) Answer() { a.AnswerWith(a.s.devices()) }
+
+// SetDevices sets the microphone and speaker of the calls to come.
+func (s *Session) SetDevices(mic, speaker string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.media.Mic, s.media.Speaker = mic, speaker
+}
+
+func (s *Session) devices() call.MediaConfig {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.media
+}
+
+// Dial calls peer.
+func (s *Session) Dial(ctx context.Context, peer string) (Call, error) {
+	m := s.devices()
+	c, err := s.phone.Dial(ctx, peer, call.DialOptions{Media: &m})
+	if err != nil {
+		return nil, err // not c: a nil *call.Call is a non-nil Call
+	}
+	return c, nil
+}
+
+// PeerFingerprint returns the fingerprint of the key pinned for peer.
+func (s *Session) PeerFingerprint(peer string) string {
+	pins, err := s.pins.All()
+	if pin, ok := pins[peer]; err == nil && ok {
+		return identity.Fingerprint(pin.Key)
+	}
+	return ""
+}
+
+// History returns the calls recorded in the user's home, oldest first.
+func (s *Session) History(context.Context) ([]call.HistoryRecord, error) {
+	return call.ReadHistory(s.home)
+}
+
+// ContactUpdates returns changes to the contact list.
+func (s *Session) ContactUpdates() <-chan directory.Contact { return s.client.ContactUpdates() }
+
+// PresenceUpdates returns contacts' presence changes.
+func (s *Session) PresenceUpdates() <-chan directory.Presence { return s.client.PresenceUpdates() }
+
+// Incoming returns calls ringing here.
+func (s *Session) Incoming() <-chan Call { return s.incoming }
+
+// Done is closed when the directory session has ended for good.
+func (s *Session) Done() <-chan struct{} { return s.client.Done() }
+
+// Err says why the session ended.
+func (s *Session) Err() error { return s.client.Err() }
