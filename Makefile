@@ -3,10 +3,7 @@ SHELL := /bin/bash
 export PATH := /usr/local/go/bin:$(PATH)
 GO ?= go
 BIN := bin/parley
-# Where 'make run' serves; override with 'make run PORT=9000'.
-HOST ?= 127.0.0.1
-PORT ?= 8478
-ADDR := $(HOST):$(PORT)
+# Where 'make run' keeps the user's key, config and the embedded directory.
 RUN_HOME ?= $(CURDIR)/.run
 
 .PHONY: deps build run test vet fmt-check
@@ -17,22 +14,12 @@ deps:
 build: deps
 	$(GO) build -o $(BIN) ./cmd/parley
 
-# Until the terminal UI lands: a local directory and the echo service, and
-# how to call it headless.
+# The terminal UI (DESIGN §9). With no directory configured it runs its own
+# directory, supernode and echo service on 127.0.0.1: the first run asks for
+# a name, and calling 'echo' plays your voice back.
 run: build
 	@mkdir -p $(RUN_HOME)
-	@trap 'kill 0' EXIT; \
-	$(BIN) directory --listen $(ADDR) --data $(RUN_HOME)/directory & \
-	until (exec 3<>/dev/tcp/$(HOST)/$(PORT)) 2>/dev/null; do sleep 0.1; done; \
-	$(BIN) echo --directory $(ADDR) --home $(RUN_HOME)/echo & \
-	sleep 1; \
-	echo; \
-	echo "Parley is running: directory on $(ADDR), echo service as user 'echo'."; \
-	echo "In another terminal, hear yourself (or a tone, on a machine without a sound card):"; \
-	echo "  $(BIN) call echo --directory $(ADDR) --home $(RUN_HOME)/alice --user alice --duration 10s \\"; \
-	echo "      --mic tone:440 --speaker file:heard.wav"; \
-	echo "Ctrl-C stops it."; \
-	wait
+	@env -u PARLEY_DIRECTORY $(BIN) --home $(RUN_HOME)
 
 vet:
 	$(GO) vet ./...

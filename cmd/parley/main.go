@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 )
 
@@ -25,6 +26,7 @@ type subcommand struct {
 
 func subcommands() []subcommand {
 	return []subcommand{
+		{"ui", "the terminal UI: contacts, presence, calls (what 'parley' alone runs)", runUI},
 		{"call", "call NAME: dial a contact, talk, hang up", runCall},
 		{"answer", "wait for calls and answer them", runAnswer},
 		{"conference", "conference NAME...: host a call of several people, mixing for each", runConference},
@@ -82,14 +84,13 @@ var (
 )
 
 func dispatch(ctx context.Context, args []string, stderr io.Writer) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+	if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "help") {
 		usage(stderr)
-		if len(args) == 0 {
-			// The terminal UI will live here; until then say what there is.
-			fmt.Fprintln(stderr, "\nThe terminal UI is not built yet: use the subcommands above.")
-			return errUsage
-		}
 		return nil
+	}
+	// No command (flags alone, or nothing): the terminal UI.
+	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
+		return runUI(ctx, args)
 	}
 	for _, sc := range subcommands() {
 		if sc.name == args[0] {
@@ -102,7 +103,7 @@ func dispatch(ctx context.Context, args []string, stderr io.Writer) error {
 }
 
 func usage(w io.Writer) {
-	fmt.Fprintln(w, "usage: parley COMMAND [flags] [args]\n\ncommands:")
+	fmt.Fprintln(w, "usage: parley [flags]                  the terminal UI (as 'parley ui')\n       parley COMMAND [flags] [args]\n\ncommands:")
 	for _, sc := range subcommands() {
 		fmt.Fprintf(w, "  %-10s %s\n", sc.name, sc.summary)
 	}

@@ -1,0 +1,350 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"syscall"
+	"time"
+
+	tea "charm.land/bubbletea/v2"
+
+	"github.com/parley-voip/parley/call"
+	"github.com/parley-voip/parley/directory"
+	"github.com/parley-voip/parley/directory/identity"
+	"github.com/parley-voip/parley/media"
+	"github.com/parley-voip/parley/nat"
+	"github.com/parley-voip/parley/ui"
+)
+
+// logFile is where the UI's logs go, in $PARLEY_HOME: the terminal is the
+// UI's.
+const logFile = "parley.log"
+
+// runUI is 'parley' without a subcommand: the terminal UI (DESIGN §7).
+func runUI(ctx context.Context, args []string) error {
+	var (
+		o            clientOptions
+		mic, speaker string
+	)
+	fs := newFlagSet("ui", "[ui] [flags]", os.Stderr)
+	o.register(fs)
+	fs.StringVar(&mic, "mic", "", "microphone: default, device:NAME, file:PATH.wav, tone:HZ or silence")
+	fs.StringVar(&speaker, "speaker", "", "speaker: default, device:NAME, file:PATH.wav or null")
+	if _, err := parseArgs(fs, args, 0); err != nil {
+		return err
+	}
+	configured := o.directory != "" || os.Getenv("PARLEY_DIRECTORY") != ""
+	fc, err := o.resolve()
+	if err != nil {
+		return err
+	}
+	configured = configured || fc.Directory != ""
+	if err := os.MkdirAll(o.home, 0o700); err != nil {
+		return fmt.Errorf("home: %w", err)
+	}
+	restore, err := stderrTo(filepath.Join(o.home, logFile))
+	if err != nil {
+		return err
+	}
+	defer restore()
+	log, err := o.logger()
+	if err != nil {
+		return err
+	}
+
+	if !configured {
+		emb, err := startEmbedded(ctx, o.home, log)
+		if err != nil {
+			return err
+		}
+		defer emb.close()
+		o.directory, o.ice.Servers = emb.url, emb.iceServers
+	}
+	audio, banner := chooseAudio(call.MediaConfig{Mic: firstNonEmpty(mic, fc.Mic), Speaker: firstNonEmpty(speaker, fc.Speaker)})
+
+	var sessions sessionSet
+	defer sessions.close()
+	firstRun := o.user == ""
+	model := ui.New(ui.Config{
+		User:      o.user,
+		Directory: o.directory,
+		Banner:    banner,
+		Mic:       audio.Mic,
+		Speaker:   audio.Speaker,
+		Devices:   media.Devices,
+		Start: func(ctx context.Context, user string) (ui.Backend, error) {
+			uo := o // each attempt (a name taken, say) starts afresh
+			uo.user = user
+			s, err := startSession(ctx, &uo, audio, !configured)
+			if err != nil {
+				return nil, err
+			}
+			sessions.add(s)
+			if firstRun {
+				if err := saveUser(o.home, user); err != nil {
+					log.Warn("could not remember the name", "err", err)
+				}
+			}
+			return s.ui, nil
+		},
+	})
+	_, err = tea.NewProgram(model, tea.WithContext(ctx)).Run()
+	if errors.Is(err, tea.ErrProgramKilled) && ctx.Err() != nil {
+		return nil // interrupted: Ctrl-C went to the process, not the UI
+	}
+	return err
+}
+
+// stderrTo sends everything written to standard error (this process's
+// logs, and the C libraries' such as ALSA's complaints on a machine
+// without a sound card) to a file instead of the UI's screen, until
+// restore.
+func stderrTo(path string) (restore func(), err error) {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("log file: %w", err)
+	}
+	saved, err := syscall.Dup(2)
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("log file: %w", err)
+	}
+	if err := syscall.Dup3(int(f.Fd()), 2, 0); err != nil {
+		f.Close()
+		syscall.Close(saved)
+		return nil, fmt.Errorf("log file: %w", err)
+	}
+	return func() {
+		syscall.Dup3(saved, 2, 0)
+		syscall.Close(saved)
+		f.Close()
+	}, nil
+}
+
+// chooseAudio keeps the devices asked for, except that on a machine
+// without a sound card a default microphone becomes a tone and a default
+// speaker a null one, and the banner says so.
+func chooseAudio(m call.MediaConfig) (call.MediaConfig, string) {
+	devices, err := media.Devices()
+	hasIn := slices.ContainsFunc(devices, func(d media.DeviceInfo) bool { return d.InputChannels > 0 })
+	hasOut := slices.ContainsFunc(devices, func(d media.DeviceInfo) bool { return d.OutputChannels > 0 })
+	var missing []string
+	if (m.Mic == "" || m.Mic == "default") && (err != nil || !hasIn) {
+		m.Mic, missing = "tone:440", append(missing, "mic: a 440 Hz tone")
+	}
+	if (m.Speaker == "" || m.Speaker == "default") && (err != nil || !hasOut) {
+		m.Speaker, missing = "null", append(missing, "speaker: none")
+	}
+	if len(missing) == 0 {
+		return m, ""
+	}
+	return m, fmt.Sprintf("No sound card found. Calls run with %s.", joinAnd(missing))
+}
+
+func joinAnd(s []string) string {
+	if len(s) == 2 {
+		return s[0] + "; " + s[1]
+	}
+	return s[0]
+}
+
+// uiSession is one login of the UI's user and what it runs.
+type uiSession struct {
+	ui     *ui.Session
+	phone  *call.Phone
+	client *directory.Client
+}
+
+func (s *uiSession) close() {
+	s.ui.Close()
+	s.phone.Close()
+	s.client.Close()
+}
+
+// sessionSet holds the sessions the UI started, to close when it ends;
+// the UI starts them off its own goroutine.
+type sessionSet struct {
+	mu   sync.Mutex
+	list []*uiSession
+}
+
+func (ss *sessionSet) add(s *uiSession) {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	ss.list = append(ss.list, s)
+}
+
+func (ss *sessionSet) close() {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	for _, s := range ss.list {
+		s.close()
+	}
+}
+
+// startSession logs o.user in (creating their key on first use) with a
+// phone; with the embedded services, echo becomes a contact.
+func startSession(ctx context.Context, o *clientOptions, m call.MediaConfig, embedded bool) (*uiSession, error) {
+	id, err := identity.LoadOrCreate(o.home)
+	if err != nil {
+		return nil, fmt.Errorf("identity: %w", err)
+	}
+	phone, client, err := startPhone(ctx, o, call.PhoneConfig{Media: m, Identity: id, Home: o.home})
+	if err != nil {
+		return nil, err
+	}
+	s := &uiSession{ui: ui.NewSession(client, phone, m, o.home, id), phone: phone, client: client}
+	if embedded {
+		if err := befriendEcho(ctx, client); err != nil {
+			s.close()
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// befriendEcho asks the echo service to be a contact, which it accepts at
+// once, unless it is one already.
+func befriendEcho(ctx context.Context, client *directory.Client) error {
+	list, err := client.Contacts(ctx)
+	if err != nil {
+		return err
+	}
+	if slices.ContainsFunc(list, func(c directory.Contact) bool { return c.User == "echo" }) {
+		return nil
+	}
+	return client.Contact(ctx, directory.ContactAdd, "echo", "")
+}
+
+// saveUser records the name chosen on the first run in config.toml, so
+// that the next run logs in at once.
+func saveUser(home, user string) error {
+	f, err := os.OpenFile(filepath.Join(home, "config.toml"), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := fmt.Fprintf(f, "\nuser = %q\n", user); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// embedded is what 'parley' runs in-process when no directory is
+// configured: a directory, a supernode and the echo service, on loopback.
+type embedded struct {
+	url        string
+	iceServers []nat.ICEServer
+	state      *directory.NATS
+	srv        *directory.Server
+	httpSrv    *http.Server
+	sn         *nat.Supernode
+	stopEcho   context.CancelFunc
+	wg         sync.WaitGroup
+}
+
+// embeddedPort is where the embedded directory listens when the port is
+// free, so that other clients on the machine find it as they find any
+// local directory; otherwise on any free port.
+const embeddedPort = "127.0.0.1:8478"
+
+func startEmbedded(ctx context.Context, home string, log *slog.Logger) (_ *embedded, err error) {
+	e := &embedded{}
+	defer func() {
+		if err != nil {
+			e.close()
+		}
+	}()
+	// The directory keeps its accounts under home, so that the name the
+	// user picked stays bound to their key across runs.
+	if e.state, err = directory.ConnectNATS(directory.NATSConfig{DataDir: filepath.Join(home, "directory"), Logger: log}); err != nil {
+		return nil, err
+	}
+	if e.srv, err = directory.NewServer(directory.ServerConfig{NATS: e.state, Logger: log}); err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", embeddedPort)
+	if err != nil {
+		if ln, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+			return nil, fmt.Errorf("embedded directory: %w", err)
+		}
+	}
+	e.url = ln.Addr().String()
+	e.httpSrv = &http.Server{Handler: e.srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	e.wg.Add(1)
+	go func() {
+		defer e.wg.Done()
+		if err := e.httpSrv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			log.Error("embedded directory", "err", err)
+		}
+	}()
+
+	secret := make([]byte, 16)
+	rand.Read(secret)
+	e.sn, err = nat.NewSupernode(nat.SupernodeConfig{
+		Listen:     "127.0.0.1:0",
+		PublicIP:   netip.MustParseAddr("127.0.0.1"),
+		AuthSecret: hex.EncodeToString(secret),
+		AllowPeers: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")},
+		Logger:     log,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("embedded supernode: %w", err)
+	}
+	user, pass := nat.TURNCredentials(hex.EncodeToString(secret), "parley", time.Now(), 30*24*time.Hour)
+	e.iceServers = []nat.ICEServer{
+		{URL: "stun:" + e.sn.UDPAddr().String()},
+		{URL: "turn:" + e.sn.UDPAddr().String() + "?transport=udp", Username: user, Credential: pass},
+	}
+
+	echoCtx, stop := context.WithCancel(ctx)
+	e.stopEcho = stop
+	eo := clientOptions{home: filepath.Join(home, "echo"), directory: e.url, user: "echo", logLevel: "warn"}
+	eo.ice.Servers = e.iceServers
+	up := make(chan error, 1)
+	e.wg.Add(1)
+	go func() {
+		defer e.wg.Done()
+		err := serveEcho(echoCtx, &eo, func() { up <- nil })
+		if err != nil {
+			log.Error("embedded echo service", "err", err)
+		}
+		up <- err
+	}()
+	if err := <-up; err != nil {
+		return nil, fmt.Errorf("embedded echo service: %w", err)
+	}
+	return e, nil
+}
+
+func (e *embedded) close() {
+	if e.stopEcho != nil {
+		e.stopEcho()
+	}
+	if e.srv != nil {
+		e.srv.Close()
+	}
+	if e.httpSrv != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		e.httpSrv.Shutdown(ctx)
+	}
+	e.wg.Wait()
+	if e.sn != nil {
+		e.sn.Close()
+	}
+	if e.state != nil {
+		e.state.Close()
+	}
+}

@@ -1,0 +1,187 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// The terminal UI's end-to-end tests run the built binary in a tmux pane of
+// 80×24, type into it with send-keys and read it with capture-pane, as a
+// person (or a script relying on DESIGN §7) would.
+
+// pane is a tmux pane running parley, on a tmux server of the test's own.
+type pane struct {
+	t      *testing.T
+	socket string
+}
+
+// startPane runs shell command cmdline in a new 80×24 tmux pane.
+func startPane(t *testing.T, cmdline string) *pane {
+	t.Helper()
+	if _, err := exec.LookPath("tmux"); err != nil {
+		t.Skip("tmux is not installed (.ci/install-deps installs it)")
+	}
+	p := &pane{t: t, socket: filepath.Join(t.TempDir(), "tmux.sock")}
+	p.tmux("-f", "/dev/null", "new-session", "-d", "-x", "80", "-y", "24", cmdline)
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("screen at the end:\n%s", p.screen())
+		}
+		exec.Command("tmux", "-S", p.socket, "kill-server").Run()
+	})
+	return p
+}
+
+func (p *pane) tmux(args ...string) string {
+	p.t.Helper()
+	out, err := exec.Command("tmux", append([]string{"-S", p.socket}, args...)...).CombinedOutput()
+	if err != nil {
+		p.t.Fatalf("tmux %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+// typeLine types text and presses Enter.
+func (p *pane) typeLine(text string) {
+	p.t.Helper()
+	p.tmux("send-keys", "-l", text)
+	p.tmux("send-keys", "Enter")
+}
+
+func (p *pane) screen() string {
+	out, _ := exec.Command("tmux", "-S", p.socket, "capture-pane", "-p").Output()
+	return string(out)
+}
+
+// await waits until the screen shows every one of subs and returns it.
+func (p *pane) await(timeout time.Duration, subs ...string) string {
+	p.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		s := p.screen()
+		missing := ""
+		for _, sub := range subs {
+			if !strings.Contains(s, sub) {
+				missing = sub
+				break
+			}
+		}
+		if missing == "" {
+			return s
+		}
+		if time.Now().After(deadline) {
+			p.t.Fatalf("screen did not show %q within %v:\n%s", missing, timeout, s)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// uiCommand is the shell command line that runs the UI with a clean
+// environment (no directory or user from the test's own) and says how it
+// exited, so the test can read that off the screen.
+func uiCommand(t *testing.T, home string, args ...string) string {
+	q := func(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
+	line := fmt.Sprintf("env -u PARLEY_DIRECTORY -u PARLEY_USER HOME=%s PARLEY_HOME=%s %s", q(home), q(home), q(parleyBinary(t)))
+	for _, a := range args {
+		line += " " + q(a)
+	}
+	return line + `; echo "parley exited: $?"; sleep 60`
+}
+
+var lossRow = regexp.MustCompile(`loss\s+[0-9.]+ % \(\d+/(\d+)\)`)
+
+// packetsShown reads the received packet count off the call panel.
+func packetsShown(t *testing.T, screen string) int {
+	t.Helper()
+	m := lossRow.FindStringSubmatch(screen)
+	if m == nil {
+		t.Fatalf("no loss row on the screen:\n%s", screen)
+	}
+	n, _ := strconv.Atoi(m[1])
+	return n
+}
+
+func TestTUIFirstRunCallsEcho(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end UI test skipped in -short mode")
+	}
+	home := t.TempDir()
+	p := startPane(t, uiCommand(t, home))
+
+	// First run: no name yet, no directory configured: the embedded one.
+	p.await(20*time.Second, "name:", "No sound card found")
+	p.typeLine("alice")
+	contacts := p.await(20*time.Second, "Parley  alice", "● echo", "online", "directory 127.0.0.1:")
+	t.Logf("the contact list:\n%s", contacts)
+
+	p.typeLine(":call echo")
+	first := p.await(20*time.Second, "call with echo  active", "path     direct", "MOS")
+	time.Sleep(2500 * time.Millisecond)
+	active := p.await(5*time.Second, "call with echo  active 00:0")
+	t.Logf("an active call:\n%s", active)
+	if a, b := packetsShown(t, first), packetsShown(t, active); b <= a {
+		t.Errorf("the stats did not move in 2.5 s: %d packets, then %d", a, b)
+	}
+	if strings.Contains(active, "active 00:00") {
+		t.Errorf("the call timer did not run:\n%s", active)
+	}
+
+	p.typeLine(":hangup")
+	p.await(10*time.Second, "call ended", "call with echo ended: local-hangup after 00:0")
+	p.tmux("send-keys", "q")
+	p.await(10*time.Second, "parley exited: 0")
+
+	// The second run remembers the name and logs in at once.
+	p2 := startPane(t, uiCommand(t, home))
+	p2.await(20*time.Second, "Parley  alice", "● echo")
+	p2.tmux("send-keys", "H")
+	p2.await(5*time.Second, "History", "→ echo", "local-hangup")
+	p2.tmux("send-keys", "C-c")
+	p2.await(10*time.Second, "parley exited: 0")
+}
+
+func TestTUIAnswersAgainstATestDirectory(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end UI test skipped in -short mode")
+	}
+	dir := t.TempDir()
+	addr := startDirectory(t)
+	bobHome := filepath.Join(dir, "bob")
+	p := startPane(t, uiCommand(t, bobHome, "--directory", addr, "--user", "bob"))
+	p.await(20*time.Second, "Parley  bob", "No contacts yet")
+
+	aliceHome := filepath.Join(dir, "alice")
+	runParley(t, "contacts", "add", "bob", "--message", "it's alice", "--user", "alice", "--home", aliceHome, "--directory", addr)
+	p.await(10*time.Second, "? alice", "request", "it's alice")
+	p.tmux("send-keys", "a")
+	p.await(10*time.Second, "alice is now a contact", "○ alice", "offline")
+
+	alice := startParley(t, "call", "bob", "--user", "alice", "--home", aliceHome, "--directory", addr,
+		"--duration", "3s", "--mic", "tone:300", "--speaker", "null")
+	ringing := p.await(20*time.Second, "Incoming call from alice", "key ")
+	t.Logf("an incoming call:\n%s", ringing)
+	fingerprint := regexp.MustCompile(`key ([A-Z0-9]{4}(-[A-Z0-9]{4}){4})`).FindStringSubmatch(ringing)
+	if fingerprint == nil {
+		t.Fatalf("no key fingerprint in the overlay:\n%s", ringing)
+	}
+	out, err := exec.Command(parleyBinary(t), "whoami", "--user", "alice", "--home", aliceHome).Output()
+	if err != nil || !strings.Contains(string(out), fingerprint[1]) {
+		t.Errorf("overlay shows key %s; alice's whoami says %q (%v)", fingerprint[1], out, err)
+	}
+	p.tmux("send-keys", "a")
+	p.await(20*time.Second, "call with alice  active")
+	if err := alice.wait(t, 30*time.Second); err != nil {
+		t.Fatalf("parley call bob: %v\n%s", err, alice.stderr.String())
+	}
+	p.await(10*time.Second, "call with alice ended: remote-hangup after 00:0")
+	if _, err := os.Stat(filepath.Join(bobHome, logFile)); err != nil {
+		t.Errorf("no log file in the home: %v", err)
+	}
+}
