@@ -5,10 +5,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -84,15 +86,19 @@ func TestFivePartyConference(t *testing.T) {
 		runParley(t, "contacts", "accept", host.user, "--user", p.user, "--home", in(p.user), "--directory", addr)
 	}
 
+	// The host reaches the participants every way there is: the first by
+	// 'parley call', the next two by --add, the last by "add" on stdin.
 	duration := time.Duration(len(parties))*conferenceSlot + time.Second
-	args := []string{"conference", "--user", host.user, "--home", in(host.user), "--directory", addr,
+	args := []string{"call", participants[0].user, "--add", participants[1].user, "--add", participants[2].user,
+		"--user", host.user, "--home", in(host.user), "--directory", addr,
 		"--duration", duration.String(), "--mic", "file:" + host.wav, "--speaker", "file:" + in("host-heard.wav"),
-		"--stats", in("host.json")}
-	for _, p := range participants {
-		args = append(args, p.user)
-	}
+		"--stats", in("host.json"), "--events"}
+	stdin := strings.NewReader("add " + participants[3].user + "\n")
 	start := time.Now()
-	hostProc := startParley(t, args...)
+	hostProc := startParleyWithStdin(t, stdin, args...)
+	for range participants {
+		hostProc.await(t, `"event":"joined"`, 20*time.Second)
+	}
 	if err := hostProc.wait(t, duration+30*time.Second); err != nil {
 		t.Fatalf("parley conference: %v\n%s", err, hostProc.stderr.String())
 	}
@@ -111,6 +117,8 @@ func TestFivePartyConference(t *testing.T) {
 		t.Fatalf("host wrote %d stats lines, want %d", len(hostStats), len(participants))
 	}
 	for _, r := range hostStats {
+		t.Logf("host with %s: mix %+v; received %d lost %d late %d concealed %d of %d samples, jitter buffer %.0f ms",
+			r.Peer, r.Mix, r.PacketsReceived, r.PacketsLost, r.PacketsLate, r.ConcealedSamples, r.TotalSamples, r.JitterBufferMeanDelayMS)
 		checkStats(t, "host with "+r.Peer, r.Stats, r.Peer, call.Outgoing, call.EndLocalHangup, duration.Seconds())
 		if r.Mix.Name != r.Peer || r.Mix.FramesMixed < uint64(duration/media.FrameDuration)/2 {
 			t.Errorf("host's mix stats for %s: %+v", r.Peer, r.Mix)
@@ -163,5 +171,28 @@ func readParticipantResults(t *testing.T, path string) []call.ParticipantResult 
 			t.Fatalf("stats %s: %v", path, err)
 		}
 		all = append(all, r)
+	}
+}
+
+func TestExtractAdds(t *testing.T) {
+	tests := []struct {
+		name       string
+		args       []string
+		adds, rest []string
+	}{
+		{name: "no-adds", args: []string{"bob", "--duration", "5s"}, rest: []string{"bob", "--duration", "5s"}},
+		{name: "adds-after-the-name", args: []string{"bob", "--add", "carol", "--mic", "silence", "-add", "dave"},
+			adds: []string{"carol", "dave"}, rest: []string{"bob", "--mic", "silence"}},
+		{name: "equals-form", args: []string{"--add=carol", "bob"}, adds: []string{"carol"}, rest: []string{"bob"}},
+		{name: "a-dangling-add-stays-for-the-flag-parser", args: []string{"bob", "--add"}, rest: []string{"bob", "--add"}},
+		{name: "nothing-after-a-double-dash", args: []string{"bob", "--", "--add", "carol"}, rest: []string{"bob", "--", "--add", "carol"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			adds, rest := extractAdds(tt.args)
+			if fmt.Sprint(adds) != fmt.Sprint(tt.adds) || fmt.Sprint(rest) != fmt.Sprint(tt.rest) {
+				t.Errorf("extractAdds(%q) = %q, %q; want %q, %q", tt.args, adds, rest, tt.adds, tt.rest)
+			}
+		})
 	}
 }

@@ -73,8 +73,15 @@ type proc struct {
 
 func startParley(t *testing.T, args ...string) *proc {
 	t.Helper()
+	return startParleyWithStdin(t, nil, args...)
+}
+
+// startParleyWithStdin is startParley with stdin read from r (nil: none).
+func startParleyWithStdin(t *testing.T, stdin io.Reader, args ...string) *proc {
+	t.Helper()
 	p := &proc{cmd: exec.Command(parleyBinary(t), args...), lines: make(chan string, 100), done: make(chan struct{})}
 	p.cmd.Stderr = &p.stderr
+	p.cmd.Stdin = stdin
 	stdout, err := p.cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

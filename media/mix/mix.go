@@ -7,9 +7,18 @@
 // total minus one's own, in 32-bit, saturated to 16), hands every
 // participant its mix and plays the participants' sum to the host's speaker.
 // A participant's call sees its Port as an ordinary media.Source (its mix,
-// to encode and send) and media.Sink (its decoded voice). Between a
-// receiver's playout clock and the mixer's there is a short FIFO each way,
-// kept within about a frame so that the mixer adds at most one frame of delay.
+// to encode and send) and media.Sink (its decoded voice).
+//
+// Between a participant's playout clock and the mixer's there is a FIFO of
+// its voice. Both clocks run in real time, but on a busy machine either may
+// fall behind for a while and then catch up in a burst, so the FIFO keeps
+// what a burst brings and trims only a surplus that lasts: when its level
+// at mixing time stayed above a frame plus a cushion for a whole second,
+// the lasting excess is dropped. The cushion adapts as a jitter buffer's
+// target does: an underrun (the voice came too late for its frame) raises
+// it by half a frame, up to two frames, and ten quiet seconds lower it by a
+// quarter frame, down to a quarter. On a quiet machine a participant's
+// voice so waits about a quarter of a frame more than in a one-to-one call.
 package mix
 
 import (
@@ -135,13 +144,16 @@ func (m *Mixer) start() { m.startOnce.Do(func() { close(m.started) }) }
 // the port removes it.
 func (m *Mixer) AddPort(name string) *Port {
 	p := &Port{
-		m:      m,
-		name:   name,
-		in:     fifo{buf: make([]int16, 0, 3*maxFrame)},
-		out:    fifo{buf: make([]int16, 0, 3*maxFrame)},
-		frame:  make([]int16, m.cfg.FrameSamples),
-		ready:  make(chan struct{}, 1),
-		closed: make(chan struct{}),
+		m:     m,
+		name:  name,
+		in:    fifo{buf: make([]int16, 0, 3*maxFrame)},
+		out:   fifo{buf: make([]int16, 0, 3*maxFrame)},
+		frame: make([]int16, m.cfg.FrameSamples),
+		// A quarter frame: a clock that wakes a few milliseconds late
+		// does not make the voice miss its frame.
+		cushion: m.cfg.FrameSamples / 4,
+		ready:   make(chan struct{}, 1),
+		closed:  make(chan struct{}),
 	}
 	m.mu.Lock()
 	m.ports = append(m.ports, p)
@@ -169,7 +181,13 @@ type Port struct {
 	in, out  fifo
 	frame    []int16 // this frame's input
 	primed   bool    // input has reached a frame: a shortfall now is an underrun
+	reading  bool    // the sender has read: what the FIFO holds is current
 	isClosed bool
+	// The smallest input level at mixing time in this window of ticks,
+	// the cushion kept above a frame, and how many windows in a row had
+	// no underrun.
+	minLevel, windowTicks, cushion, quietWindows int
+	underrunInWindow                             bool
 
 	framesMixed, underruns, droppedIn, droppedOut atomic.Uint64
 }
@@ -182,8 +200,9 @@ type PortStats struct {
 	// Underruns counts frames for which the participant's voice had not
 	// arrived in time (silence was mixed instead).
 	Underruns uint64 `json:"underruns"`
-	// DroppedInSamples and DroppedOutSamples are samples discarded to keep
-	// the FIFOs, each way, within a frame of delay.
+	// DroppedInSamples are samples of the participant's voice dropped to
+	// keep its delay short; DroppedOutSamples, samples of its mix its sender
+	// did not take in time (also those made before its call connected).
 	DroppedInSamples  uint64 `json:"dropped_in_samples"`
 	DroppedOutSamples uint64 `json:"dropped_out_samples"`
 }
@@ -206,20 +225,48 @@ func (p *Port) Stats() PortStats {
 // p.frame, or silence when they have not arrived. Called under m.mu.
 func (p *Port) takeInput(n int) {
 	p.framesMixed.Add(1)
-	if p.in.len() < n {
+	level := p.in.len()
+	if level < n {
 		clear(p.frame)
 		if p.primed {
 			p.underruns.Add(1)
+			p.cushion = min(p.cushion+n/2, 2*n)
+			p.underrunInWindow = true
 		}
 		return
 	}
 	p.primed = true
 	p.in.pop(p.frame)
-	// The receiver and the mixer tick at the same rate; a backlog means
-	// one of them stalled, and keeping it would delay this voice for good.
-	if extra := p.in.len() - 2*n; extra > 0 {
-		p.in.discard(extra)
-		p.droppedIn.Add(uint64(extra))
+	p.trimSurplus(level, n)
+}
+
+// trimWindow is how many mixer frames a surplus must last to be trimmed:
+// one second of 20 ms frames.
+const trimWindow = 50
+
+// quietWindowsToShrink is how many windows without an underrun lower the
+// cushion.
+const quietWindowsToShrink = 10
+
+// trimSurplus drops what the input held beyond a frame and the cushion at
+// every mix of the last window: a delay that lasts, not a burst.
+func (p *Port) trimSurplus(level, n int) {
+	if p.windowTicks == 0 || level < p.minLevel {
+		p.minLevel = level
+	}
+	if p.windowTicks++; p.windowTicks < trimWindow {
+		return
+	}
+	p.windowTicks = 0
+	if p.underrunInWindow {
+		p.quietWindows, p.underrunInWindow = 0, false
+	} else if p.quietWindows++; p.quietWindows >= quietWindowsToShrink {
+		p.quietWindows = 0
+		p.cushion = max(p.cushion-n/4, n/4)
+	}
+	if surplus := min(p.minLevel-n-p.cushion, p.in.len()); surplus > 0 {
+		p.in.discard(surplus)
+		p.droppedIn.Add(uint64(surplus))
 	}
 }
 
@@ -235,8 +282,9 @@ func (p *Port) putOutput(pcm []int16) {
 }
 
 // ReadFrame implements media.Source: the participant's mix, as the mixer
-// makes it. Only the newest frames are kept, so a sender that starts late
-// (a call still connecting) starts with the present.
+// makes it. A sender that starts late (a call still connecting) starts
+// with the newest frame; one that falls behind catches up, up to the
+// FIFO's capacity.
 func (p *Port) ReadFrame(ctx context.Context, pcm []int16) error {
 	p.m.start()
 	for {
@@ -246,10 +294,11 @@ func (p *Port) ReadFrame(ctx context.Context, pcm []int16) error {
 			return media.ErrClosed
 		}
 		if p.out.len() >= len(pcm) {
-			if stale := p.out.len() - len(pcm); stale >= p.m.cfg.FrameSamples {
+			if stale := p.out.len() - len(pcm); !p.reading && stale > 0 {
 				p.out.discard(stale)
 				p.droppedOut.Add(uint64(stale))
 			}
+			p.reading = true
 			p.out.pop(pcm)
 			p.m.mu.Unlock()
 			return nil

@@ -167,13 +167,40 @@ func TestPorts(t *testing.T) {
 			t.Errorf("underruns %d, want %d", a.Stats().Underruns, before+1)
 		}
 	})
-	t.Run("a-backlog-is-cut-to-keep-the-delay-short", func(t *testing.T) {
-		for range 5 {
+	t.Run("a-sender-that-fell-behind-catches-up", func(t *testing.T) {
+		b.out.discard(b.out.len()) // what the subtests before left
+		for v := int16(11); v <= 13; v++ {
+			tick(v)
+		}
+		for want := int16(11); want <= 13; want++ {
+			if got := read(b, media.FrameSamples); got[0] != want {
+				t.Errorf("b's sender got %d, want %d", got[0], want)
+			}
+		}
+	})
+	t.Run("a-burst-is-kept", func(t *testing.T) {
+		b.in.discard(b.in.len())
+		before := b.Stats().DroppedInSamples
+		for range 3 {
 			b.WriteFrame(constant(media.FrameSamples, 9))
 		}
 		tick(0)
-		if b.in.len() > 2*media.FrameSamples {
-			t.Errorf("b's input holds %d samples after a mix, want ≤ %d", b.in.len(), 2*media.FrameSamples)
+		if b.in.len() != 2*media.FrameSamples || b.Stats().DroppedInSamples != before {
+			t.Errorf("b's input holds %d samples after a mix (dropped %d), want the burst's other two frames",
+				b.in.len(), b.Stats().DroppedInSamples-before)
+		}
+	})
+	t.Run("a-lasting-surplus-is-trimmed", func(t *testing.T) {
+		underruns := b.Stats().Underruns
+		for range 2 * trimWindow {
+			b.WriteFrame(constant(media.FrameSamples, 9))
+			tick(0)
+		}
+		if b.in.len() >= media.FrameSamples {
+			t.Errorf("b's input still holds %d samples after %d mixes with a surplus", b.in.len(), 2*trimWindow)
+		}
+		if b.Stats().Underruns != underruns {
+			t.Errorf("trimming caused %d underruns", b.Stats().Underruns-underruns)
 		}
 	})
 	t.Run("a-closed-port-leaves-the-mix", func(t *testing.T) {
@@ -198,6 +225,7 @@ func TestPorts(t *testing.T) {
 		if err := <-ran; !errors.Is(err, media.ErrClosed) {
 			t.Errorf("Run: %v, want the microphone's ErrClosed", err)
 		}
+		b.out.discard(b.out.len())
 		done := make(chan error, 1)
 		go func() { done <- b.ReadFrame(ctx, make([]int16, 4*media.FrameSamples)) }()
 		select {
