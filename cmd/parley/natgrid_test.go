@@ -23,7 +23,13 @@ import (
 // "public" segment. Each case asserts the path ICE chose and that speech
 // arrived both ways.
 
-const gridSecret = "grid-secret"
+// gridSecret is the supernodes' TURN REST secret, which the grid's
+// directory shares (--auth-secret) to hand clients credentials made with
+// it; gridToken lets the supernodes register with that directory.
+const (
+	gridSecret = "grid-secret-shared-with-the-directory"
+	gridToken  = "grid-supernode-token"
+)
 
 // newGridLab builds a lab for one test and removes it when the test ends
 // (after the processes, whose cleanups run first).
@@ -81,14 +87,29 @@ func iceFlags(user string, addrs ...string) []string {
 }
 
 // startSupernodeIn runs 'parley supernode' on the public namespace's
-// address i and returns its host:port.
+// address i, registered with the directory startGridDirectory started,
+// and returns its host:port once the directory has it.
 func startSupernodeIn(t *testing.T, lab *natlab.Lab, i int) (string, *proc) {
 	t.Helper()
 	addr := lab.PublicAddr(i).String() + ":3478"
 	p := startIn(t, lab.Public(), "supernode", "--listen", addr, "--public-ip", lab.PublicAddr(i).String(),
-		"--auth-secret", gridSecret, "--log-level", "warn")
-	p.await(t, "supernode listening", 10*time.Second)
+		"--auth-secret", gridSecret, "--directory", gridDirectoryAddr(lab), "--supernode-token", gridToken, "--log-level", "warn")
+	p.await(t, "supernode registered", 10*time.Second)
 	return addr, p
+}
+
+// gridDirectoryAddr is where the grid's directory listens.
+func gridDirectoryAddr(lab *natlab.Lab) string { return lab.PublicAddr(0).String() + ":8478" }
+
+// startGridDirectory runs the directory on the lab's public segment,
+// taking the supernodes' registrations, and returns its address.
+func startGridDirectory(t *testing.T, lab *natlab.Lab) string {
+	t.Helper()
+	addr := gridDirectoryAddr(lab)
+	startIn(t, lab.Public(), "directory", "--listen", addr, "--data", filepath.Join(t.TempDir(), "directory"),
+		"--supernode-token", gridToken, "--auth-secret", gridSecret).
+		await(t, "directory listening on", 10*time.Second)
+	return addr
 }
 
 func TestNATGrid(t *testing.T) {
@@ -165,21 +186,18 @@ func TestNATGrid(t *testing.T) {
 	t.Logf("NAT grid paths:\n%s", strings.Join(table, "\n"))
 }
 
-// runGridCall runs a directory and a supernode on the lab's public segment,
-// bob answering on bobHost and alice calling him from aliceHost, and checks
-// that each heard the other.
+// runGridCall runs a directory and a supernode registered with it on the
+// lab's public segment, bob answering on bobHost and alice calling him from
+// aliceHost with the ICE servers and credentials the directory hands them,
+// and checks that each heard the other.
 func runGridCall(t *testing.T, lab *natlab.Lab, aliceHost, bobHost natlab.Host) talked {
 	t.Helper()
-	dirAddr := lab.PublicAddr(0).String() + ":8478"
-	startIn(t, lab.Public(), "directory", "--listen", dirAddr, "--data", filepath.Join(t.TempDir(), "directory")).
-		await(t, "directory listening on", 10*time.Second)
-	snAddr, _ := startSupernodeIn(t, lab, 0)
+	dirAddr := startGridDirectory(t, lab)
+	startSupernodeIn(t, lab, 0)
 	r := talk{
-		dirAddr:    dirAddr,
-		alice:      inHost(aliceHost),
-		bob:        inHost(bobHost),
-		aliceFlags: iceFlags("alice", snAddr),
-		bobFlags:   iceFlags("bob", snAddr),
+		dirAddr: dirAddr,
+		alice:   inHost(aliceHost),
+		bob:     inHost(bobHost),
 	}.run(t)
 	r.checkHeard(t)
 	return r
@@ -332,9 +350,7 @@ func TestDoctorInNATLab(t *testing.T) {
 	lab := newGridLab(t, natlab.Config{Prefix: "pgdoc", PublicAddrs: 2,
 		LANs: []natlab.LAN{{NAT: natlab.Cone}, {NAT: natlab.Symmetric}, {NAT: natlab.UDPBlocked}}})
 	dir := t.TempDir()
-	dirAddr := lab.PublicAddr(0).String() + ":8478"
-	startIn(t, lab.Public(), "directory", "--listen", dirAddr, "--data", filepath.Join(dir, "directory")).
-		await(t, "directory listening on", 10*time.Second)
+	dirAddr := startGridDirectory(t, lab)
 	var flags []string
 	for i := range 2 {
 		addr, _ := startSupernodeIn(t, lab, i)

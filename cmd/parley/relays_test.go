@@ -2,12 +2,14 @@ package main
 
 import (
 	"net/netip"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/parley-voip/parley/call"
+	"github.com/parley-voip/parley/nat/natlab"
 )
 
 const testSupernodeToken = "test-supernode-token"
@@ -85,4 +87,41 @@ func TestDirectoryRelayedSetupMedian(t *testing.T) {
 	if median > 1600 {
 		t.Errorf("median setup %.0f ms, want ≤ 1600 (twice the 800 ms goal)", median)
 	}
+}
+
+// TestNATGridVolunteerRelay calls between two symmetric NATs with no
+// supernode at all: carol, a user on the public segment, volunteers a
+// relay (parley answer --relay), and the directory hands it to alice and
+// bob, whose call goes through it.
+func TestNATGridVolunteerRelay(t *testing.T) {
+	if testing.Short() {
+		t.Skip("NAT lab calls skipped in -short mode")
+	}
+	if err := natlab.Available(); err != nil {
+		t.Skip(err.Error())
+	}
+	sym := natlab.LAN{NAT: natlab.Symmetric}
+	lab := newGridLab(t, natlab.Config{Prefix: "pgvol", PublicAddrs: 2, LANs: []natlab.LAN{sym, sym}})
+	dirAddr := startGridDirectory(t, lab)
+	carolIP := lab.PublicAddr(1)
+	carol := startIn(t, lab.Public(), "answer", "--user", "carol", "--home", filepath.Join(t.TempDir(), "carol"),
+		"--directory", dirAddr, "--speaker", "null", "--relay", "--relay-listen", carolIP.String()+":3478", "--relay-for", "anyone")
+	carol.await(t, "relaying for anyone", 10*time.Second)
+
+	r := talk{dirAddr: dirAddr, alice: inHost(lab.Host(0, 0)), bob: inHost(lab.Host(1, 0))}.run(t)
+	throughCarol := false
+	for _, s := range []call.Stats{r.alice, r.bob} {
+		t.Logf("%s: path %s %s/%s through %q, setup %.0f ms", s.Direction, s.Path, s.LocalCandidateType, s.RemoteCandidateType, s.RelayAddr, s.SetupMS)
+		if s.Path != "relay" {
+			t.Errorf("%s: path %q, want relay", s.Direction, s.Path)
+		}
+		// One side's own allocation carries the call (the other reaches
+		// it from its host address); that relay must be carol's.
+		relay, _ := netip.ParseAddrPort(s.RelayAddr)
+		throughCarol = throughCarol || relay.Addr() == carolIP
+	}
+	if !throughCarol {
+		t.Errorf("relays %q and %q: neither is carol's at %s", r.alice.RelayAddr, r.bob.RelayAddr, carolIP)
+	}
+	r.checkHeard(t)
 }

@@ -142,12 +142,15 @@ func runSupernode(ctx context.Context, args []string) error {
 		rctx, cancel := context.WithTimeout(ctx, dialTimeout)
 		err = r.Register(rctx)
 		cancel()
-		if errors.Is(err, directory.ErrRegistrationRefused) {
+		switch {
+		case errors.Is(err, directory.ErrRegistrationRefused) && secretAgreed:
 			return err
-		}
-		if err != nil {
+		case errors.Is(err, directory.ErrRegistrationRefused):
+			// Clients given credentials made with --auth-secret can still use it.
+			log.Error("supernode: the directory refused the registration; serving only clients given credentials made with --auth-secret", "err", err)
+		case err != nil:
 			log.Warn("supernode: directory not reachable yet; registering at the next heartbeat", "err", err)
-		} else {
+		default:
 			fmt.Printf("supernode registered with %s as %s\n", dir, reg.ID)
 		}
 		done := make(chan struct{})
