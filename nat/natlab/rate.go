@@ -16,8 +16,9 @@ import (
 
 // Rate caps a link with a token bucket (tbf). The zero value is no cap.
 type Rate struct {
-	// Kbps is the rate in kbit/s, counting whole Ethernet frames as the
-	// kernel's shaper does; 0 lifts the cap.
+	// Kbps is the rate in kbit/s of IP packets (headers included, the
+	// Ethernet header not: the figure VoIP bandwidth is quoted in); 0 lifts
+	// the cap.
 	Kbps int
 	// Queue is the most a packet may wait for tokens (0: 100 ms); a packet
 	// that would wait longer is dropped. A deep queue at a low rate turns a
@@ -30,7 +31,8 @@ type Rate struct {
 const minQueueBytes = 600
 
 // tbfArgs are tc's arguments for r: a bucket of one full packet (at least
-// 10 ms at the rate) and a queue of r.Queue at the rate.
+// 10 ms at the rate) and a queue of r.Queue at the rate, sizes counted
+// without the 14-byte Ethernet header (a size table's overhead).
 func (r Rate) tbfArgs() []string {
 	queue := r.Queue
 	if queue == 0 {
@@ -39,7 +41,7 @@ func (r Rate) tbfArgs() []string {
 	bytesPerSecond := r.Kbps * 1000 / 8
 	burst := max(bytesPerSecond/100, 1600)
 	limit := max(int(float64(bytesPerSecond)*queue.Seconds()), minQueueBytes)
-	return []string{"tbf", "rate", strconv.Itoa(r.Kbps) + "kbit", "burst", strconv.Itoa(burst), "limit", strconv.Itoa(limit)}
+	return []string{"stab", "overhead", "-14", "tbf", "rate", strconv.Itoa(r.Kbps) + "kbit", "burst", strconv.Itoa(burst), "limit", strconv.Itoa(limit)}
 }
 
 // rateLinks are LAN lan's (0-based) ends of its link to the public

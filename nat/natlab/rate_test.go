@@ -8,15 +8,14 @@ import (
 	"time"
 )
 
-// throughput sends 100-byte datagrams from → to (at dst) at about 280
-// kbit/s of frames for a second and returns the kbit/s of frames that
-// arrived (payload plus 42 bytes of Ethernet, IPv4 and UDP headers, as the
-// shaper counts them).
+// throughput sends 100-byte datagrams from → to (at dst) at about 256
+// kbit/s of IP packets for a second and returns the kbit/s of IP packets
+// (payload plus 28 bytes of IPv4 and UDP headers) that arrived.
 func throughput(t *testing.T, from, to *net.UDPConn, dst netip.AddrPort) float64 {
 	t.Helper()
 	const (
 		payload  = 100
-		frame    = payload + 14 + 20 + 8
+		packet   = payload + 20 + 8
 		interval = 4 * time.Millisecond
 		sendFor  = time.Second
 	)
@@ -43,7 +42,7 @@ func throughput(t *testing.T, from, to *net.UDPConn, dst netip.AddrPort) float64
 	}
 	tick.Stop()
 	wg.Wait()
-	return float64(received*frame*8) / sendFor.Seconds() / 1000
+	return float64(received*packet*8) / sendFor.Seconds() / 1000
 }
 
 func TestSetRate(t *testing.T) {
@@ -60,7 +59,7 @@ func TestSetRate(t *testing.T) {
 
 	const capKbps = 96
 	if got := up(); got < 200 {
-		t.Fatalf("uncapped: %.0f kbit/s went up, want all ~280", got)
+		t.Fatalf("uncapped: %.0f kbit/s went up, want all ~256", got)
 	}
 	if err := l.SetRate(t.Context(), 0, Rate{Kbps: capKbps}); err != nil {
 		t.Fatal(err)
@@ -85,7 +84,7 @@ func TestSetRate(t *testing.T) {
 	}
 	for name, got := range map[string]float64{"up": up(), "down": down()} {
 		if got < 200 {
-			t.Errorf("cap lifted: %.0f kbit/s went %s, want all ~280", got, name)
+			t.Errorf("cap lifted: %.0f kbit/s went %s, want all ~256", got, name)
 		}
 	}
 	if upStats, downStats, err = l.RateStats(t.Context(), 0); err != nil || upStats != (QueueStats{}) || downStats != (QueueStats{}) {
