@@ -258,17 +258,18 @@ func TestDirectoryOverTLS(t *testing.T) {
 	}
 }
 
-// TestBenchDirectorySmall runs the directory benchmark at a size CI affords
-// and checks its result; the figures are the benchmark's to report.
+// TestBenchDirectorySmall runs the directory benchmark at a size CI affords,
+// on two directories with two load generators, and checks its result; the
+// figures are the benchmark's to report.
 func TestBenchDirectorySmall(t *testing.T) {
-	out := runParley(t, "bench", "directory", "--clients", "200", "--rate", "200", "--duration", "2s", "--json")
+	out := runParley(t, "bench", "directory", "--clients", "200", "--nodes", "2", "--generators", "2", "--rate", "200", "--duration", "2s", "--json")
 	lines := strings.Split(strings.TrimSpace(out), "\n")
 	var res benchDirectoryResult
 	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &res); err != nil {
 		t.Fatalf("last line is not the JSON result: %v\n%s", err, out)
 	}
 	t.Logf("%+v", res)
-	if res.Clients != 200 || res.LoginsPerS <= 0 || res.PresenceChanges < 200 || res.RSSBytesPerClient <= 0 {
+	if res.Clients != 200 || res.Connected != 200 || res.Nodes != 2 || res.LoginsPerS <= 0 || res.PresenceChanges < 200 || res.RSSBytesPerClient <= 0 {
 		t.Errorf("implausible result %+v", res)
 	}
 	// Every change reaches the changer's 20 contacts.
