@@ -140,6 +140,8 @@ func DecodeRequest(data []byte) (Message, error) {
 		return m, nil
 	case TypeICE, TypeRelay:
 		return decodeRelayRequest(h, fields)
+	case TypeChat, TypeInbox, TypeInboxAck:
+		return decodeInboxRequest(h, fields)
 	}
 	return nil, fail(id, CodeUnknownType, "unknown request type %q", typ)
 }
@@ -289,6 +291,10 @@ func DecodeEvent(data []byte) (Message, error) {
 		m = &ContactsResult{}
 	case TypeICEResult:
 		m = &ICEResult{}
+	case TypeChat:
+		m = &Chat{}
+	case TypeInboxResult:
+		m = &InboxResult{}
 	default:
 		return nil, fmt.Errorf("unknown frame type %q", h.Type)
 	}
@@ -340,6 +346,10 @@ func checkEvent(m Message) error {
 			return errors.New("missing or invalid user or state")
 		}
 	case *ICEResult:
+		return m.check()
+	case *Chat:
+		return m.check()
+	case *InboxResult:
 		return m.check()
 	case *ContactsResult:
 		if id == "" {

@@ -314,6 +314,14 @@ func typeOf(m Message) string {
 		return TypeICEResult
 	case *Relay:
 		return TypeRelay
+	case *Chat:
+		return TypeChat
+	case *InboxRequest:
+		return TypeInbox
+	case *InboxResult:
+		return TypeInboxResult
+	case *InboxAck:
+		return TypeInboxAck
 	}
 	panic("wire: unknown message type")
 }
