@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -110,16 +111,18 @@ type Model struct {
 	curStatus call.Status
 	live      call.Stats
 	hasLive   bool
-	ringing   Call   // an incoming call waiting for an answer
-	ringingFP string // its caller's pinned key fingerprint, if known
-	ended     *endedCall
-	history   []call.HistoryRecord
-	devices   []media.DeviceInfo
-	deviceErr error
-	deviceSel int    // the selected device on the settings page
-	mic       string // the devices of the calls to come
-	speaker   string
-	checking  bool // a test tone or mic check runs
+	// The levels of the last second, in dBFS, for the meters.
+	micLevel, speakerLevel float64
+	ringing                Call   // an incoming call waiting for an answer
+	ringingFP              string // its caller's pinned key fingerprint, if known
+	ended                  *endedCall
+	history                []call.HistoryRecord
+	devices                []media.DeviceInfo
+	deviceErr              error
+	deviceSel              int    // the selected device on the settings page
+	mic                    string // the devices of the calls to come
+	speaker                string
+	checking               bool // a test tone or mic check runs
 }
 
 // endedCall is what the call panel shows after a call.
@@ -402,6 +405,7 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		}
 		m.curStatus = msg.status
 		if m.curState == callActive {
+			m.updateLevels(msg.live)
 			m.live, m.hasLive = msg.live, true
 		}
 		return m, tick(msg.c)
@@ -450,6 +454,40 @@ func (m *Model) callEnded(msg msgCallEnded) tea.Cmd {
 	}
 	m.setInfo(fmt.Sprintf("call ended: %s, %s", msg.st.EndReason, formatDuration(m.ended.duration)))
 	return m.reloadHistory()
+}
+
+// updateLevels derives the last second's levels from the running means in
+// the call's stats: the sent level's sample count is the time since media
+// started (the source runs in real time), the received one's the samples
+// played.
+func (m *Model) updateLevels(st call.Stats) {
+	sentN, recvN := st.DurationS*media.SampleRate, float64(st.TotalSamples)
+	if !m.hasLive {
+		m.micLevel, m.speakerLevel = st.AudioLevelSentDBFS, st.AudioLevelReceivedDBFS
+		return
+	}
+	prev := m.live
+	m.micLevel = recentLevel(prev.AudioLevelSentDBFS, prev.DurationS*media.SampleRate, st.AudioLevelSentDBFS, sentN)
+	m.speakerLevel = recentLevel(prev.AudioLevelReceivedDBFS, float64(prev.TotalSamples), st.AudioLevelReceivedDBFS, recvN)
+}
+
+// recentLevel is the level of what was measured between two readings of a
+// running mean level: mean0 over n0 samples, then mean1 over n1.
+func recentLevel(mean0, n0, mean1, n1 float64) float64 {
+	if n1 <= n0 {
+		return mean1
+	}
+	energy := func(mean, n float64) float64 {
+		if mean <= media.SilenceDBFS {
+			return 0
+		}
+		return math.Pow(10, mean/10) * n
+	}
+	e := energy(mean1, n1) - energy(mean0, n0)
+	if e <= 0 {
+		return media.SilenceDBFS
+	}
+	return max(media.SilenceDBFS, 10*math.Log10(e/(n1-n0)))
 }
 
 // reloadHistory refreshes the history page when it shows.

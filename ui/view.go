@@ -331,7 +331,7 @@ func (m *Model) activeLines() []string {
 		row("loss", fmt.Sprintf("%.1f %% (%d/%d)", lossPct, live.PacketsLost, live.PacketsReceived+live.PacketsLost), "jitter", fmt.Sprintf("%.1f ms", live.JitterMS)),
 		row("bitrate", fmt.Sprintf("%.1f kbit/s", float64(live.EncoderBitrateBPS)/1000), "buffer", fmt.Sprintf("%.1f ms", live.JitterBufferDelayMS)),
 		row("MOS", fmt.Sprintf("%.2f (E-model, %.0f ms)", mos, delayMS), "SAS", sas+" (same at both ends?)"),
-		row("mic", meter(live.AudioLevelSentDBFS), "speaker", meter(live.AudioLevelReceivedDBFS)),
+		row("mic", meter(m.micLevel), "speaker", meter(m.speakerLevel)),
 	)
 }
 
