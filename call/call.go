@@ -583,9 +583,11 @@ func (c *Call) run(ctx context.Context, s *session, offer *directory.Signal) (En
 						}
 						// The path died (a relay went away, an address
 						// changed, the peer vanished): restart ICE rather
-						// than hang up.
+						// than hang up. Our relay on the dead path may be
+						// what failed: the next calls avoid it a while.
 						s.restarting = true
 						restartTimer = time.After(restartTimeout)
+						c.phone.cfg.ICE.PathLost(c.stats.RelayAddr)
 						if s.offerer {
 							if err := c.offerRestart(s); err != nil {
 								return EndPeerLost, err

@@ -3,6 +3,7 @@ package nat
 import (
 	"errors"
 	"fmt"
+	"net"
 	"strings"
 	"time"
 
@@ -82,6 +83,20 @@ func (c ICEConfig) Configuration() webrtc.Configuration {
 		cfg.ICETransportPolicy = webrtc.ICETransportPolicyRelay
 	}
 	return cfg
+}
+
+// PathLost tells the Source that a call lost its path while it went
+// through the relay allocation at relayAddr (host:port; "" when the path
+// was not relayed through one of ours). A RelaySource leaves that relay out
+// of the next calls for a while: it died, or dropped the traffic.
+func (c ICEConfig) PathLost(relayAddr string) {
+	host, _, err := net.SplitHostPort(relayAddr)
+	if err != nil {
+		return
+	}
+	if p, ok := c.Source.(interface{ Penalize(host string) }); ok {
+		p.Penalize(host)
+	}
 }
 
 // relayAcceptanceWait is how long ICE waits for a direct pair before it

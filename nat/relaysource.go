@@ -40,8 +40,8 @@ type RelaySource struct {
 	// mu guards the following fields.
 	mu      sync.Mutex
 	servers []ICEServer
-	// penalties holds, until when, relays that failed a call (host:port):
-	// they rank last, after relays that did not answer the probe.
+	// penalties holds, until when, relays that failed a call (by host):
+	// calls leave them out while another relay is left.
 	penalties map[string]time.Time
 }
 
@@ -80,21 +80,30 @@ func StartRelaySource(ctx context.Context, cfg RelaySourceConfig) (*RelaySource,
 // Done is closed once the source has stopped refreshing.
 func (s *RelaySource) Done() <-chan struct{} { return s.done }
 
-// ICEServers returns the servers for the next call, best first.
+// ICEServers returns the servers for the next call, best first, without
+// penalized relays unless only those are left.
 func (s *RelaySource) ICEServers() []ICEServer {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.rankLocked(s.servers, nil)
+	ranked := s.rankLocked(s.servers, nil)
+	fine := slices.DeleteFunc(slices.Clone(ranked), func(srv ICEServer) bool {
+		_, bad := s.penalties[hostOf(srv.URL)]
+		return bad
+	})
+	if len(fine) > 0 {
+		return fine
+	}
+	return ranked
 }
 
-// Penalize ranks the relay at host:port last for a while: a call lost its
-// path through it (it dropped traffic, or died).
-func (s *RelaySource) Penalize(hostPort string) {
+// Penalize ranks the relay at host down for a while: a call lost its path
+// through it (the relay dropped the traffic, or died).
+func (s *RelaySource) Penalize(host string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.penalties[hostPort] = time.Now().Add(relayPenaltyFor)
+	s.penalties[host] = time.Now().Add(relayPenaltyFor)
 	s.servers = s.rankLocked(s.servers, nil)
-	s.log.Info("relay ranked down", "relay", hostPort, "for", relayPenaltyFor)
+	s.log.Info("relay ranked down after a lost path", "relay", host, "for", relayPenaltyFor)
 }
 
 // fetchTimeout bounds one refresh (a directory that went away ends it
@@ -155,7 +164,7 @@ func (s *RelaySource) rankLocked(servers []ICEServer, rtts map[string]time.Durat
 	}
 	score := func(srv ICEServer) (penalized int, rtt time.Duration, pos int) {
 		hp := hostPort(srv.URL)
-		if _, ok := s.penalties[hp]; ok {
+		if _, ok := s.penalties[hostOf(srv.URL)]; ok {
 			penalized = 1
 		}
 		rtt = time.Duration(1<<62 - 1)
@@ -173,6 +182,15 @@ func (s *RelaySource) rankLocked(servers []ICEServer, rtts map[string]time.Durat
 		return cmp.Or(cmp.Compare(pa, pb), cmp.Compare(ra, rb), cmp.Compare(ia, ib))
 	})
 	return out
+}
+
+// hostOf returns the host of an ICE server URL, "" if it has none.
+func hostOf(url string) string {
+	u, err := ice.ParseURL(url)
+	if err != nil {
+		return ""
+	}
+	return u.Host
 }
 
 // hostPort returns the host:port of an ICE server URL, "" if it has none.

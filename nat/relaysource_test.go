@@ -47,7 +47,8 @@ func TestSupernodeCaps(t *testing.T) {
 // STUN before one that does not, and a penalized one last.
 func TestRelaySourceRanks(t *testing.T) {
 	live := startSupernode(t, SupernodeConfig{}).UDPAddr().String()
-	pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	// On another address: relays are told apart by host.
+	pc, err := net.ListenPacket("udp4", "127.0.0.2:0")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,9 +84,15 @@ func TestRelaySourceRanks(t *testing.T) {
 	if got, want := src.ICEServers(), relays(live, silent); !slices.Equal(got, want) {
 		t.Errorf("ranked %v, want the answering relay first: %v", got, want)
 	}
-	src.Penalize(live)
+	liveHost, _, _ := net.SplitHostPort(live)
+	ICEConfig{Source: src}.PathLost(live) // a call through it lost its path
+	if got, want := src.ICEServers(), relays(silent); !slices.Equal(got, want) {
+		t.Errorf("servers %v after a lost path, want the penalized relay left out: %v", got, want)
+	}
+	src.Penalize(liveHost)
+	ICEConfig{Source: src}.PathLost(silent)
 	if got, want := src.ICEServers(), relays(silent, live); !slices.Equal(got, want) {
-		t.Errorf("ranked %v after a penalty, want the penalized relay last: %v", got, want)
+		t.Errorf("servers %v with every relay penalized, want them all, the first penalized last: %v", got, want)
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -205,8 +206,26 @@ func runGridCall(t *testing.T, lab *natlab.Lab, aliceHost, bobHost natlab.Host) 
 
 // TestNATGridSupernodeFailover kills the supernode relaying a call between
 // two symmetric NATs while a second one is up: the call restarts ICE
-// through the second and completes, and the audio gap stays short.
+// through the second and completes, and the audio gap stays short. The
+// clients bring their own ICE servers (--ice-server).
 func TestNATGridSupernodeFailover(t *testing.T) {
+	runFailover(t, "pgfo", syscall.SIGKILL, true)
+}
+
+// TestNATGridRelayDropsTraffic freezes the supernode relaying a call (it
+// still holds its allocations and registration, and drops every packet)
+// while the directory hands out a second one: the call restarts ICE
+// through the second, and the side whose relay failed ranks it down.
+func TestNATGridRelayDropsTraffic(t *testing.T) {
+	runFailover(t, "pgdrop", syscall.SIGSTOP, false)
+}
+
+// runFailover makes a call between two symmetric NATs with two supernodes
+// up, sends sig to the one relaying it mid-call, and checks that the call
+// carried on. ownICE gives the clients --ice-server flags; otherwise their
+// ICE servers come from the directory, and a lost relay is ranked down.
+func runFailover(t *testing.T, prefix string, sig syscall.Signal, ownICE bool) {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("NAT lab calls skipped in -short mode")
 	}
@@ -214,11 +233,9 @@ func TestNATGridSupernodeFailover(t *testing.T) {
 		t.Skip(err.Error())
 	}
 	sym := natlab.LAN{NAT: natlab.Symmetric}
-	lab := newGridLab(t, natlab.Config{Prefix: "pgfo", PublicAddrs: 2, LANs: []natlab.LAN{sym, sym}})
+	lab := newGridLab(t, natlab.Config{Prefix: prefix, PublicAddrs: 2, LANs: []natlab.LAN{sym, sym}})
 	dir := t.TempDir()
-	dirAddr := lab.PublicAddr(0).String() + ":8478"
-	startIn(t, lab.Public(), "directory", "--listen", dirAddr, "--data", filepath.Join(dir, "directory")).
-		await(t, "directory listening on", 10*time.Second)
+	dirAddr := startGridDirectory(t, lab)
 	var (
 		snAddrs []string
 		sns     []*proc
@@ -227,24 +244,31 @@ func TestNATGridSupernodeFailover(t *testing.T) {
 	for i := range 2 {
 		ip := lab.PublicAddr(i).String()
 		p := startIn(t, lab.Public(), "supernode", "--listen", ip+":3478", "--public-ip", ip,
-			"--auth-secret", gridSecret, "--metrics", ip+":9100", "--log-level", "warn")
-		p.await(t, "supernode listening", 10*time.Second)
+			"--auth-secret", gridSecret, "--metrics", ip+":9100", "--log-level", "warn",
+			"--directory", dirAddr, "--supernode-token", gridToken)
+		p.await(t, "supernode registered", 10*time.Second)
 		snAddrs, sns, metrics = append(snAddrs, ip+":3478"), append(sns, p), append(metrics, ip+":9100")
 	}
 
+	ice := func(user string) []string {
+		if ownICE {
+			return iceFlags(user, snAddrs...)
+		}
+		return []string{"--log-level", "info"} // to see a relay ranked down
+	}
 	// Continuous tones, so that any gap in what arrives is the path's.
 	bob := startIn(t, lab.Host(1, 0), append([]string{"answer", "--calls", "1", "--accept-calls-from", "anyone", "--user", "bob",
 		"--home", filepath.Join(dir, "bob"), "--directory", dirAddr, "--mic", "tone:660",
 		"--speaker", "file:" + filepath.Join(dir, "bob-heard.wav"), "--stats", filepath.Join(dir, "bob.json")},
-		iceFlags("bob", snAddrs...)...)...)
+		ice("bob")...)...)
 	bob.await(t, "waiting for calls", 10*time.Second)
 	befriend(t, inHost(lab.Host(0, 0)), inHost(lab.Host(1, 0)), dir, dirAddr)
 	alice := startIn(t, lab.Host(0, 0), append([]string{"call", "bob", "--user", "alice",
 		"--home", filepath.Join(dir, "alice"), "--directory", dirAddr, "--duration", "12s", "--mic", "tone:440",
 		"--speaker", "file:" + filepath.Join(dir, "alice-heard.wav"), "--stats", filepath.Join(dir, "alice.json")},
-		iceFlags("alice", snAddrs...)...)...)
+		ice("alice")...)...)
 
-	// Once the call has talked a while, kill the supernode carrying it.
+	// Once the call has talked a while, stop the supernode carrying it.
 	time.Sleep(5 * time.Second)
 	var relayed [2]uint64
 	for i, m := range metrics {
@@ -257,8 +281,10 @@ func TestNATGridSupernodeFailover(t *testing.T) {
 	if relayed[victim] < 100 {
 		t.Fatalf("no supernode is relaying the call: %v packets", relayed)
 	}
-	t.Logf("killing supernode %s, which relayed %d packets (the other %d)", snAddrs[victim], relayed[victim], relayed[1-victim])
-	sns[victim].cmd.Process.Kill()
+	t.Logf("supernode %s, which relayed %d packets (the other %d): %v", snAddrs[victim], relayed[victim], relayed[1-victim], sig)
+	if err := sns[victim].cmd.Process.Signal(sig); err != nil {
+		t.Fatal(err)
+	}
 
 	if err := alice.wait(t, 40*time.Second); err != nil {
 		t.Fatalf("parley call: %v\n%s", err, alice.stderr.String())
@@ -281,6 +307,13 @@ func TestNATGridSupernodeFailover(t *testing.T) {
 		t.Logf("%s's longest audio gap: %v", who, gap)
 		if gap > 6*time.Second {
 			t.Errorf("%s heard a gap of %v, want ≤ 6 s", who, gap)
+		}
+	}
+	if !ownICE {
+		victimHost, _, _ := net.SplitHostPort(snAddrs[victim])
+		logs := alice.stderr.String() + bob.stderr.String()
+		if !strings.Contains(logs, "relay ranked down after a lost path") || !strings.Contains(logs, "relay="+victimHost) {
+			t.Errorf("neither side ranked the relay at %s down:\n%s", victimHost, logs)
 		}
 	}
 }
