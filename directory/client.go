@@ -128,6 +128,7 @@ type Client struct {
 	signals  chan Signal
 	presence chan Presence
 	contacts chan Contact
+	chats    chan Chat
 	done     chan struct{}
 	closed   sync.Once
 
@@ -193,6 +194,7 @@ func Dial(ctx context.Context, cfg ClientConfig) (*Client, error) {
 		signals:      make(chan Signal, signalBuffer),
 		presence:     make(chan Presence, presenceBuffer),
 		contacts:     make(chan Contact, presenceBuffer),
+		chats:        make(chan Chat, chatBuffer),
 		done:         make(chan struct{}),
 		pending:      make(map[string]chan wire.Message),
 	}
@@ -714,7 +716,9 @@ func (c *Client) dispatch(msg wire.Message) {
 		default:
 			c.log.Debug("directory: contact update dropped: channel full", "user", ct.User, "state", ct.State)
 		}
-	case *wire.OK, *wire.LookupResult, *wire.ContactsResult, *wire.Pong, *wire.ICEResult:
+	case *wire.Chat:
+		c.dispatchChat(m)
+	case *wire.OK, *wire.LookupResult, *wire.ContactsResult, *wire.Pong, *wire.ICEResult, *wire.InboxResult:
 		c.answer(wire.RequestID(m), m)
 	case *wire.Error:
 		if m.ID == "" {

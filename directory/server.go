@@ -148,6 +148,8 @@ type Server struct {
 	stopReannounce func()
 	// relays is the registry of supernodes and volunteer relays (relays.go).
 	relays *relayRegistry
+	// inbox keeps chat messages until they are delivered (inbox.go).
+	inbox inboxStore
 
 	// mu guards the following fields.
 	mu     sync.Mutex

@@ -473,6 +473,8 @@ func (ss *session) handle(data []byte) {
 			return
 		}
 		ss.registerRelay(m)
+	case *wire.Chat, *wire.InboxRequest, *wire.InboxAck:
+		ss.handleInbox(m)
 	}
 }
 

@@ -47,10 +47,12 @@ type Chat struct {
 // InboxRequest asks for the messages stored for the sender, oldest first.
 type InboxRequest struct{ Header }
 
-// InboxResult answers an InboxRequest.
+// InboxResult answers an InboxRequest, oldest message first. More says
+// that further messages did not fit: acknowledge these and ask again.
 type InboxResult struct {
 	Header
 	Messages []Chat `json:"messages"` // without v, type and id
+	More     bool   `json:"more,omitempty"`
 }
 
 // InboxAck says the messages MsgIDs were delivered: the directory forgets
