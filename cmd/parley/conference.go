@@ -58,6 +58,25 @@ func runConference(ctx context.Context, args []string) error {
 	return hostConference(ctx, &c, peers, os.Stdin)
 }
 
+// extractAdds takes the --add NAME flags out of a 'parley call' command
+// line: 'parley call bob --add carol' is 'parley conference bob carol'.
+func extractAdds(args []string) (adds, rest []string) {
+	for i := 0; i < len(args); i++ {
+		switch a := args[i]; {
+		case a == "--":
+			return adds, append(rest, args[i:]...)
+		case (a == "--add" || a == "-add") && i+1 < len(args):
+			adds = append(adds, args[i+1])
+			i++
+		case strings.HasPrefix(a, "--add=") || strings.HasPrefix(a, "-add="):
+			adds = append(adds, a[strings.Index(a, "=")+1:])
+		default:
+			rest = append(rest, a)
+		}
+	}
+	return adds, rest
+}
+
 // conferenceReport prints what happens in a conference: plain lines, or
 // with --events JSON lines {"event", "time", "peer", …}.
 type conferenceReport struct {
