@@ -22,6 +22,7 @@ var commandHelp = []struct{ usage, what string }{
 	{"note TEXT", "your status note (empty: none)"},
 	{"mic SPEC, speaker SPEC", "devices of the calls to come: default, device:NAME, tone:HZ, null, …"},
 	{"tone, miccheck", "play a test tone; show the mic's level"},
+	{"relay on|off", "volunteer as a relay for others' calls"},
 	{"history, settings, help", "show a page (again: back to contacts)"},
 	{"quit", "hang up and leave"},
 }
@@ -86,6 +87,13 @@ func (m *Model) execute(line string) tea.Cmd {
 		return nil
 	case "speaker":
 		m.setDevices(m.mic, rest)
+		return nil
+	case "relay":
+		switch rest {
+		case "on", "off":
+			return m.setRelay(rest == "on")
+		}
+		m.setError(fmt.Errorf(":relay %q: want on or off", rest))
 		return nil
 	case "tone":
 		return m.testTone()

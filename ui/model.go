@@ -41,6 +41,10 @@ type Config struct {
 	// and MicLevel.
 	TestTone func(ctx context.Context, speaker string) error
 	MicLevel func(ctx context.Context, mic string) (dbfs float64, err error)
+	// Relay starts (on) or stops volunteering as a relay for others' calls;
+	// nil hides the setting. RelayOn says whether it starts on.
+	Relay   func(on bool) error
+	RelayOn bool
 	// Now is the clock; nil → time.Now.
 	Now func() time.Time
 }
@@ -123,6 +127,7 @@ type Model struct {
 	mic                    string // the devices of the calls to come
 	speaker                string
 	checking               bool // a test tone or mic check runs
+	relayOn                bool
 }
 
 // endedCall is what the call panel shows after a call.
@@ -135,7 +140,7 @@ type endedCall struct {
 
 // New returns the UI's model.
 func New(cfg Config) *Model {
-	m := &Model{cfg: cfg, now: cfg.Now, width: 80, height: 24, status: directory.StatusOnline, mic: cfg.Mic, speaker: cfg.Speaker}
+	m := &Model{cfg: cfg, now: cfg.Now, width: 80, height: 24, status: directory.StatusOnline, mic: cfg.Mic, speaker: cfg.Speaker, relayOn: cfg.RelayOn}
 	if m.now == nil {
 		m.now = time.Now
 	}
@@ -948,10 +953,32 @@ func (m *Model) settingsKey(k tea.KeyPressMsg) (cmd tea.Cmd, ok bool) {
 		return m.testTone(), true
 	case "l":
 		return m.micCheck(), true
+	case "r":
+		return m.setRelay(!m.relayOn), true
 	default:
 		return nil, false
 	}
 	return nil, true
+}
+
+// setRelay starts or stops volunteering as a relay.
+func (m *Model) setRelay(on bool) tea.Cmd {
+	if m.cfg.Relay == nil {
+		m.setError(errors.New("this client cannot relay"))
+		return nil
+	}
+	m.relayOn = on
+	relay := m.cfg.Relay
+	done := "stopped relaying"
+	if on {
+		done = "relaying if the directory can reach this machine (see the log)"
+	}
+	return func() tea.Msg {
+		if err := relay(on); err != nil {
+			return msgDone{err: fmt.Errorf("volunteer relay: %w", err)}
+		}
+		return msgDone{ok: done}
+	}
 }
 
 // setDevices makes mic and speaker the devices of the calls to come.

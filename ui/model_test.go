@@ -531,7 +531,9 @@ func TestSessionEndIsShown(t *testing.T) {
 func TestSettings(t *testing.T) {
 	b := newFakeBackend("alice", echo)
 	var played, listened []string
+	var relayed []bool
 	h := newHarness(t, Config{User: "alice", Mic: "tone:440", Speaker: "null",
+		Relay: func(on bool) error { relayed = append(relayed, on); return nil },
 		Start: func(context.Context, string) (Backend, error) { return b, nil },
 		Devices: func() ([]media.DeviceInfo, error) {
 			return []media.DeviceInfo{
@@ -555,6 +557,14 @@ func TestSettings(t *testing.T) {
 	h.wantScreen("played a test tone on device:HDMI")
 	h.keys("l")
 	h.wantScreen("mic device:USB headset: loudest -20 dBFS", "good")
+	h.wantScreen("relay    off")
+	h.keys("r")
+	h.wantScreen("relay    on", "relaying if the directory can reach")
+	h.keys(":relay off<enter>")
+	h.wantScreen("relay    off", "stopped relaying")
+	if want := []bool{true, false}; !reflect.DeepEqual(relayed, want) {
+		t.Errorf("relay set %v, want %v", relayed, want)
+	}
 	h.keys(":speaker null<enter>t")
 	if want := []string{"device:HDMI", "null"}; !reflect.DeepEqual(played, want) {
 		t.Errorf("test tones played on %q, want %q", played, want)

@@ -148,7 +148,7 @@ func (m *Model) helpBar() string {
 	case m.ringing != nil:
 		return "a answer  d decline  : command"
 	case m.page == pageSettings:
-		return "↑/↓ select  i mic  o speaker  t tone  l mic check  esc back  q quit"
+		return "↑/↓ select  i mic  o speaker  t tone  l mic check  r relay  esc back"
 	case m.page != pageContacts:
 		return "esc back  ? help  q quit"
 	case m.cur != nil:
@@ -250,6 +250,13 @@ func formatDuration(d time.Duration) string {
 		return fmt.Sprintf("%d:%02d:%02d", s/3600, s/60%60, s%60)
 	}
 	return fmt.Sprintf("%02d:%02d", s/60, s%60)
+}
+
+func onOff(on bool) string {
+	if on {
+		return "on"
+	}
+	return "off"
 }
 
 // rule is a titled horizontal line across the screen.
@@ -379,10 +386,13 @@ func (m *Model) settingsLines() []string {
 	lines := []string{styleTitle.Render("Settings"),
 		fmt.Sprintf("  mic      %-20s :mic SPEC (tone:HZ, silence, file:PATH.wav, …)", orDefault(m.mic)),
 		fmt.Sprintf("  speaker  %-20s :speaker SPEC (null, file:PATH.wav, …)", orDefault(m.speaker)),
-		"",
-		"  Sound devices (PortAudio):  " + styleKey.Render("i") + " use as mic  " + styleKey.Render("o") + " use as speaker  " +
-			styleKey.Render("t") + " test tone  " + styleKey.Render("l") + " mic check",
 	}
+	if m.cfg.Relay != nil {
+		lines = append(lines, fmt.Sprintf("  relay    %-20s %s toggles: carry others' calls", onOff(m.relayOn), styleKey.Render("r")))
+	}
+	lines = append(lines, "",
+		"  Sound devices:  "+styleKey.Render("i")+" use as mic  "+styleKey.Render("o")+" use as speaker  "+
+			styleKey.Render("t")+" test tone  "+styleKey.Render("l")+" mic check")
 	switch {
 	case m.deviceErr != nil:
 		lines = append(lines, styleError.Render("  "+m.deviceErr.Error()))

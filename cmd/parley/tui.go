@@ -36,12 +36,17 @@ func runUI(ctx context.Context, args []string) error {
 	var (
 		o            clientOptions
 		mic, speaker string
+		relay        relayOptions
 	)
 	fs := newFlagSet("ui", "[ui] [flags]", os.Stderr)
 	o.register(fs)
+	relay.register(fs)
 	fs.StringVar(&mic, "mic", "", "microphone: default, device:NAME, file:PATH.wav, tone:HZ or silence")
 	fs.StringVar(&speaker, "speaker", "", "speaker: default, device:NAME, file:PATH.wav or null")
 	if _, err := parseArgs(fs, args, 0); err != nil {
+		return err
+	}
+	if err := relay.validate(); err != nil {
 		return err
 	}
 	configured := o.directory != "" || os.Getenv("PARLEY_DIRECTORY") != ""
@@ -53,7 +58,7 @@ func runUI(ctx context.Context, args []string) error {
 	if err := os.MkdirAll(o.home, 0o700); err != nil {
 		return fmt.Errorf("home: %w", err)
 	}
-	restore, err := stderrTo(filepath.Join(o.home, logFile))
+	tty, restore, err := outputTo(filepath.Join(o.home, logFile))
 	if err != nil {
 		return err
 	}
@@ -83,14 +88,25 @@ func runUI(ctx context.Context, args []string) error {
 		Mic:       audio.Mic,
 		Speaker:   audio.Speaker,
 		Devices:   media.Devices,
-		Start: func(ctx context.Context, user string) (ui.Backend, error) {
+		RelayOn:   relay.on,
+		Relay: func(on bool) error {
+			s := sessions.last()
+			if s == nil {
+				return errors.New("not logged in")
+			}
+			return s.relay(ctx, relay, on, o.directory, log)
+		},
+		Start: func(sctx context.Context, user string) (ui.Backend, error) {
 			uo := o // each attempt (a name taken, say) starts afresh
 			uo.user = user
-			s, err := startSession(ctx, &uo, audio, !configured)
+			s, err := startSession(sctx, &uo, audio, !configured)
 			if err != nil {
 				return nil, err
 			}
 			sessions.add(s)
+			if err := s.relay(ctx, relay, relay.on, o.directory, log); err != nil {
+				log.Warn("volunteer relay", "err", err)
+			}
 			if firstRun {
 				if err := saveUser(o.home, user); err != nil {
 					log.Warn("could not remember the name", "err", err)
@@ -99,37 +115,44 @@ func runUI(ctx context.Context, args []string) error {
 			return s.ui, nil
 		},
 	})
-	_, err = tea.NewProgram(model, tea.WithContext(ctx)).Run()
+	_, err = tea.NewProgram(model, tea.WithContext(ctx), tea.WithOutput(tty)).Run()
 	if errors.Is(err, tea.ErrProgramKilled) && ctx.Err() != nil {
 		return nil // interrupted: Ctrl-C went to the process, not the UI
 	}
 	return err
 }
 
-// stderrTo sends everything written to standard error (this process's
-// logs, and the C libraries' such as ALSA's complaints on a machine
-// without a sound card) to a file instead of the UI's screen, until
-// restore.
-func stderrTo(path string) (restore func(), err error) {
+// outputTo sends everything written to standard output and error to a
+// file instead of the UI's screen, until restore: this process's logs,
+// what the headless code it reuses prints, and what C libraries write
+// (ALSA's complaints on a machine without a sound card). The UI draws on
+// tty, the terminal that standard output was.
+func outputTo(path string) (tty *os.File, restore func(), err error) {
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
 	if err != nil {
-		return nil, fmt.Errorf("log file: %w", err)
+		return nil, nil, fmt.Errorf("log file: %w", err)
 	}
-	saved, err := syscall.Dup(2)
-	if err != nil {
-		f.Close()
-		return nil, fmt.Errorf("log file: %w", err)
+	defer f.Close()      // fds 1 and 2 keep it open
+	var saved []*os.File // the original stdout and stderr
+	restore = func() {
+		for i, s := range saved {
+			syscall.Dup3(int(s.Fd()), i+1, 0)
+			s.Close()
+		}
 	}
-	if err := syscall.Dup3(int(f.Fd()), 2, 0); err != nil {
-		f.Close()
-		syscall.Close(saved)
-		return nil, fmt.Errorf("log file: %w", err)
+	for _, fd := range []int{1, 2} {
+		s, err := syscall.Dup(fd)
+		if err != nil {
+			restore()
+			return nil, nil, fmt.Errorf("log file: %w", err)
+		}
+		saved = append(saved, os.NewFile(uintptr(s), fmt.Sprintf("/dev/fd/%d", fd)))
+		if err := syscall.Dup3(int(f.Fd()), fd, 0); err != nil {
+			restore()
+			return nil, nil, fmt.Errorf("log file: %w", err)
+		}
 	}
-	return func() {
-		syscall.Dup3(saved, 2, 0)
-		syscall.Close(saved)
-		f.Close()
-	}, nil
+	return saved[0], restore, nil
 }
 
 // chooseAudio keeps the devices asked for, except that on a machine
@@ -164,9 +187,36 @@ type uiSession struct {
 	ui     *ui.Session
 	phone  *call.Phone
 	client *directory.Client
+
+	// mu guards stopRelay, which stops the volunteer relay if one runs.
+	mu        sync.Mutex
+	stopRelay func()
+}
+
+// relay starts or stops volunteering as a relay (r's settings) through
+// this session; ctx bounds the relay's life.
+func (s *uiSession) relay(ctx context.Context, r relayOptions, on bool, dirURL string, log *slog.Logger) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case on == (s.stopRelay != nil):
+		return nil
+	case !on:
+		s.stopRelay()
+		s.stopRelay = nil
+		return nil
+	}
+	r.on = true
+	stop, err := r.start(ctx, s.client, dirURL, log)
+	if err != nil {
+		return err
+	}
+	s.stopRelay = stop
+	return nil
 }
 
 func (s *uiSession) close() {
+	s.relay(context.Background(), relayOptions{}, false, "", nil)
 	s.ui.Close()
 	s.phone.Close()
 	s.client.Close()
@@ -183,6 +233,16 @@ func (ss *sessionSet) add(s *uiSession) {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
 	ss.list = append(ss.list, s)
+}
+
+// last returns the session started last, nil before any.
+func (ss *sessionSet) last() *uiSession {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	if len(ss.list) == 0 {
+		return nil
+	}
+	return ss.list[len(ss.list)-1]
 }
 
 func (ss *sessionSet) close() {
