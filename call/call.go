@@ -60,6 +60,8 @@ type Call struct {
 	// mu guards status, written by the actor.
 	mu     sync.Mutex
 	status Status
+	// chat is the chat channel of the call's PeerConnection (chat.go).
+	chat atomic.Pointer[webrtc.DataChannel]
 
 	// Written by the actor before done is closed; read after.
 	stats Stats
@@ -185,8 +187,11 @@ func (c *Call) Mute() { c.command(command{kind: cmdMute}) }
 func (c *Call) Unmute() { c.command(command{kind: cmdUnmute}) }
 
 // Do runs a text command, as a script gives it on 'parley call's standard
-// input: hold, resume, mute, unmute or hangup.
+// input: hold, resume, mute, unmute, hangup or "chat TEXT".
 func (c *Call) Do(text string) error {
+	if msg, ok := chatCommand(text); ok {
+		return c.Chat(msg)
+	}
 	do := map[string]func(){
 		"hold": c.Hold, "resume": c.Resume, "mute": c.Mute, "unmute": c.Unmute, "hangup": c.Hangup,
 	}[strings.TrimSpace(text)]
@@ -856,6 +861,9 @@ func (c *Call) newPeerConnection(s *session) error {
 	pc.OnTrack(func(t *webrtc.TrackRemote, _ *webrtc.RTPReceiver) { c.postEvent(evTrack{pc, t}) })
 
 	if s.control, err = c.openControl(pc); err != nil {
+		return err
+	}
+	if err := c.openChat(pc); err != nil {
 		return err
 	}
 	s.track, err = webrtc.NewTrackLocalStaticRTP(opusCodec, "audio", "parley-"+c.phone.cfg.Directory.User())

@@ -16,6 +16,10 @@ var ErrNotContact = errors.New("not a contact: chat goes only between accepted c
 // MaxChatRunes bounds one chat message.
 const MaxChatRunes = wire.MaxChatRunes
 
+// ValidChatText reports whether s can be a chat message: 1 to
+// MaxChatRunes characters, no control characters but newline and tab.
+func ValidChatText(s string) bool { return wire.ValidChatText(s) }
+
 // chatBuffer is how many pushed messages wait for a reader of Chats.
 const chatBuffer = 64
 
