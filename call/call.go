@@ -772,11 +772,7 @@ func (c *Call) sendLoop(ctx context.Context, outbox *mailbox[directory.Signal], 
 			if closed && sig.Kind == directory.SignalCandidate {
 				continue // the call is over: only its ending matters now
 			}
-			// A hang-up must still go out while the phone closes.
-			sendCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), signalTimeout)
-			err := c.phone.cfg.Directory.Send(sendCtx, sig)
-			cancel()
-			if err != nil {
+			if err := c.send(ctx, sig); err != nil {
 				c.log.Debug("send signal", "kind", sig.Kind, "err", err)
 				c.postEvent(evSignalError{kind: sig.Kind, err: err})
 			}
@@ -786,6 +782,30 @@ func (c *Call) sendLoop(ctx context.Context, outbox *mailbox[directory.Signal], 
 		}
 	}
 }
+
+// send delivers sig within signalTimeout, even while the phone closes (a
+// hang-up must still go out), trying again while the directory connection
+// is being restored: it breaks with the media path when this machine's
+// address changes, and the restart's offer and candidates must still go.
+func (c *Call) send(ctx context.Context, sig directory.Signal) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), signalTimeout)
+	defer cancel()
+	for {
+		err := c.phone.cfg.Directory.Send(ctx, sig)
+		if !errors.Is(err, directory.ErrConnectionLost) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(resendWait):
+		}
+	}
+}
+
+// resendWait is how long a signal waits for the directory connection to
+// come back before it is sent again (the client reconnects within ~100 ms).
+const resendWait = 100 * time.Millisecond
 
 // audio is a call's sound: its devices and the media paths over them.
 type audio struct {

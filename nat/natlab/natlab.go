@@ -177,6 +177,31 @@ func (l *Lab) Host(lan, i int) Host { return l.hosts[lan][i] }
 // WAN returns the public address of LAN lan's router.
 func (l *Lab) WAN(lan int) netip.Addr { return l.wan[lan] }
 
+// ChangeWAN renumbers LAN lan's (0-based) router, as an ISP renumbering a
+// home does: its public address becomes 203.0.113.(150+n) (or back), and
+// with the old address go the NAT mappings made on it (masquerade forgets
+// them), so the LAN's established flows break and new ones leave from the
+// new address. It returns the new address.
+func (l *Lab) ChangeWAN(ctx context.Context, lan int) (netip.Addr, error) {
+	if lan < 0 || lan >= len(l.wan) {
+		return netip.Addr{}, fmt.Errorf("natlab: change WAN: no LAN %d", lan)
+	}
+	old, n := l.wan[lan], byte(lan+1)
+	next := netip.AddrFrom4([4]byte{203, 0, 113, 150 + n})
+	if old == next {
+		next = netip.AddrFrom4([4]byte{203, 0, 113, 100 + n})
+	}
+	r := l.ns("r" + strconv.Itoa(lan+1))
+	b := &batch{}
+	b.add("ip", "-n", r, "addr", "del", old.String()+"/24", "dev", "wan")
+	b.add("ip", "-n", r, "addr", "add", next.String()+"/24", "dev", "wan")
+	if err := b.run(ctx); err != nil {
+		return netip.Addr{}, err
+	}
+	l.wan[lan] = next
+	return next, nil
+}
+
 func (l *Lab) ns(suffix string) string { return l.cfg.Prefix + suffix }
 
 func (l *Lab) build(ctx context.Context) error {
