@@ -24,6 +24,12 @@ type Backend interface {
 	// PeerFingerprint is the fingerprint of the key pinned for peer, ""
 	// when none is.
 	PeerFingerprint(peer string) string
+	// SendChat sends a text message to a contact; Inbox returns (and
+	// takes) those that came while the user was away, and Chats those that
+	// come while the UI runs.
+	SendChat(ctx context.Context, to, text string) error
+	Inbox(ctx context.Context) ([]directory.Chat, error)
+	Chats() <-chan directory.Chat
 	// History returns the calls made and taken here, oldest first.
 	History(ctx context.Context) ([]call.HistoryRecord, error)
 

@@ -13,6 +13,7 @@ import (
 var commandHelp = []struct{ usage, what string }{
 	{"call NAME", "call a contact"},
 	{"hangup", "end the call"},
+	{"chat NAME [TEXT]", "send TEXT, or open the conversation"},
 	{"mute, unmute, hold, resume", "your microphone; the call's media both ways"},
 	{"answer, reject", "take or decline the ringing call"},
 	{"add NAME [MESSAGE]", "ask NAME to become a contact"},
@@ -48,6 +49,11 @@ func (m *Model) execute(line string) tea.Cmd {
 		return nil
 	case "call", "c":
 		return needName(m.dial)
+	case "chat":
+		if text == "" {
+			return needName(m.openChat)
+		}
+		return needName(func(n string) tea.Cmd { return m.sendChat(n, text) })
 	case "hangup", "h":
 		return m.hangup()
 	case "answer":

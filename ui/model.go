@@ -65,6 +65,7 @@ const (
 	inputNone    inputMode = iota
 	inputCommand           // ':' command line
 	inputFilter            // '/' filter-as-you-type
+	inputChat              // a chat message
 )
 
 // page is what the body shows.
@@ -75,6 +76,7 @@ const (
 	pageHistory
 	pageSettings
 	pageHelp
+	pageChat // the conversation with chatPeer
 )
 
 // callState is where the current call is.
@@ -126,7 +128,10 @@ type Model struct {
 	deviceSel              int    // the selected device on the settings page
 	mic                    string // the devices of the calls to come
 	speaker                string
-	checking               bool // a test tone or mic check runs
+	checking               bool                  // a test tone or mic check runs
+	chats                  map[string][]chatLine // conversations by contact
+	unread                 map[string]int
+	chatPeer               string
 	relayOn                bool
 }
 
@@ -140,7 +145,8 @@ type endedCall struct {
 
 // New returns the UI's model.
 func New(cfg Config) *Model {
-	m := &Model{cfg: cfg, now: cfg.Now, width: 80, height: 24, status: directory.StatusOnline, mic: cfg.Mic, speaker: cfg.Speaker, relayOn: cfg.RelayOn}
+	m := &Model{cfg: cfg, now: cfg.Now, width: 80, height: 24, status: directory.StatusOnline, mic: cfg.Mic, speaker: cfg.Speaker, relayOn: cfg.RelayOn,
+		chats: make(map[string][]chatLine), unread: make(map[string]int)}
 	if m.now == nil {
 		m.now = time.Now
 	}
@@ -343,7 +349,8 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		m.input.Reset()
 		m.input.Blur()
 		m.setInfo(fmt.Sprintf("logged in as %s (key %s)", msg.b.User(), msg.b.Fingerprint()))
-		return m, tea.Batch(m.loadContacts(), m.listenContacts(), m.listenPresence(), m.listenIncoming(), m.listenDone())
+		return m, tea.Batch(m.loadContacts(), m.listenContacts(), m.listenPresence(), m.listenIncoming(), m.listenDone(),
+			m.loadInbox(), m.listenChats())
 	case msgContacts:
 		if msg.err != nil {
 			m.setError(msg.err)
@@ -428,6 +435,8 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 			m.setInfo(msg.ok)
 		}
 		return m, nil
+	case msgChat, msgInbox, msgChatSent:
+		return m, m.chatUpdate(msg)
 	case msgHistory:
 		if msg.err != nil {
 			m.setError(msg.err)
@@ -606,10 +615,17 @@ func (m *Model) inputKey(k tea.KeyPressMsg) tea.Cmd {
 		if m.mode == inputFilter {
 			m.filter = ""
 		}
+		if m.mode == inputChat {
+			m.page = pageContacts
+		}
 		m.closeInput()
 		return nil
 	case "enter":
 		line := m.input.Value()
+		if m.mode == inputChat {
+			m.input.Reset()
+			return m.sendChat(m.chatPeer, line)
+		}
 		mode := m.mode
 		m.closeInput()
 		if mode == inputCommand {
@@ -638,7 +654,7 @@ func (m *Model) typeInto(msg tea.Msg) tea.Cmd {
 
 func (m *Model) openInput(mode inputMode, value string) tea.Cmd {
 	m.mode = mode
-	m.input.Prompt = map[inputMode]string{inputCommand: ":", inputFilter: "/"}[mode]
+	m.input.Prompt = map[inputMode]string{inputCommand: ":", inputFilter: "/", inputChat: "> "}[mode]
 	m.input.Placeholder = ""
 	m.input.SetValue(value)
 	m.input.CursorEnd()
@@ -710,6 +726,10 @@ func (m *Model) normalKey(k tea.KeyPressMsg) tea.Cmd {
 			directory.StatusBusy: directory.StatusInvisible, directory.StatusInvisible: directory.StatusOnline,
 		}[m.status]
 		return m.setStatus(next, m.note)
+	case "t":
+		if c, ok := m.selectedContact(); ok && m.page == pageContacts {
+			return m.openChat(c.User)
+		}
 	case "n":
 		return m.openInput(inputCommand, "note "+m.note)
 	case "+":

@@ -24,10 +24,12 @@ type fakeBackend struct {
 	contacts []directory.Contact
 	dialErr  error
 	history  []call.HistoryRecord
+	inbox    []directory.Chat
 
 	contactUpdates chan directory.Contact
 	presence       chan directory.Presence
 	incoming       chan Call
+	chats          chan directory.Chat
 	done           chan struct{}
 
 	mu      sync.Mutex
@@ -42,6 +44,7 @@ func newFakeBackend(user string, contacts ...directory.Contact) *fakeBackend {
 		contactUpdates: make(chan directory.Contact, 8),
 		presence:       make(chan directory.Presence, 8),
 		incoming:       make(chan Call, 8),
+		chats:          make(chan directory.Chat, 8),
 		done:           make(chan struct{}),
 	}
 }
@@ -96,6 +99,17 @@ func (b *fakeBackend) PeerFingerprint(peer string) string {
 	}
 	return ""
 }
+
+func (b *fakeBackend) SendChat(_ context.Context, to, text string) error {
+	b.record("chat " + to + " " + text)
+	if to == "dave" {
+		return directory.ErrNotContact
+	}
+	return nil
+}
+
+func (b *fakeBackend) Inbox(context.Context) ([]directory.Chat, error) { return b.inbox, nil }
+func (b *fakeBackend) Chats() <-chan directory.Chat                    { return b.chats }
 
 func (b *fakeBackend) History(context.Context) ([]call.HistoryRecord, error) { return b.history, nil }
 
@@ -574,6 +588,36 @@ func TestSettings(t *testing.T) {
 	}
 	want := []string{"devices device:USB headset null", "devices device:USB headset device:HDMI", "devices device:USB headset null"}
 	if got := b.recorded(); !reflect.DeepEqual(got, want) {
+		t.Errorf("backend got %q, want %q", got, want)
+	}
+}
+
+func TestChat(t *testing.T) {
+	b := newFakeBackend("alice", echo, bob)
+	sent := time.Date(2026, 11, 30, 9, 15, 0, 0, time.Local)
+	b.inbox = []directory.Chat{{ID: "1", From: "bob", To: "alice", Text: "are you there?", Sent: sent}}
+	h := loggedIn(t, b)
+	h.wantScreen("bob ✉1", "1 message(s) came while you were away")
+
+	h.keys("<down>t") // bob, below echo
+	h.wantScreen("Chat with bob", "09:15 bob: are you there?", "> ")
+	if strings.Contains(h.screen(), "✉") {
+		t.Errorf("an open conversation still counts as unread:\n%s", h.screen())
+	}
+	h.keys("yes, call me<enter>")
+	h.wantScreen("you: yes, call me")
+	b.chats <- directory.Chat{ID: "2", From: "bob", To: "alice", Text: "calling\nnow", Sent: sent}
+	h.settle()
+	h.wantScreen("09:15 bob: calling", "now")
+	h.keys("<esc>")
+	h.wantScreen("Contacts (2)")
+
+	b.chats <- directory.Chat{ID: "3", From: "echo", To: "alice", Text: "hello", Sent: sent}
+	h.settle()
+	h.wantScreen("echo ✉1", "echo: hello  (t to reply)")
+	h.keys(":chat echo hi back<enter>:chat dave hi<enter>")
+	h.wantScreen("✗ dave is not your contact (yet)")
+	if got, want := b.recorded(), []string{"chat bob yes, call me", "chat echo hi back", "chat dave hi"}; !reflect.DeepEqual(got, want) {
 		t.Errorf("backend got %q, want %q", got, want)
 	}
 }

@@ -2,7 +2,9 @@ package ui
 
 import (
 	"context"
+	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/parley-voip/parley/call"
 	"github.com/parley-voip/parley/directory"
@@ -14,10 +16,12 @@ import (
 type Session struct {
 	client      *directory.Client
 	phone       *call.Phone
+	log         *slog.Logger
 	pins        *call.Pins
 	home        string
 	fingerprint string
 	incoming    chan Call
+	chats       chan directory.Chat
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -27,23 +31,38 @@ type Session struct {
 	media call.MediaConfig
 }
 
-// NewSession wraps a logged-in client and its phone, whose home holds the
-// pinned keys and history; calls use the devices of m until SetDevices.
-// Close stops it (not them).
-func NewSession(client *directory.Client, phone *call.Phone, m call.MediaConfig, home string, id *identity.Identity) *Session {
+// SessionConfig says what a Session wraps.
+type SessionConfig struct {
+	Client   *directory.Client // logged in
+	Phone    *call.Phone       // ringing on Client
+	Media    call.MediaConfig  // the devices of calls until SetDevices
+	Home     string            // $PARLEY_HOME: pinned keys and history
+	Identity *identity.Identity
+	Logger   *slog.Logger // nil → slog.Default()
+}
+
+// NewSession wraps a logged-in client and its phone. Close stops it (not
+// them).
+func NewSession(cfg SessionConfig) *Session {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Session{
-		client:      client,
-		phone:       phone,
-		pins:        call.OpenPins(home),
-		home:        home,
-		fingerprint: id.Fingerprint(),
+		client:      cfg.Client,
+		phone:       cfg.Phone,
+		log:         cfg.Logger,
+		pins:        call.OpenPins(cfg.Home),
+		home:        cfg.Home,
+		fingerprint: cfg.Identity.Fingerprint(),
 		incoming:    make(chan Call),
+		chats:       make(chan directory.Chat),
 		cancel:      cancel,
-		media:       m,
+		media:       cfg.Media,
 	}
-	s.wg.Add(1)
+	s.wg.Add(2)
 	go s.forwardRunLoop(ctx)
+	go s.chatRunLoop(ctx)
 	return s
 }
 
@@ -68,7 +87,67 @@ func (s *Session) forwardRunLoop(ctx context.Context) {
 	}
 }
 
-// Close stops forwarding calls.
+// chatRunLoop hands pushed chat messages to the UI and acknowledges each
+// it took, so that the directory forgets it.
+func (s *Session) chatRunLoop(ctx context.Context) {
+	defer s.wg.Done()
+	defer close(s.chats)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.client.Done():
+			return
+		case c := <-s.client.Chats():
+			select {
+			case s.chats <- c:
+			case <-ctx.Done():
+				return // not acknowledged: the next login's Inbox has it
+			}
+			actx, cancel := context.WithTimeout(ctx, ackTimeout)
+			if err := s.client.AckChats(actx, c.ID); err != nil {
+				s.log.Warn("acknowledge chat", "from", c.From, "err", err)
+			}
+			cancel()
+		}
+	}
+}
+
+// ackTimeout bounds acknowledging a chat message.
+const ackTimeout = 5 * time.Second
+
+// SendChat sends text to the contact to, through the directory.
+func (s *Session) SendChat(ctx context.Context, to, text string) error {
+	return s.client.SendChat(ctx, to, text)
+}
+
+// Inbox takes the messages the directory kept for this user, every page
+// of them, acknowledging each page.
+func (s *Session) Inbox(ctx context.Context) ([]directory.Chat, error) {
+	var all []directory.Chat
+	for {
+		page, more, err := s.client.Inbox(ctx)
+		if err != nil {
+			return all, err
+		}
+		ids := make([]string, len(page))
+		for i, c := range page {
+			ids[i] = c.ID
+		}
+		if err := s.client.AckChats(ctx, ids...); err != nil {
+			return all, err
+		}
+		all = append(all, page...)
+		if !more || len(page) == 0 {
+			return all, nil
+		}
+	}
+}
+
+// Chats returns the messages pushed while the UI runs.
+func (s *Session) Chats() <-chan directory.Chat { return s.chats }
+
+// Close stops forwarding calls and messages.
 func (s *Session) Close() {
 	s.cancel()
 	s.wg.Wait()

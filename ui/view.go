@@ -100,6 +100,8 @@ func (m *Model) mainLines() []string {
 		body = m.settingsLines()
 	case m.page == pageHelp:
 		body = m.helpLines()
+	case m.page == pageChat:
+		body = m.chatLines(room)
 	default:
 		panel := m.callLines()
 		list := m.contactLines(room - len(panel))
@@ -142,7 +144,8 @@ func (m *Model) messageLine() string {
 	return m.message
 }
 
-// helpBars are the single keys of each situation, shortest last.
+// helpBar lists the single keys of the situation, most needed first: as
+// many as fit are shown.
 func (m *Model) helpBar() string {
 	switch {
 	case m.ringing != nil:
@@ -152,9 +155,9 @@ func (m *Model) helpBar() string {
 	case m.page != pageContacts:
 		return "esc back  ? help  q quit"
 	case m.cur != nil:
-		return "h hang up  m mute  o hold  : command  / filter  ? help  q quit"
+		return "h hang up  m mute  o hold  : command  t chat  ? help  q quit  / filter"
 	}
-	return "↵ call  / filter  : command  s status  H history  S settings  ? help  q quit"
+	return "↵ call  t chat  : command  / filter  ? help  q quit  s status  H history  S settings"
 }
 
 func (m *Model) bottomLine() string {
@@ -162,10 +165,19 @@ func (m *Model) bottomLine() string {
 		return m.input.View()
 	}
 	var b strings.Builder
-	for i, item := range strings.Split(m.helpBar(), "  ") {
-		if i > 0 {
+	width := 0
+	for _, item := range strings.Split(m.helpBar(), "  ") {
+		w := ansi.StringWidth(item)
+		if width > 0 {
+			w += 2
+		}
+		if width+w > m.width {
+			continue
+		}
+		if width > 0 {
 			b.WriteString("  ")
 		}
+		width += w
 		k, what, _ := strings.Cut(item, " ")
 		b.WriteString(styleKey.Render(k) + " " + styleDim.Render(what))
 	}
@@ -224,7 +236,11 @@ func (m *Model) contactRow(c directory.Contact) string {
 	case directory.ContactBlocked:
 		symbol, word = "!", "blocked"
 	}
-	row := fmt.Sprintf("%s %-20s %-9s %s", style.Render(symbol), c.User, word, detail)
+	name := c.User
+	if n := m.unread[c.User]; n > 0 {
+		name = fmt.Sprintf("%s ✉%d", c.User, n)
+	}
+	row := fmt.Sprintf("%s %-20s %-9s %s", style.Render(symbol), name, word, detail)
 	if c.User == m.selected {
 		return styleSelected.Render(">") + " " + row
 	}
@@ -258,6 +274,15 @@ func onOff(on bool) string {
 	}
 	return "off"
 }
+
+// firstLine is the first line of s, for one-line notices.
+func firstLine(s string) string {
+	line, _, _ := strings.Cut(s, "\n")
+	return line
+}
+
+// splitLines splits a message into its lines.
+func splitLines(s string) []string { return strings.Split(s, "\n") }
 
 // rule is a titled horizontal line across the screen.
 func (m *Model) rule(title string) string {
@@ -423,7 +448,7 @@ func (m *Model) settingsLines() []string {
 func (m *Model) helpLines() []string {
 	lines := []string{styleTitle.Render("Keys"),
 		"  ↑/↓ j/k select   ↵ or c call   a/d accept/decline   h hang up   / filter",
-		"  m mute/unmute    o hold/resume",
+		"  m mute/unmute    o hold/resume   t chat with the selected contact",
 		"  s next status    n note        + add contact        H history   S settings",
 		"  esc back         q quit",
 		"", styleTitle.Render("Commands (after :)"),

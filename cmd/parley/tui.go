@@ -264,7 +264,9 @@ func startSession(ctx context.Context, o *clientOptions, m call.MediaConfig, emb
 	if err != nil {
 		return nil, err
 	}
-	s := &uiSession{ui: ui.NewSession(client, phone, m, o.home, id), phone: phone, client: client}
+	log, _ := o.logger() // checked by resolve
+	s := &uiSession{phone: phone, client: client, ui: ui.NewSession(ui.SessionConfig{
+		Client: client, Phone: phone, Media: m, Home: o.home, Identity: id, Logger: log})}
 	if embedded {
 		if err := befriendEcho(ctx, client); err != nil {
 			s.close()

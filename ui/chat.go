@@ -1,0 +1,140 @@
+package ui
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	tea "charm.land/bubbletea/v2"
+
+	"github.com/parley-voip/parley/directory"
+)
+
+// chatLine is one message of a conversation, either way.
+type chatLine struct {
+	at   time.Time
+	from string
+	text string
+}
+
+// Chat messages.
+type (
+	msgChat  directory.Chat
+	msgInbox struct {
+		list []directory.Chat
+		err  error
+	}
+	msgChatSent struct {
+		to, text string
+		at       time.Time
+		err      error
+	}
+)
+
+func (m *Model) listenChats() tea.Cmd {
+	return listen(m.backend.Chats(), func(c directory.Chat) tea.Msg { return msgChat(c) })
+}
+
+// loadInbox fetches what was sent while this user was away.
+func (m *Model) loadInbox() tea.Cmd {
+	b := m.backend
+	return func() tea.Msg {
+		ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
+		defer cancel()
+		list, err := b.Inbox(ctx)
+		return msgInbox{list, err}
+	}
+}
+
+// received files a message under its sender and says so, unless its
+// conversation is open.
+func (m *Model) received(c directory.Chat) {
+	m.chats[c.From] = append(m.chats[c.From], chatLine{at: c.Sent, from: c.From, text: c.Text})
+	if m.page == pageChat && m.chatPeer == c.From {
+		return
+	}
+	m.unread[c.From]++
+	m.setInfo(fmt.Sprintf("%s: %s  (t to reply)", c.From, firstLine(c.Text)))
+}
+
+// openChat shows the conversation with peer, with the input line ready.
+func (m *Model) openChat(peer string) tea.Cmd {
+	m.page, m.chatPeer = pageChat, peer
+	delete(m.unread, peer)
+	return m.openInput(inputChat, "")
+}
+
+// sendChat sends text to peer through the directory, which keeps it until
+// peer's client takes it.
+func (m *Model) sendChat(peer, text string) tea.Cmd {
+	if !directory.ValidChatText(text) {
+		m.setError(fmt.Errorf("a message is 1-%d characters", directory.MaxChatRunes))
+		return nil
+	}
+	b, now := m.backend, m.now
+	return func() tea.Msg {
+		ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
+		defer cancel()
+		err := b.SendChat(ctx, peer, text)
+		return msgChatSent{to: peer, text: text, at: now(), err: err}
+	}
+}
+
+func (m *Model) chatUpdate(msg tea.Msg) tea.Cmd {
+	switch msg := msg.(type) {
+	case msgChat:
+		m.received(directory.Chat(msg))
+		return m.listenChats()
+	case msgInbox:
+		if msg.err != nil {
+			m.setError(msg.err)
+		}
+		for _, c := range msg.list {
+			m.received(c)
+		}
+		if n := len(msg.list); n > 0 {
+			m.setInfo(fmt.Sprintf("%d message(s) came while you were away: t on a contact reads them", n))
+		}
+	case msgChatSent:
+		if msg.err != nil {
+			if errors.Is(msg.err, directory.ErrNotContact) {
+				msg.err = fmt.Errorf("%s is not your contact (yet): chat goes between contacts", msg.to)
+			}
+			m.setError(msg.err)
+			return nil
+		}
+		m.chats[msg.to] = append(m.chats[msg.to], chatLine{at: msg.at, text: msg.text})
+		if m.page != pageChat || m.chatPeer != msg.to {
+			m.setInfo("sent to " + msg.to)
+		}
+	}
+	return nil
+}
+
+// chatLines shows the end of the conversation with the open peer.
+func (m *Model) chatLines(room int) []string {
+	lines := []string{styleTitle.Render("Chat with "+m.chatPeer) + styleDim.Render("  (kept by the directory until delivered; esc leaves)")}
+	conv := m.chats[m.chatPeer]
+	if len(conv) == 0 {
+		return append(lines, styleDim.Render("  No messages yet: type one below and press Enter."))
+	}
+	var body []string
+	for _, l := range conv {
+		who := "you"
+		if l.from != "" {
+			who = l.from
+		}
+		prefix := fmt.Sprintf("  %s %s: ", l.at.Local().Format("15:04"), who)
+		for i, line := range splitLines(l.text) {
+			if i > 0 {
+				prefix = "        "
+			}
+			body = append(body, prefix+line)
+		}
+	}
+	if rows := max(room-1, 1); len(body) > rows {
+		body = body[len(body)-rows:]
+	}
+	return append(lines, body...)
+}
