@@ -130,7 +130,7 @@ func (s *Server) storeChat(ctx context.Context, kv jetstream.KeyValue, from, to,
 		if exists, err := s.accountExists(to); err != nil {
 			return err
 		} else if !exists {
-			return &wire.Error{Code: wire.CodeNoSuchUser, Message: fmt.Sprintf("no user %s", to)}
+			return &wire.Error{Code: wire.CodeNoSuchUser, Message: fmt.Sprintf("no such user %s", to)}
 		}
 		return &wire.Error{Code: wire.CodeNotContact, Message: fmt.Sprintf("%s is not your contact", to)}
 	}

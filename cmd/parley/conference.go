@@ -129,6 +129,7 @@ func hostConference(ctx context.Context, c *conferenceOptions, peers []string, s
 	defer client.Close()
 	defer phone.Close()
 
+	defer showChats(ctx, client, c.events)()
 	report := &conferenceReport{events: c.events}
 	changes := make(chan call.ConferenceEvent, 2*conferenceMaxParticipants)
 	conf, err := call.StartConference(call.ConferenceConfig{

@@ -30,6 +30,8 @@ func subcommands() []subcommand {
 		{"call", "call NAME: dial a contact, talk, hang up", runCall},
 		{"answer", "wait for calls and answer them", runAnswer},
 		{"conference", "conference NAME...: host a call of several people, mixing for each", runConference},
+		{"chat", "chat NAME TEXT: send a contact a message (kept for them if offline)", runChat},
+		{"inbox", "inbox [--json]: the messages contacts sent you", runInbox},
 		{"echo", "run the echo test service: play every caller's voice back", runEcho},
 		{"directory", "run the presence and signalling directory", runDirectory},
 		{"contacts", "contacts add|accept|decline|block|remove NAME, contacts list", runContacts},

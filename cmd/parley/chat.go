@@ -1,0 +1,181 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/parley-voip/parley/directory"
+)
+
+// chatTimeout bounds sending a message or reading the inbox.
+const chatTimeout = 10 * time.Second
+
+func runChat(ctx context.Context, args []string) error {
+	var o clientOptions
+	fs := newFlagSet("chat", "chat NAME TEXT...", os.Stderr)
+	o.register(fs)
+	pos, err := parseInterleaved(fs, args)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		return errHelp
+	case err != nil:
+		return errUsage
+	case len(pos) < 2:
+		fmt.Fprintln(fs.Output(), "want NAME and the message")
+		fs.Usage()
+		return errUsage
+	}
+	peer, text := pos[0], strings.Join(pos[1:], " ")
+	switch {
+	case !directory.ValidUsername(peer):
+		return badUsage("chat %q: not a username (3-32 of a-z 0-9 . _ -, starting with a letter or digit)", peer)
+	case !directory.ValidChatText(text):
+		return badUsage("chat: a message is 1-%d characters, no control characters but newline and tab", directory.MaxChatRunes)
+	}
+	if _, err := o.resolve(); err != nil {
+		return err
+	}
+	client, err := controlSession(ctx, &o)
+	if err != nil {
+		return err
+	}
+	defer client.Close()
+	ctx, cancel := context.WithTimeout(ctx, chatTimeout)
+	defer cancel()
+	if err := client.SendChat(ctx, peer, text); err != nil {
+		return err
+	}
+	fmt.Printf("sent to %s\n", peer)
+	return nil
+}
+
+func runInbox(ctx context.Context, args []string) error {
+	var (
+		o      clientOptions
+		asJSON bool
+		keep   bool
+	)
+	fs := newFlagSet("inbox", "inbox [--json] [--keep]", os.Stderr)
+	o.register(fs)
+	fs.BoolVar(&asJSON, "json", false, "print the messages as a JSON array")
+	fs.BoolVar(&keep, "keep", false, "leave the messages in the inbox (only the first page then)")
+	if _, err := parseArgs(fs, args, 0); err != nil {
+		return err
+	}
+	if _, err := o.resolve(); err != nil {
+		return err
+	}
+	client, err := controlSession(ctx, &o)
+	if err != nil {
+		return err
+	}
+	defer client.Close()
+	ctx, cancel := context.WithTimeout(ctx, chatTimeout)
+	defer cancel()
+	all := []directory.Chat{}
+	for {
+		chats, more, err := client.Inbox(ctx)
+		if err != nil {
+			return err
+		}
+		all = append(all, chats...)
+		if keep || !more {
+			break
+		}
+		if err := ackChats(ctx, client, chats); err != nil {
+			return err
+		}
+	}
+	if asJSON {
+		out, err := json.Marshal(all)
+		if err != nil {
+			return err
+		}
+		fmt.Println(string(out))
+	} else {
+		if len(all) == 0 {
+			fmt.Println("no messages")
+		}
+		for _, m := range all {
+			fmt.Println(chatLine(m))
+		}
+	}
+	if keep {
+		return nil
+	}
+	return ackChats(ctx, client, all)
+}
+
+// ackChats acknowledges chats, those of a page not yet acknowledged
+// included (acknowledging twice does no harm).
+func ackChats(ctx context.Context, client *directory.Client, chats []directory.Chat) error {
+	if len(chats) == 0 {
+		return nil
+	}
+	ids := make([]string, len(chats))
+	for i, m := range chats {
+		ids[i] = m.ID
+	}
+	return client.AckChats(ctx, ids...)
+}
+
+// chatLine is how a message reads in a terminal: its time, sender and
+// text, further lines indented.
+func chatLine(m directory.Chat) string {
+	return fmt.Sprintf("%s %s: %s", m.Sent.Local().Format("2006-01-02 15:04"), m.From,
+		strings.ReplaceAll(m.Text, "\n", "\n    "))
+}
+
+// chatEvent is a message from the directory as --events prints it,
+// beside the call events: {"time", "event": "chat", "peer", "message",
+// "via": "directory", "chat_id"}. Messages over a call's DataChannel are
+// call events ("chat", "chat-sent") with the call's fields instead.
+type chatEvent struct {
+	Time    time.Time `json:"time"`
+	Event   string    `json:"event"`
+	Peer    string    `json:"peer"`
+	Message string    `json:"message"`
+	Via     string    `json:"via"`
+	ChatID  string    `json:"chat_id"`
+}
+
+// showChats prints the messages the directory pushes while a phone runs
+// ('parley call', 'answer', 'conference') and acknowledges each once
+// printed; the returned stop waits for it to end.
+func showChats(ctx context.Context, client *directory.Client, events bool) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-client.Done():
+				return
+			case m := <-client.Chats():
+				if events {
+					line, _ := json.Marshal(chatEvent{Time: m.Sent, Event: "chat", Peer: m.From, Message: m.Text, Via: "directory", ChatID: m.ID})
+					fmt.Println(string(line))
+				} else {
+					fmt.Println(chatLine(m))
+				}
+				actx, acancel := context.WithTimeout(ctx, chatTimeout)
+				if err := client.AckChats(actx, m.ID); err != nil {
+					fmt.Fprintln(os.Stderr, "parley: chat stays in the inbox:", err)
+				}
+				acancel()
+			}
+		}
+	})
+	return func() {
+		cancel()
+		wg.Wait()
+	}
+}
