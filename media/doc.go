@@ -27,6 +27,16 @@
 // audio never adds latency; playback plays silence when the writer is late.
 // Both count these events ([DeviceStats]).
 //
+// A call's sound goes through a [FrontEnd]: it keeps the microphone and
+// speaker switchable mid-call, replaces a device that stops with the
+// default one, scales by the microphone gain and speaker volume, and runs
+// the capture through media/dsp (echo cancellation fed with what the
+// speaker actually plays, noise suppression, gain control, and a VAD that
+// zeroes silence so that Opus DTX sends nothing). A device speaker follows
+// its own clock by resampling what it is given by a fraction of a percent
+// (driftCompensator), so that a long call neither runs dry nor builds up
+// delay.
+//
 // The codec is libopus (through cgo), configured for VoIP: 48 kHz mono,
 // in-band FEC and DTX on request (RFC 6716; RFC 7587 for its use over RTP).
 package media

@@ -180,6 +180,9 @@ var (
 // keeps until closed.
 type deviceStream struct {
 	stream *portaudio.Stream
+	// latency is what PortAudio says a sample takes between the device
+	// and the callback, either way.
+	latency time.Duration
 }
 
 // openDeviceStream opens and starts a stream on the device called name ("" is
@@ -234,7 +237,11 @@ func openDeviceStreamLocked(name string, dir direction, setChannels func(int), c
 		stream.Close()
 		return nil, fmt.Errorf("media: start %s device %q: %w", dir.noun, dev.Name, err)
 	}
-	return &deviceStream{stream: stream}, nil
+	ds := &deviceStream{stream: stream}
+	if info := stream.Info(); info != nil {
+		ds.latency = max(info.InputLatency, info.OutputLatency)
+	}
+	return ds, nil
 }
 
 // findDeviceLocked picks the default device for dir (name == "") or the first
@@ -415,6 +422,9 @@ func (s *deviceSource) ReadFrame(ctx context.Context, pcm []int16) error {
 	}
 }
 
+// latency implements latencyReporter.
+func (s *deviceSource) latency() time.Duration { return s.stream.latency }
+
 // Stats implements StatsReporter.
 func (s *deviceSource) Stats() DeviceStats {
 	s.mu.Lock()
@@ -452,6 +462,15 @@ type deviceSink struct {
 	primeLevel int
 	channels   int     // interleaved channels the callback must fill
 	mono       []int16 // the callback's mono samples, when channels > 1
+	// tap, if set, is given every buffer the device plays, silence
+	// included: an echo canceller's reference.
+	tap func(pcm []int16)
+	// callbacks counts the callbacks so far; WriteFrame notes when it last
+	// saw the count move, or first wrote (progressAt, seenCallbacks), to
+	// tell a device that stopped playing.
+	callbacks, seenCallbacks uint64
+	progressAt               time.Time
+	drift                    driftCompensator
 }
 
 func openDeviceSink(name string) (*deviceSink, error) {
@@ -474,6 +493,7 @@ func openDeviceSink(name string) (*deviceSink, error) {
 func (s *deviceSink) play(out []int16, _ portaudio.StreamCallbackTimeInfo, flags portaudio.StreamCallbackFlags) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.callbacks++
 	if flags&(portaudio.OutputUnderflow|portaudio.OutputOverflow) != 0 {
 		s.stats.HostXruns++
 	}
@@ -490,27 +510,57 @@ func (s *deviceSink) play(out []int16, _ portaudio.StreamCallbackTimeInfo, flags
 		if s.playing {
 			s.stats.Underruns += uint64(len(mono))
 		}
+		if s.tap != nil {
+			clear(mono)
+			s.tap(mono)
+		}
 		return
 	}
 	s.ring.pop(mono)
+	if s.tap != nil {
+		s.tap(mono)
+	}
 	if s.channels > 1 {
 		spreadUp(out, mono, s.channels)
 	}
 }
 
 // WriteFrame implements Sink. It copies pcm into the ring, dropping the
-// oldest audio if the writer has run more than a few frames ahead.
+// oldest audio if the writer has run more than a few frames ahead, and
+// stretches or squeezes it by a fraction of a percent to follow the
+// device's clock (see driftCompensator). A device that has played nothing
+// for stallTimeout fails it with ErrDeviceStalled.
 func (s *deviceSink) WriteFrame(pcm []int16) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
 		return ErrClosed
 	}
+	now := time.Now()
+	if s.callbacks != s.seenCallbacks || s.progressAt.IsZero() {
+		s.seenCallbacks, s.progressAt = s.callbacks, now
+	} else if now.Sub(s.progressAt) > stallTimeout {
+		return fmt.Errorf("media: speaker: %w (nothing played for %v)", ErrDeviceStalled, stallTimeout)
+	}
 	s.primeLevel = min(len(pcm)+framesPerBuffer, ringCapacity)
 	s.stats.Overruns += uint64(s.ring.setLimit(ringFrames*len(pcm) + framesPerBuffer))
+	if s.playing && !s.priming && len(pcm) >= 3 {
+		s.drift.observe(s.ring.n, float64(len(pcm))/SampleRate)
+		pcm = s.drift.resample(pcm)
+	}
 	s.stats.Overruns += uint64(s.ring.push(pcm))
 	return nil
 }
+
+// setTap makes tap the receiver of every buffer the device plays.
+func (s *deviceSink) setTap(tap func(pcm []int16)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.tap = tap
+}
+
+// latency implements latencyReporter.
+func (s *deviceSink) latency() time.Duration { return s.stream.latency }
 
 // Stats implements StatsReporter.
 func (s *deviceSink) Stats() DeviceStats {

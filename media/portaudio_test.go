@@ -59,9 +59,9 @@ func (s *jackServer) stop() {
 
 // startJACK starts a private JACK server on the dummy driver, which paces
 // PortAudio's callbacks in real time without a sound card, and waits until
-// PortAudio sees it. The server is stopped when the test ends, also on
-// failure.
-func startJACK(t *testing.T) *jackServer {
+// PortAudio sees it. driverArgs go to the dummy driver after its rate and
+// period. The server is stopped when the test ends, also on failure.
+func startJACK(t *testing.T, driverArgs ...string) *jackServer {
 	jackd, err := exec.LookPath("jackd")
 	if err != nil {
 		t.Skip("jackd is not installed (Debian package jackd2): no sound server to run PortAudio streams on")
@@ -74,7 +74,7 @@ func startJACK(t *testing.T) *jackServer {
 	// libjack in this process and jackd both find the server by this name.
 	name := fmt.Sprintf("parley-media-test-%d", os.Getpid())
 	t.Setenv("JACK_DEFAULT_SERVER", name)
-	cmd := exec.Command(jackd, "--no-realtime", "-d", "dummy", "-r", "48000", "-p", "960")
+	cmd := exec.Command(jackd, append([]string{"--no-realtime", "-d", "dummy", "-r", "48000", "-p", "960"}, driverArgs...)...)
 	// Should the test binary die without cleaning up, jackd goes with it.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	var output syncBuffer

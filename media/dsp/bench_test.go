@@ -1,6 +1,7 @@
-package dsp
+package dsp_test
 
 import (
+	"github.com/parley-voip/parley/media/dsp"
 	"testing"
 )
 
@@ -12,23 +13,23 @@ func BenchmarkStages(b *testing.B) {
 	for i := range mic {
 		mic[i] = clip16(float64(near[i]) + 0.5*float64(far[i]))
 	}
-	off := Config{EchoOff: true, NoiseOff: true, GainOff: true}
+	off := dsp.Config{EchoOff: true, NoiseOff: true, GainOff: true}
 	stages := []struct {
 		name             string
-		cfg              Config
+		cfg              dsp.Config
 		linear, suppress bool
 	}{
 		{"vad-only", off, false, false},
-		{"aec-linear", Config{NoiseOff: true, GainOff: true}, true, false},
-		{"aec-suppressor", Config{NoiseOff: true, GainOff: true}, false, true},
-		{"ns", Config{EchoOff: true, GainOff: true}, false, false},
-		{"agc", Config{EchoOff: true, NoiseOff: true}, false, false},
-		{"all", Config{}, true, true},
+		{"aec-linear", dsp.Config{NoiseOff: true, GainOff: true}, true, false},
+		{"aec-suppressor", dsp.Config{NoiseOff: true, GainOff: true}, false, true},
+		{"ns", dsp.Config{EchoOff: true, GainOff: true}, false, false},
+		{"agc", dsp.Config{EchoOff: true, NoiseOff: true}, false, false},
+		{"all", dsp.Config{}, true, true},
 	}
-	const frame = 2 * ChunkSamples
+	const frame = 2 * dsp.ChunkSamples
 	for _, s := range stages {
 		b.Run(s.name, func(b *testing.B) {
-			p, err := newProcessor(s.cfg, s.linear, s.suppress)
+			p, err := dsp.NewForTest(s.cfg, s.linear, s.suppress)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -49,4 +50,3 @@ func BenchmarkStages(b *testing.B) {
 		})
 	}
 }
-

@@ -23,6 +23,7 @@ package dsp
 
 import (
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 )
@@ -41,6 +42,11 @@ const (
 	// linear filter then finds the echo within its tail, whereas a
 	// reference that comes after its echo cannot cancel it.
 	alignMargin = 30 * time.Millisecond
+	// offsetWindow frames (5 s of 20 ms frames) of rendered-captured
+	// differences are kept; offsetJump is how far their lowest must rise
+	// before the alignment follows.
+	offsetWindow = 250
+	offsetJump   = 5 * SampleRate / 1000
 )
 
 // Config chooses a Processor's stages; the zero value runs them all.
@@ -69,6 +75,12 @@ type Processor struct {
 	suppress bool
 	ref      []int16 // one chunk of far end lined up with the capture
 	closed   bool
+	// captured counts the samples captured in all, frames the calls to
+	// Capture; diffs holds the last rendered-captured differences and
+	// offset the one the alignment uses (see Capture).
+	captured, offset int64
+	frames           int
+	diffs            [offsetWindow]int64
 }
 
 // New makes a Processor with cfg's stages.
@@ -143,12 +155,31 @@ func (p *Processor) Capture(near []int16, lead time.Duration) (bool, error) {
 	if p.closed {
 		return false, errClosed
 	}
+	// Which far-end sample is a captured sample's echo? Render and
+	// Capture run on the devices' clocks, buffer by buffer, so the number
+	// of samples rendered when a frame is captured is a buffer more or
+	// less with the callbacks' order. The alignment follows the lowest
+	// rendered-captured difference of the last offsetWindow frames, so
+	// that the far end it needs has always been rendered: at once when it
+	// falls, and only when it has risen by more than offsetJump (clock
+	// drift, another device), as every move makes the echo canceller
+	// re-adapt.
+	p.farMu.Lock()
+	rendered := p.rendered
+	p.farMu.Unlock()
+	p.captured += int64(len(near))
+	p.diffs[p.frames%offsetWindow] = rendered - p.captured
+	p.frames++
+	if m := p.lowestDiff(); p.frames == 1 || m < p.offset || m-p.offset > offsetJump {
+		p.offset = m
+	}
 	back := max(0, int64((lead-alignMargin)*SampleRate/time.Second))
+	// near's first sample lines up with far-end sample start.
+	start := p.captured - int64(len(near)) + p.offset - back
 	voice := false
 	for i := 0; i < len(near); i += ChunkSamples {
 		chunk := near[i : i+ChunkSamples]
-		// This chunk's reference ends where the rest of near begins.
-		p.reference(back + int64(len(near)-i-ChunkSamples))
+		p.reference(start + int64(i))
 		if !p.cfg.EchoOff && p.linear != nil {
 			p.linear.cancel(p.ref, chunk)
 		}
@@ -161,12 +192,24 @@ func (p *Processor) Capture(near []int16, lead time.Duration) (bool, error) {
 	return voice, nil
 }
 
-// reference fills p.ref with the chunk of far end that ended back samples
-// before the last one rendered; silence for what is not in the history.
-func (p *Processor) reference(back int64) {
+// lowestDiff is the lowest of the rendered-captured differences kept.
+func (p *Processor) lowestDiff() int64 {
+	return slices.Min(p.diffs[:min(p.frames, offsetWindow)])
+}
+
+// SkipCapture tells p that the microphone dropped n samples (an overrun)
+// since the last Capture, so that it keeps its alignment.
+func (p *Processor) SkipCapture(n int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.captured += int64(n)
+}
+
+// reference fills p.ref with the far end from sample start on; silence
+// for what is not in the history.
+func (p *Processor) reference(start int64) {
 	p.farMu.Lock()
 	defer p.farMu.Unlock()
-	start := p.rendered - back - ChunkSamples
 	for i := range p.ref {
 		if s := start + int64(i); s >= 0 && s < p.rendered && p.rendered-s <= farHistory {
 			p.ref[i] = p.far[s%farHistory]

@@ -1,4 +1,4 @@
-package dsp
+package dsp_test
 
 import (
 	"fmt"
@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/parley-voip/parley/media"
+	"github.com/parley-voip/parley/media/dsp"
 	"github.com/parley-voip/parley/media/quality"
 )
 
@@ -59,7 +60,7 @@ func speech(t testing.TB) (far, near []int16) {
 		for i, v := range pcm {
 			f[i] = float32(v)
 		}
-		if f, err = media.Resample(f, rate, SampleRate); err != nil {
+		if f, err = media.Resample(f, rate, dsp.SampleRate); err != nil {
 			speechErr = err
 			return
 		}
@@ -74,7 +75,7 @@ func speech(t testing.TB) (far, near []int16) {
 	return farEnd, nearEnd
 }
 
-func samples(d time.Duration) int { return int(d * SampleRate / time.Second) }
+func samples(d time.Duration) int { return int(d * dsp.SampleRate / time.Second) }
 
 func clip16(v float64) int16 {
 	return int16(max(math.MinInt16, min(math.MaxInt16, math.Round(v))))
@@ -88,7 +89,7 @@ func roomResponse(rng *rand.Rand) []float64 {
 	tail := samples(100 * time.Millisecond)
 	h := make([]float64, tail)
 	h[0] = 1
-	decay := math.Log(1000) / (0.2 * SampleRate) // -60 dB in 200 ms
+	decay := math.Log(1000) / (0.2 * dsp.SampleRate) // -60 dB in 200 ms
 	var e float64
 	for i := 8; i < tail; i += 8 {
 		h[i] = rng.NormFloat64() * math.Exp(-decay*float64(i))
@@ -129,7 +130,7 @@ type echoResult struct {
 
 // runEcho plays the scenario through p in 20 ms frames, with the echo
 // path delayed by delay.
-func runEcho(t testing.TB, p *Processor, delay time.Duration) echoResult {
+func runEcho(t testing.TB, p *dsp.Processor, delay time.Duration) echoResult {
 	far, near := speech(t)
 	rng := rand.New(rand.NewPCG(1, 2))
 	room := convolve(far, roomResponse(rng))
@@ -153,7 +154,7 @@ func runEcho(t testing.TB, p *Processor, delay time.Duration) echoResult {
 	}
 
 	out := append([]int16(nil), mic...)
-	const frame = 2 * ChunkSamples
+	const frame = 2 * dsp.ChunkSamples
 	for i := 0; i+frame <= len(out); i += frame {
 		p.Render(far[i : i+frame])
 		if _, err := p.Capture(out[i:i+frame], 0); err != nil {
@@ -179,7 +180,7 @@ func runEcho(t testing.TB, p *Processor, delay time.Duration) echoResult {
 			first = i
 		}
 		if 10*math.Log10(e/max(r, 1)) < 20 {
-			res.convergence = time.Duration(i+win-first) * time.Second / SampleRate
+			res.convergence = time.Duration(i+win-first) * time.Second / dsp.SampleRate
 		}
 	}
 	conv := first + samples(res.convergence)
@@ -192,7 +193,7 @@ func runEcho(t testing.TB, p *Processor, delay time.Duration) echoResult {
 }
 
 func stoi(t testing.TB, ref, deg []int16) float64 {
-	r, err := quality.Compare(ref, deg, SampleRate, 20*time.Millisecond)
+	r, err := quality.Compare(ref, deg, dsp.SampleRate, 20*time.Millisecond)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -237,7 +238,7 @@ func TestEchoCancellation(t *testing.T) {
 	for _, v := range echoVariants {
 		for _, d := range echoDelays {
 			t.Run(fmt.Sprintf("%s-%dms", v.name, d/time.Millisecond), func(t *testing.T) {
-				p, err := newProcessor(Config{NoiseOff: true, GainOff: true}, v.linear, v.suppress)
+				p, err := dsp.NewForTest(dsp.Config{NoiseOff: true, GainOff: true}, v.linear, v.suppress)
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -1,0 +1,140 @@
+//go:build linux
+
+package media
+
+import (
+	"context"
+	"log/slog"
+	"math"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// speak plays speech.wav, repeated, to sink in real time until ctx ends,
+// and returns what it played.
+func speak(ctx context.Context, t *testing.T, sink Sink) []int16 {
+	c, err := openClip("perf/speech.wav")
+	if err != nil {
+		t.Error(err)
+		return nil
+	}
+	src := newClipSource(c, true)
+	var played []int16
+	frame := make([]int16, FrameSamples)
+	for src.ReadFrame(ctx, frame) == nil {
+		if err := sink.WriteFrame(frame); err != nil {
+			t.Error(err)
+			return played
+		}
+		played = append(played, frame...)
+	}
+	return played
+}
+
+// TestFrontEndCancelsEchoThroughJACK wires the speaker straight to the
+// microphone in JACK, an echo path of unit gain through real device
+// streams, and plays speech: without echo cancellation the microphone
+// hears all of it; with it, the echo is down by at least 15 dB (a
+// generous bound: 28-37 dB measured) over the last two of five seconds. This checks the reference taken from what the device plays and
+// its alignment by the devices' latencies.
+func TestFrontEndCancelsEchoThroughJACK(t *testing.T) {
+	startJACK(t)
+	for _, tt := range []struct {
+		name       string
+		aec        Switch
+		loDB, hiDB float64 // echo level, relative to what was played
+	}{
+		{"without-aec", Off, -3, 1},
+		{"with-aec", On, -200, -15},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			f, err := OpenFrontEnd(FrontEndConfig{AEC: tt.aec, NS: Off, AGC: Off})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			if !loopBack(t) {
+				t.Skip("jack_connect is not installed: no echo path")
+			}
+			ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+			defer cancel()
+			var played []int16
+			var wg sync.WaitGroup
+			wg.Go(func() { played = speak(ctx, t, f.Sink()) })
+			var heard []int16
+			frame := make([]int16, FrameSamples)
+			for f.Source().ReadFrame(ctx, frame) == nil {
+				heard = append(heard, frame...)
+			}
+			wg.Wait()
+			tail := 2 * SampleRate
+			if len(heard) < tail || len(played) < tail {
+				t.Fatalf("heard %d and played %d samples, want 2 s of each", len(heard), len(played))
+			}
+			echoDB := 20 * math.Log10(max(rms(toFloat64(heard[len(heard)-tail:])), 1e-9)/rms(toFloat64(played[len(played)-tail:])))
+			t.Logf("echo %.1f dB relative to the far end over the last 2 s", echoDB)
+			within(t, "echo level (dB)", echoDB, tt.loDB, tt.hiDB)
+		})
+	}
+}
+
+// deviceLossChildEnv marks the child process that
+// TestFrontEndSurvivesDeviceLoss runs itself in.
+const deviceLossChildEnv = "PARLEY_MEDIA_TEST_DEVICE_LOSS"
+
+// TestFrontEndSurvivesDeviceLoss kills the sound server under a front
+// end's microphone and speaker: reads and writes go on, each side falls
+// back (here to silence and nothing, as no device is left) and says so.
+// PortAudio stays wedged afterwards, so the test runs in a child process.
+func TestFrontEndSurvivesDeviceLoss(t *testing.T) {
+	if os.Getenv(deviceLossChildEnv) == "" {
+		runSelfInChild(t, "TestFrontEndSurvivesDeviceLoss", deviceLossChildEnv)
+		return
+	}
+	server := startJACK(t)
+	var logs syncBuffer
+	f, err := OpenFrontEnd(FrontEndConfig{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	wg.Go(func() {
+		frame := make([]int16, FrameSamples)
+		for ctx.Err() == nil {
+			if err := f.Sink().WriteFrame(frame); err != nil {
+				t.Errorf("WriteFrame: %v", err)
+				return
+			}
+			time.Sleep(FrameDuration)
+		}
+	})
+	frame := make([]int16, FrameSamples)
+	for range 5 {
+		if err := f.Source().ReadFrame(ctx, frame); err != nil {
+			t.Fatal(err)
+		}
+	}
+	server.stop()
+	for ctx.Err() == nil {
+		if err := f.Source().ReadFrame(ctx, frame); err != nil && ctx.Err() == nil {
+			t.Fatalf("ReadFrame after the server died: %v", err)
+		}
+		if mic, speaker := f.Devices(); mic == "silence" && speaker == "null" {
+			break
+		}
+	}
+	cancel()
+	t.Logf("log:\n%s", logs.String())
+	for _, want := range []string{"microphone stopped; switched to silence", "speaker stopped; switched to null"} {
+		if !strings.Contains(logs.String(), want) {
+			t.Errorf("log lacks %q", want)
+		}
+	}
+}
