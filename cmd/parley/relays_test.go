@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/parley-voip/parley/call"
+	"github.com/parley-voip/parley/nat"
 	"github.com/parley-voip/parley/nat/natlab"
 )
 
@@ -122,6 +123,32 @@ func TestNATGridVolunteerRelay(t *testing.T) {
 	}
 	if !throughCarol {
 		t.Errorf("relays %q and %q: neither is carol's at %s", r.alice.RelayAddr, r.bob.RelayAddr, carolIP)
+	}
+	r.checkHeard(t)
+}
+
+// TestCallOverTURNS makes a relay-only call whose only relay is reached
+// over TLS (turns:), as on a network that passes nothing but HTTPS.
+func TestCallOverTURNS(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end call skipped in -short mode")
+	}
+	dir := t.TempDir()
+	cert, key := selfSigned(t, dir)
+	t.Setenv("SSL_CERT_FILE", cert) // the clients trust the test certificate
+	const secret = "turns-test-secret"
+	sn := startParley(t, "supernode", "--listen", "127.0.0.1:0", "--public-ip", "127.0.0.1", "--allow-peer", "127.0.0.0/8",
+		"--auth-secret", secret, "--tls-listen", "127.0.0.1:0", "--tls-cert", cert, "--tls-key", key, "--log-level", "warn")
+	tlsAddr := strings.TrimSpace(strings.TrimPrefix(sn.await(t, "supernode listening on tls", 10*time.Second), "supernode listening on tls"))
+	ice := func(user string) []string {
+		username, password := nat.TURNCredentials(secret, user, time.Now(), time.Hour)
+		return []string{"--relay-only", "--ice-server", "turns:" + tlsAddr + "?transport=tcp", "--ice-username", username, "--ice-credential", password}
+	}
+	r := talk{dirAddr: startDirectory(t), aliceFlags: ice("alice"), bobFlags: ice("bob")}.run(t)
+	for _, s := range []call.Stats{r.alice, r.bob} {
+		if s.Path != "relay" || s.LocalCandidateType != "relay" {
+			t.Errorf("%s: path %q, local candidate %q; want a relay over TLS", s.Direction, s.Path, s.LocalCandidateType)
+		}
 	}
 	r.checkHeard(t)
 }
