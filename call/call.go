@@ -616,8 +616,14 @@ func (c *Call) run(ctx context.Context, s *session, offer *directory.Signal) (En
 				case evSignalError:
 					// Only a lost offer dooms the call; the peer learns of
 					// anything else some other way. A restart's offer that
-					// finds the peer gone means the peer is lost.
-					if ev.kind != directory.SignalOffer || s.answered {
+					// finds the peer offline means the peer is lost.
+					if ev.kind != directory.SignalOffer {
+						continue
+					}
+					if s.answered {
+						if s.restarting && errors.Is(ev.err, directory.ErrOffline) {
+							return EndPeerLost, fmt.Errorf("path lost and %s is offline", c.peer)
+						}
 						continue
 					}
 					switch {

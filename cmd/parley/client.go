@@ -135,6 +135,7 @@ func runCall(ctx context.Context, args []string) error {
 	m.register(fs)
 	fs.DurationVar(&duration, "duration", 0, "hang up this long after the call connects (0: when the peer hangs up or on Ctrl-C)")
 	fs.DurationVar(&ringTimeout, "ring-timeout", 30*time.Second, "give up if nobody answers within this")
+	events := fs.Bool("events", false, "print the call's events as JSON lines on stdout")
 	pos, err := parseArgs(fs, args, 1)
 	if err != nil {
 		return err
@@ -155,12 +156,14 @@ func runCall(ctx context.Context, args []string) error {
 		Media:          m.config(fc),
 		RingTimeout:    ringTimeout,
 		RefuseIncoming: true, // nobody is there to answer
+		OnEvent:        onEvent(*events),
 	})
 	if err != nil {
 		return err
 	}
 	defer client.Close()
 	defer phone.Close()
+	reportMissed(o.home)
 
 	c, err := phone.Dial(ctx, peer, call.DialOptions{Duration: duration})
 	if err != nil {
@@ -169,17 +172,12 @@ func runCall(ctx context.Context, args []string) error {
 		}
 		return fmt.Errorf("call %s: %w", peer, err)
 	}
-	return awaitCall(ctx, c, &m)
+	awaitCall(ctx, c, readCommands(ctx, os.Stdin))
+	return reportCall(c, &m)
 }
 
-// awaitCall waits for a call to end (hanging it up if ctx ends first),
-// records its stats and reports how it went.
-func awaitCall(ctx context.Context, c *call.Call, m *mediaOptions) error {
-	select {
-	case <-c.Done():
-	case <-ctx.Done():
-		c.Hangup()
-	}
+// reportCall records an ended call's stats and reports how it went.
+func reportCall(c *call.Call, m *mediaOptions) error {
 	st, callErr := c.Result()
 	if err := m.writeStats(st); err != nil {
 		return err
@@ -204,6 +202,8 @@ func runAnswer(ctx context.Context, args []string) error {
 	m.register(fs)
 	relay.register(fs)
 	fs.IntVar(&calls, "calls", 0, "answer this many calls, then exit (0: until interrupted)")
+	events := fs.Bool("events", false, "print call events as JSON lines on stdout")
+	callWaiting := fs.Bool("call-waiting", false, "let a second call ring during a call ('answer' on stdin takes it, holding the first) instead of answering it busy")
 	fs.StringVar(&o.session.CallsFrom, "accept-calls-from", directory.CallsFromContacts, "who may call you and see your presence: contacts or anyone")
 	if _, err := parseArgs(fs, args, 0); err != nil {
 		return err
@@ -222,7 +222,7 @@ func runAnswer(ctx context.Context, args []string) error {
 		return err
 	}
 	media := m.config(fc)
-	phone, client, err := startPhone(ctx, &o, call.PhoneConfig{Media: media})
+	phone, client, err := startPhone(ctx, &o, call.PhoneConfig{Media: media, CallWaiting: *callWaiting, OnEvent: onEvent(*events)})
 	if err != nil {
 		return err
 	}
@@ -234,26 +234,9 @@ func runAnswer(ctx context.Context, args []string) error {
 		return err
 	}
 	defer stopRelay()
+	reportMissed(o.home)
 	fmt.Printf("%s is waiting for calls\n", o.user)
-	var failed error
-	for n := 0; calls == 0 || n < calls; n++ {
-		select {
-		case <-ctx.Done():
-			return failed
-		case <-client.Done():
-			return fmt.Errorf("directory connection lost: %w", client.Err())
-		case c := <-phone.Incoming():
-			fmt.Printf("answering %s\n", c.Peer())
-			callMedia := media
-			callMedia.Speaker = numberedRecording(media.Speaker, n+1)
-			c.AnswerWith(callMedia)
-			if err := awaitCall(ctx, c, &m); err != nil {
-				fmt.Fprintln(os.Stderr, "parley:", err)
-				failed = err
-			}
-		}
-	}
-	return failed
+	return answerCalls(ctx, phone, client, media, calls, &m, readCommands(ctx, os.Stdin))
 }
 
 // numberedRecording keeps every call's recording when 'parley answer'

@@ -29,6 +29,8 @@ func subcommands() []subcommand {
 		{"ui", "the terminal UI: contacts, presence, calls (what 'parley' alone runs)", runUI},
 		{"call", "call NAME: dial a contact, talk, hang up", runCall},
 		{"answer", "wait for calls and answer them", runAnswer},
+		{"history", "history [--missed] [--json]: the calls you made, took and missed", runHistory},
+		{"verify", "verify NAME [--fingerprint FP]: trust a contact's new identity key", runVerify},
 		{"conference", "conference NAME...: host a call of several people, mixing for each", runConference},
 		{"chat", "chat NAME TEXT: send a contact a message (kept for them if offline)", runChat},
 		{"inbox", "inbox [--json]: the messages contacts sent you", runInbox},

@@ -1,0 +1,167 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+
+	"github.com/parley-voip/parley/call"
+	"github.com/parley-voip/parley/directory"
+)
+
+// eventLines prints call events as JSON lines on stdout (--events).
+type eventLines struct {
+	mu sync.Mutex // lines from several calls stay whole
+}
+
+// onEvent is the phone's OnEvent for --events: nil without it.
+func onEvent(events bool) func(call.Event) {
+	if !events {
+		return nil
+	}
+	var e eventLines
+	return e.print
+}
+
+func (e *eventLines) print(ev call.Event) {
+	line, err := json.Marshal(ev)
+	if err != nil {
+		return // call.Event always marshals
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	fmt.Println(string(line))
+}
+
+// awaitCall waits for c to end, hanging it up if ctx ends first, and carries
+// out the commands that come meanwhile (hold, resume, mute, unmute,
+// hangup).
+func awaitCall(ctx context.Context, c *call.Call, commands <-chan string) {
+	for {
+		select {
+		case <-c.Done():
+			return
+		case <-ctx.Done():
+			c.Hangup()
+			<-c.Done()
+			return
+		case line := <-commands:
+			if strings.TrimSpace(line) == "" {
+				continue
+			}
+			if err := c.Do(line); err != nil {
+				fmt.Fprintln(os.Stderr, "parley:", err)
+			}
+		}
+	}
+}
+
+// answerCalls answers calls until calls of them have ended (0: until ctx
+// ends), following the commands on stdin. Commands go to the call in
+// progress; with call waiting, a call that comes meanwhile rings until
+// "answer" (which holds the first) or "reject".
+func answerCalls(ctx context.Context, phone *call.Phone, client *directory.Client, media call.MediaConfig, calls int, m *mediaOptions, commands <-chan string) error {
+	var (
+		failed   error
+		answered int
+		finished int
+		live     []*call.Call // answered, not yet ended; the last is the current one
+		waiting  *call.Call   // ringing while another call is in progress
+	)
+	ended := make(chan *call.Call)
+	var watchers sync.WaitGroup
+	defer watchers.Wait()
+	watchCtx, stopWatching := context.WithCancel(ctx)
+	defer stopWatching()
+	watch := func(c *call.Call) {
+		watchers.Go(func() {
+			select {
+			case <-c.Done():
+			case <-watchCtx.Done():
+				return
+			}
+			select {
+			case ended <- c:
+			case <-watchCtx.Done():
+			}
+		})
+	}
+	answer := func(c *call.Call) {
+		answered++
+		fmt.Printf("answering %s\n", c.Peer())
+		callMedia := media
+		callMedia.Speaker = numberedRecording(media.Speaker, answered)
+		c.AnswerWith(callMedia)
+		live = append(live, c)
+	}
+	for calls == 0 || finished < calls {
+		select {
+		case <-ctx.Done():
+			for _, c := range live {
+				c.Hangup()
+				<-c.Done()
+				if err := reportCall(c, m); err != nil {
+					failed = err
+				}
+			}
+			return failed
+		case <-client.Done():
+			return fmt.Errorf("directory connection lost: %w", client.Err())
+		case c := <-phone.Incoming():
+			watch(c)
+			if len(live) == 0 {
+				answer(c)
+				continue
+			}
+			waiting = c
+			fmt.Printf("call waiting: %s ('answer' takes it and holds %s, 'reject' declines it)\n", c.Peer(), live[len(live)-1].Peer())
+		case c := <-ended:
+			if c == waiting {
+				waiting = nil
+			}
+			n := len(live)
+			live = deleteCall(live, c)
+			if len(live) == n { // it rang and was never answered
+				if err := reportCall(c, m); err != nil {
+					fmt.Fprintln(os.Stderr, "parley:", err)
+				}
+				continue
+			}
+			finished++
+			if err := reportCall(c, m); err != nil {
+				fmt.Fprintln(os.Stderr, "parley:", err)
+				failed = err
+			}
+		case line := <-commands:
+			switch line = strings.TrimSpace(line); {
+			case line == "":
+			case (line == "answer" || line == "reject") && waiting == nil:
+				fmt.Fprintln(os.Stderr, "parley: no call is waiting")
+			case line == "answer":
+				answer(waiting)
+				waiting = nil
+			case line == "reject":
+				waiting.Reject()
+			case len(live) == 0:
+				fmt.Fprintf(os.Stderr, "parley: %s: no call in progress\n", line)
+			default:
+				if err := live[len(live)-1].Do(line); err != nil {
+					fmt.Fprintln(os.Stderr, "parley:", err)
+				}
+			}
+		}
+	}
+	return failed
+}
+
+func deleteCall(calls []*call.Call, c *call.Call) []*call.Call {
+	for i, x := range calls {
+		if x == c {
+			return append(calls[:i], calls[i+1:]...)
+		}
+	}
+	return calls
+}

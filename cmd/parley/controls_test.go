@@ -1,0 +1,137 @@
+package main
+
+import (
+	"encoding/json"
+	"io"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/parley-voip/parley/call"
+)
+
+// commandPipe is a process's stdin that the test writes commands to.
+type commandPipe struct {
+	r *io.PipeReader
+	w *io.PipeWriter
+}
+
+func newCommandPipe(t *testing.T) *commandPipe {
+	r, w := io.Pipe()
+	t.Cleanup(func() { w.Close() })
+	return &commandPipe{r, w}
+}
+
+func (p *commandPipe) send(t *testing.T, cmd string) {
+	t.Helper()
+	if _, err := io.WriteString(p.w, cmd+"\n"); err != nil {
+		t.Fatalf("command %q: %v", cmd, err)
+	}
+}
+
+// awaitEvent waits for the --events line of the given event.
+func (p *proc) awaitEvent(t *testing.T, event string, timeout time.Duration) call.Event {
+	t.Helper()
+	var ev call.Event
+	line := p.await(t, `"event":"`+event+`"`, timeout)
+	if err := json.Unmarshal([]byte(line), &ev); err != nil {
+		t.Fatalf("event line %q: %v", line, err)
+	}
+	return ev
+}
+
+func TestCallControlsThroughTheCLI(t *testing.T) {
+	dirAddr := startDirectory(t)
+	dir := t.TempDir()
+	home := func(user string) string { return filepath.Join(dir, user) }
+	as := func(user string, args ...string) []string {
+		return append(args, "--user", user, "--home", home(user), "--directory", dirAddr,
+			"--mic", "tone:440", "--speaker", "null", "--stats", filepath.Join(dir, user+".json"))
+	}
+	bobIn, aliceIn := newCommandPipe(t), newCommandPipe(t)
+	bob := startParleyWithStdin(t, bobIn.r, as("bob", "answer", "--calls", "1", "--events")...)
+	bob.await(t, "waiting for calls", 10*time.Second)
+	befriend(t, onThisHost, onThisHost, dir, dirAddr)
+	alice := startParleyWithStdin(t, aliceIn.r, as("alice", "call", "bob", "--events")...)
+
+	for _, p := range []*proc{alice, bob} {
+		if ev := p.awaitEvent(t, "active", 15*time.Second); len(ev.SAS) != 6 || ev.State != call.StateActive {
+			t.Fatalf("active event %+v: want state active and a six-digit SAS", ev)
+		}
+	}
+	for _, step := range []struct{ command, seen string }{
+		{"hold", "peer-hold"}, {"resume", "peer-resume"}, {"mute", "peer-mute"}, {"unmute", "peer-unmute"},
+	} {
+		aliceIn.send(t, step.command)
+		alice.awaitEvent(t, step.command, 5*time.Second)
+		bob.awaitEvent(t, step.seen, 5*time.Second)
+	}
+	aliceIn.w.Close() // end of input is no hang-up (DESIGN §6)
+	time.Sleep(time.Second)
+	select {
+	case <-alice.done:
+		t.Fatal("parley call ended when its stdin closed")
+	default:
+	}
+	bobIn.send(t, "hangup")
+	bobIn.w.Close() // exec waits for a stdin it copies to end
+	if ev := alice.awaitEvent(t, "ended", 10*time.Second); ev.EndReason != call.EndRemoteHangup {
+		t.Errorf("alice's call ended %s, want remote-hangup", ev.EndReason)
+	}
+	for _, p := range []*proc{alice, bob} {
+		if err := p.wait(t, 10*time.Second); err != nil {
+			t.Fatalf("exit: %v\n%s", err, p.stderr.String())
+		}
+	}
+	aliceStats, bobStats := readStats(t, filepath.Join(dir, "alice.json")), readStats(t, filepath.Join(dir, "bob.json"))
+	if len(aliceStats) != 1 || len(bobStats) != 1 || aliceStats[0].SAS == "" || aliceStats[0].SAS != bobStats[0].SAS {
+		t.Fatalf("stats SAS: alice %+v, bob %+v; want one call each with the same SAS", aliceStats, bobStats)
+	}
+
+	out := runParley(t, "history", "--json", "--home", home("alice"))
+	var rec call.HistoryRecord
+	if err := json.Unmarshal([]byte(strings.TrimSpace(out)), &rec); err != nil {
+		t.Fatalf("history --json printed %q: %v", out, err)
+	}
+	if rec.Peer != "bob" || rec.Direction != call.Outgoing || rec.EndReason != call.EndRemoteHangup || rec.SAS != aliceStats[0].SAS || rec.Path != "direct" {
+		t.Errorf("alice's history: %+v", rec)
+	}
+	if out := runParley(t, "history", "--home", home("bob")); !strings.Contains(out, "alice") || !strings.Contains(out, "SAS "+rec.SAS) {
+		t.Errorf("bob's history:\n%s", out)
+	}
+}
+
+// TestVanishedPeerIsLost kills the callee mid-call, leaving no hang-up of
+// any kind: the caller must end the call "peer-lost" within 10 s.
+func TestVanishedPeerIsLost(t *testing.T) {
+	dirAddr := startDirectory(t)
+	dir := t.TempDir()
+	as := func(user string, args ...string) []string {
+		return append(args, "--user", user, "--home", filepath.Join(dir, user), "--directory", dirAddr,
+			"--mic", "tone:440", "--speaker", "null", "--stats", filepath.Join(dir, user+".json"))
+	}
+	bob := startParley(t, as("bob", "answer", "--calls", "1")...)
+	bob.await(t, "waiting for calls", 10*time.Second)
+	befriend(t, onThisHost, onThisHost, dir, dirAddr)
+	alice := startParley(t, as("alice", "call", "bob", "--events")...)
+	alice.awaitEvent(t, "active", 15*time.Second)
+	time.Sleep(time.Second)
+
+	if err := bob.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	killed := time.Now()
+	ev := alice.awaitEvent(t, "ended", 30*time.Second)
+	took := time.Since(killed)
+	t.Logf("vanished peer detected in %v", took.Round(10*time.Millisecond))
+	if ev.EndReason != call.EndPeerLost {
+		t.Errorf("alice's call ended %s, want peer-lost", ev.EndReason)
+	}
+	if took > 10*time.Second {
+		t.Errorf("peer lost after %v, want within 10 s", took)
+	}
+	if err := alice.wait(t, 10*time.Second); err == nil {
+		t.Error("parley call exited 0 for a lost call")
+	}
+}
