@@ -20,7 +20,7 @@ import (
 
 func runDoctor(ctx context.Context, args []string) error {
 	var o clientOptions
-	fs := newFlagSet("doctor", "doctor [--directory URL] [--user NAME] [--ice-server URL]…", os.Stderr)
+	fs := newFlagSet("doctor", "doctor [--directory URL] [--user NAME] [--ice-server URL]… (without --ice-server: the directory's relays)", os.Stderr)
 	o.register(fs)
 	if _, err := parseArgs(fs, args, 0); err != nil {
 		return err
@@ -29,9 +29,12 @@ func runDoctor(ctx context.Context, args []string) error {
 		return err
 	}
 	w := os.Stdout
-	checkDirectory(ctx, w, &o)
+	servers := checkDirectory(ctx, w, &o)
+	if len(o.ice.Servers) > 0 {
+		servers = o.ice.Servers // --ice-server replaces the directory's
+	}
 
-	stunServers, tcpServers := probeTargets(o.ice.Servers)
+	stunServers, tcpServers := probeTargets(servers)
 	report, err := nat.Probe(ctx, nat.ProbeConfig{STUNServers: stunServers, TCPServers: tcpServers})
 	if err != nil {
 		return err
@@ -69,21 +72,28 @@ func runDoctor(ctx context.Context, args []string) error {
 	return nil
 }
 
-// checkDirectory logs in when a user is known (the real test), and
-// otherwise only connects to the directory's port.
-func checkDirectory(ctx context.Context, w io.Writer, o *clientOptions) {
+// checkDirectory logs in when a user is known (the real test) and returns
+// the ICE servers the directory hands out; otherwise it only connects to
+// the directory's port.
+func checkDirectory(ctx context.Context, w io.Writer, o *clientOptions) []nat.ICEServer {
 	if o.user != "" {
 		log, err := o.logger()
 		if err == nil {
 			client, cerr := connect(ctx, o, log)
 			if err = cerr; err == nil {
-				client.Close()
+				defer client.Close()
 				fmt.Fprintf(w, "directory %s: reachable, logged in as %s\n", o.directory, o.user)
-				return
+				servers, _, err := client.ICEServers(ctx)
+				if err != nil {
+					fmt.Fprintf(w, "directory %s: no ICE servers: %v\n", o.directory, err)
+				} else {
+					fmt.Fprintf(w, "directory %s: hands out %d relay(s)\n", o.directory, relayCount(servers))
+				}
+				return servers
 			}
 		}
 		fmt.Fprintf(w, "directory %s: %v\n", o.directory, err)
-		return
+		return nil
 	}
 	host := o.directory
 	if u, err := url.Parse(o.directory); err == nil && u.Host != "" {
@@ -100,10 +110,22 @@ func checkDirectory(ctx context.Context, w io.Writer, o *clientOptions) {
 	c, err := d.DialContext(ctx, "tcp", host)
 	if err != nil {
 		fmt.Fprintf(w, "directory %s: unreachable: %v\n", o.directory, err)
-		return
+		return nil
 	}
 	c.Close()
-	fmt.Fprintf(w, "directory %s: reachable (give --user to try logging in)\n", o.directory)
+	fmt.Fprintf(w, "directory %s: reachable (give --user to try logging in and to learn its relays)\n", o.directory)
+	return nil
+}
+
+// relayCount is how many relays (hosts with a TURN URL) servers name.
+func relayCount(servers []nat.ICEServer) int {
+	var hosts []string
+	for _, s := range servers {
+		if u, err := stun.ParseURI(s.URL); err == nil && u.Scheme != stun.SchemeTypeSTUN {
+			hosts = appendNew(hosts, u.Host)
+		}
+	}
+	return len(hosts)
 }
 
 // probeTargets are the host:port STUN servers (every stun: and UDP turn:

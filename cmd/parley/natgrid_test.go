@@ -384,12 +384,11 @@ func TestDoctorInNATLab(t *testing.T) {
 		LANs: []natlab.LAN{{NAT: natlab.Cone}, {NAT: natlab.Symmetric}, {NAT: natlab.UDPBlocked}}})
 	dir := t.TempDir()
 	dirAddr := startGridDirectory(t, lab)
-	var flags []string
+	// Two supernodes, which the directory hands out: two STUN servers to
+	// tell the NAT's mapping by, and TURN over TCP.
 	for i := range 2 {
-		addr, _ := startSupernodeIn(t, lab, i)
-		flags = append(flags, "--ice-server", "stun:"+addr)
+		startSupernodeIn(t, lab, i)
 	}
-	tcpFlags := iceFlags("doc", lab.PublicAddr(0).String()+":3478")
 	tests := []struct {
 		name string
 		lan  int
@@ -402,14 +401,13 @@ func TestDoctorInNATLab(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			user := "doc-" + tt.name
-			args := append([]string{"doctor", "--user", user, "--home", filepath.Join(dir, tt.name), "--directory", dirAddr}, flags...)
-			args = append(args, tcpFlags...)
+			args := []string{"doctor", "--user", user, "--home", filepath.Join(dir, tt.name), "--directory", dirAddr}
 			var out string
 			if err := lab.Host(tt.lan, 0).Do(func() error { out = runParley(t, args...); return nil }); err != nil {
 				t.Fatal(err)
 			}
 			t.Logf("parley doctor:\n%s", out)
-			for _, want := range append(tt.want, "reachable, logged in as "+user) {
+			for _, want := range append(tt.want, "reachable, logged in as "+user, "hands out 2 relay(s)") {
 				if !strings.Contains(out, want) {
 					t.Errorf("doctor's output lacks %q", want)
 				}
