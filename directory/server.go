@@ -334,12 +334,13 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 		}
 	}()
 
-	conn, err := websocket.Accept(smallBuffers{w}, r, nil)
+	hijack := &smallBuffers{ResponseWriter: w}
+	conn, err := websocket.Accept(hijack, r, nil)
 	if err != nil {
 		s.log.Debug("directory: websocket handshake failed", "remote", r.RemoteAddr, "err", err)
 		return
 	}
-	ss := newSession(s, conn, r.RemoteAddr)
+	ss := newSession(s, conn, hijack.conn, r.RemoteAddr)
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -361,17 +362,21 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 
 // connBufferSize is the size of a session's read and write buffers. Frames
 // are mostly a few hundred bytes; larger ones bypass the buffers.
-const connBufferSize = 1 << 10
+const connBufferSize = 512
 
 // smallBuffers gives a hijacked connection buffers of connBufferSize
 // instead of net/http's 4 KiB each, which every idle client would hold.
-type smallBuffers struct{ http.ResponseWriter }
+type smallBuffers struct {
+	http.ResponseWriter
+	conn net.Conn // set by Hijack
+}
 
-func (w smallBuffers) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+func (w *smallBuffers) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	conn, brw, err := http.NewResponseController(w.ResponseWriter).Hijack()
 	if err != nil {
 		return nil, nil, err
 	}
+	w.conn = conn
 	var r io.Reader = conn
 	if n := brw.Reader.Buffered(); n > 0 { // the client did not wait for the handshake's answer
 		early, _ := brw.Reader.Peek(n)

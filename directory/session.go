@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"sync"
 	"time"
 
@@ -45,10 +46,13 @@ const (
 // pings) run their work on goroutines of their own while it lasts; the read
 // loop owns them all and waits for them.
 type session struct {
-	srv   *Server
-	conn  *websocket.Conn
-	log   *slog.Logger
-	nonce []byte
+	srv  *Server
+	conn *websocket.Conn
+	// netConn is conn's connection, on which writes set their deadline: a
+	// context per write would cost a timer and its garbage per frame.
+	netConn net.Conn
+	log     *slog.Logger
+	nonce   []byte
 
 	// qmu guards the following fields.
 	qmu     sync.Mutex
@@ -136,13 +140,14 @@ const (
 	maxRepliesFrom = 1000
 )
 
-func newSession(srv *Server, conn *websocket.Conn, remote string) *session {
+func newSession(srv *Server, conn *websocket.Conn, netConn net.Conn, remote string) *session {
 	nonce := make([]byte, wire.NonceSize)
 	_, _ = rand.Read(nonce) // never fails (crypto/rand, Go 1.24+)
 	conn.SetReadLimit(int64(srv.maxMessageBytes) + drainAllowance)
 	return &session{
 		srv:      srv,
 		conn:     conn,
+		netConn:  netConn,
 		log:      srv.log.With("remote", remote),
 		nonce:    nonce,
 		loggedIn: make(chan struct{}),
@@ -381,9 +386,13 @@ func (ss *session) writeQueued() {
 }
 
 func (ss *session) write(frame []byte) error {
-	ctx, cancel := context.WithTimeout(context.Background(), writeTimeout)
-	defer cancel()
-	return ss.conn.Write(ctx, websocket.MessageText, frame)
+	if err := ss.netConn.SetWriteDeadline(time.Now().Add(writeTimeout)); err != nil {
+		return err
+	}
+	err := ss.conn.Write(context.Background(), websocket.MessageText, frame)
+	// Pings and the close handshake bound their writes themselves.
+	_ = ss.netConn.SetWriteDeadline(time.Time{})
+	return err
 }
 
 func (ss *session) readRunLoop() {
