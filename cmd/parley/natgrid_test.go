@@ -193,8 +193,7 @@ func TestNATGrid(t *testing.T) {
 // and checks that each heard the other.
 func runGridCall(t *testing.T, lab *natlab.Lab, aliceHost, bobHost natlab.Host) talked {
 	t.Helper()
-	dirAddr := startGridDirectory(t, lab)
-	startSupernodeIn(t, lab, 0)
+	dirAddr, _ := startGridServices(t, lab)
 	r := talk{
 		dirAddr: dirAddr,
 		alice:   inHost(aliceHost),
@@ -202,6 +201,15 @@ func runGridCall(t *testing.T, lab *natlab.Lab, aliceHost, bobHost natlab.Host) 
 	}.run(t)
 	r.checkHeard(t)
 	return r
+}
+
+// startGridServices runs a directory and a supernode on the lab's public
+// segment and returns their addresses.
+func startGridServices(t *testing.T, lab *natlab.Lab) (dirAddr, snAddr string) {
+	t.Helper()
+	dirAddr = startGridDirectory(t, lab)
+	snAddr, _ = startSupernodeIn(t, lab, 0)
+	return dirAddr, snAddr
 }
 
 // TestNATGridSupernodeFailover kills the supernode relaying a call between
