@@ -199,6 +199,29 @@ func (r *relayRegistry) remove(ctx context.Context, key string) error {
 	return nil
 }
 
+// volunteerKey is the registry key of user's relay on device.
+func volunteerKey(user, device string) string {
+	return "vol." + natsToken(user) + "." + natsToken(cmp.Or(device, "_"))
+}
+
+// sessionEnded withdraws the volunteer relay of a session that ended (not
+// one a newer login of its device took over, which relays on), so that
+// clients are not sent to a relay whose user quit.
+func (r *relayRegistry) sessionEnded(user, device string) {
+	key := volunteerKey(user, device)
+	r.mu.Lock()
+	_, ok := r.relays[key]
+	r.mu.Unlock()
+	if !ok {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+	defer cancel()
+	if err := r.remove(ctx, key); err != nil {
+		r.log.Warn("directory: withdraw volunteer relay", "user", user, "err", err)
+	}
+}
+
 // known returns the live record of key, if any.
 func (r *relayRegistry) known(key string, now time.Time) (relayRecord, bool) {
 	r.mu.Lock()
@@ -300,7 +323,7 @@ func (ss *session) registerRelay(m *wire.Relay) {
 		return
 	}
 	r := ss.srv.relays
-	key := "vol." + natsToken(ss.user) + "." + natsToken(cmp.Or(ss.device, "_"))
+	key := volunteerKey(ss.user, ss.device)
 	if old, ok := r.known(key, time.Now()); !ok || !slices.Equal(old.URLs, m.URLs) || old.Secret != m.Secret {
 		target, ok := udpTarget(m.URLs)
 		if !ok {

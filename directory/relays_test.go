@@ -1,6 +1,7 @@
 package directory_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/hmac"
 	"crypto/sha1"
@@ -196,7 +197,8 @@ func first[A, B any](a A, _ B) A { return a }
 
 // TestVolunteerRelays runs a real relay for carol and checks who is
 // offered it: her contacts by default, anyone when she says so, never
-// herself; and that a relay the directory cannot reach is refused.
+// herself, and nobody once she logs out; and that a relay the directory
+// cannot reach is refused.
 func TestVolunteerRelays(t *testing.T) {
 	sn, err := nat.NewSupernode(nat.SupernodeConfig{Listen: "127.0.0.1:0", PublicIP: netip.MustParseAddr("127.0.0.1"),
 		AuthSecret: testSecret, Logger: slog.New(slog.DiscardHandler)})
@@ -245,6 +247,11 @@ func TestVolunteerRelays(t *testing.T) {
 			t.Fatalf("RegisterRelay = %v, want an unreachable error", err)
 		}
 	})
+
+	t.Run("withdrawn-when-its-session-ends", func(t *testing.T) {
+		carol.Close()
+		eventually(t, "carol's relay is withdrawn", func() bool { return len(relayHosts(first(iceServers(t, alice)))) == 0 })
+	})
 }
 
 // freeUDPPort returns a loopback UDP port nobody listens on.
@@ -256,4 +263,38 @@ func freeUDPPort(t *testing.T) int {
 	}
 	defer pc.Close()
 	return pc.LocalAddr().(*net.UDPAddr).Port
+}
+
+// FuzzSupernodeRegistration posts arbitrary bodies to the registration
+// endpoint: each is taken (200) or refused as malformed (400), never
+// anything else, and a taken one is offered to clients.
+func FuzzSupernodeRegistration(f *testing.F) {
+	for _, seed := range []string{
+		`{"id":"sn1","urls":["stun:203.0.113.7:3478","turn:203.0.113.7:3478?transport=udp"],"secret":"` + testSecret + `","capacity":10,"load":1}`,
+		`{"id":"sn1","urls":["turns:203.0.113.7:443?transport=tcp"],"secret":"` + testSecret + `"}`,
+		`{"id":"sn1","urls":["turn:[2001:db8::1]:3478"],"secret":"` + testSecret + `","load":99999999999999999999}`,
+		`{"id":"","urls":[],"secret":""}`,
+		`{"id":"sn1","urls":["stun:x"],"secret":"` + testSecret + `","capacity":-1}`,
+		`{"id":"sn1","urls":null,"secret":"` + testSecret + `"} {}`,
+		`[]`,
+		``,
+	} {
+		f.Add([]byte(seed))
+	}
+	d := startDirectory(f, directory.ServerConfig{Relays: directory.RelayConfig{SupernodeToken: testToken}})
+	f.Fuzz(func(t *testing.T, body []byte) {
+		req, err := http.NewRequest(http.MethodPost, d.http.URL+"/v1/supernodes", bytes.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Authorization", "Bearer "+testToken)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusBadRequest {
+			t.Fatalf("status %d for %q", resp.StatusCode, body)
+		}
+	})
 }

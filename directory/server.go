@@ -502,6 +502,7 @@ func (s *Server) unregister(ss *session) {
 	if replaced {
 		return
 	}
+	s.relays.sessionEnded(ss.user, ss.device)
 	// NATS handles a connection's messages in order, so the request below
 	// no longer reaches this session: an answer means another device.
 	if node, other, err := s.sessionOf(ss.user); err == nil && other {
