@@ -263,7 +263,7 @@ func impairedCall(t *testing.T, imp impairment, seed uint64) impairedResult {
 	c := startVnetCall(t, path.filter, wrapB)
 	path.enabled.Store(true)
 	if delay != nil {
-		c.wg.Go(func() { jitterLoop(c.ctx, delay, imp.maxJitter, seed) })
+		c.wg.Go(func() { perf.VaryDelay(c.ctx, delay, imp.maxJitter, seed) })
 	}
 	time.Sleep(impairedCallDuration)
 	c.stop()
@@ -294,22 +294,6 @@ func impairedCall(t *testing.T, imp impairment, seed uint64) impairedResult {
 		out.FECRecoveredPct = 100 * float64(rs.FECRecovered) / float64(rs.Jitter.Lost)
 	}
 	return out
-}
-
-// jitterLoop varies the one-way delay every 5 ms, uniformly within
-// [0, maxJitter): a FIFO queue, so packets bunch up rather than reorder.
-func jitterLoop(ctx context.Context, f *vnet.DelayFilter, maxJitter time.Duration, seed uint64) {
-	rng := rand.New(rand.NewPCG(seed, 11))
-	tick := time.NewTicker(5 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-			f.SetDelay(time.Duration(rng.Int64N(int64(maxJitter))))
-		}
-	}
 }
 
 // newVnetPeer returns a PeerConnection on n, set up as perf's are.

@@ -346,7 +346,7 @@ func startImpairedCall(ctx context.Context, cfg SoakConfig) (c *impairedCall, er
 		if err := losses[i].SetLossRate(cfg.LossPercent, true); err != nil {
 			return c, fmt.Errorf("perf: soak: %w", err)
 		}
-		c.wg.Go(func() { jitterLoop(callCtx, delays[i], cfg.MaxJitter, uint64(i+1)) })
+		c.wg.Go(func() { VaryDelay(callCtx, delays[i], cfg.MaxJitter, uint64(i+1)) })
 		c.send(callCtx, e)
 	}
 	for _, e := range c.ends {
@@ -440,9 +440,10 @@ func (c *impairedCall) stop() {
 	c.wg.Wait()
 }
 
-// jitterLoop varies the one-way delay every 5 ms, uniformly within
-// [0, maxJitter): a FIFO queue, so packets bunch up rather than reorder.
-func jitterLoop(ctx context.Context, f *vnet.DelayFilter, maxJitter time.Duration, seed uint64) {
+// VaryDelay sets f's one-way delay anew every 5 ms, uniformly within
+// [0, maxJitter), until ctx ends: jitter through a FIFO queue, so packets
+// bunch up rather than reorder.
+func VaryDelay(ctx context.Context, f *vnet.DelayFilter, maxJitter time.Duration, seed uint64) {
 	rng := rand.New(rand.NewPCG(seed, 11))
 	tick := time.NewTicker(5 * time.Millisecond)
 	defer tick.Stop()
