@@ -11,21 +11,16 @@ import (
 
 // commandHelp lists the command line's commands, for the help page.
 var commandHelp = []struct{ usage, what string }{
-	{"call NAME", "call a contact"},
-	{"hangup", "end the call"},
+	{"call NAME, hangup, answer, reject", "calls"},
+	{"mute, unmute, hold, resume", "the call in progress"},
 	{"chat NAME [TEXT]", "send TEXT, or open the conversation"},
-	{"mute, unmute, hold, resume", "your microphone; the call's media both ways"},
-	{"answer, reject", "take or decline the ringing call"},
 	{"add NAME [MESSAGE]", "ask NAME to become a contact"},
-	{"accept NAME, decline NAME", "answer a contact request"},
-	{"remove NAME, block NAME", "drop a contact, or block them"},
+	{"accept, decline, remove, block NAME", "answer a request; drop or block"},
 	{"status online|away|busy|invisible [NOTE]", "your presence and note"},
-	{"note TEXT", "your status note (empty: none)"},
-	{"mic SPEC, speaker SPEC", "devices of the calls to come: default, device:NAME, tone:HZ, null, …"},
-	{"tone, miccheck", "play a test tone; show the mic's level"},
-	{"relay on|off", "volunteer as a relay for others' calls"},
-	{"history, settings, help", "show a page (again: back to contacts)"},
-	{"quit", "hang up and leave"},
+	{"note TEXT", "your note alone (empty: none)"},
+	{"mic SPEC, speaker SPEC", "default, device:NAME, tone:HZ, null"},
+	{"tone, miccheck, relay on|off", "test tone, mic level, relaying"},
+	{"history, settings, help, quit", "pages (again: back); leave"},
 }
 
 // execute runs one command line (without its ':').

@@ -274,6 +274,20 @@ func (h *harness) wantScreen(subs ...string) {
 	}
 }
 
+// fits checks that the screen is exactly 80×24.
+func (h *harness) fits() {
+	h.t.Helper()
+	lines := strings.Split(h.screen(), "\n")
+	if len(lines) != 24 {
+		h.t.Fatalf("%d lines, want 24", len(lines))
+	}
+	for i, l := range lines {
+		if w := ansi.StringWidth(l); w > 80 || strings.HasSuffix(l, "…") {
+			h.t.Fatalf("line %d is %d wide or cut: %q", i, w, l)
+		}
+	}
+}
+
 func loggedIn(t *testing.T, b *fakeBackend) *harness {
 	return newHarness(t, Config{User: b.user, Directory: "127.0.0.1:8478",
 		Start: func(context.Context, string) (Backend, error) { return b, nil }})
@@ -444,6 +458,15 @@ func TestCallEchoShowsStatsAndEnd(t *testing.T) {
 	// 0.2 + 3 + 20 + 6.5 ms one way (no delay impairment), 2 % loss:
 	// Ie,eff = 95·2/27.1 = 7.0 → R 86.2.
 	h.wantScreen("4.23 (E-model, 30 ms)", "SAS      123456", "[echo muted]")
+	h.fits()
+
+	// The path moved to a relay (an ICE restart, say).
+	c.mu.Lock()
+	c.live.Path, c.live.RelayAddr, c.live.LocalCandidateType = "relay", "198.51.100.7:62035", "relay"
+	c.mu.Unlock()
+	h.send(msgTick{c, c.LiveStats(), c.Status()})
+	h.wantScreen("path     relay 198.51.100.7:62035 (relay/host)")
+	h.fits()
 
 	h.keys("mmo:resume<enter>h")
 	if got, want := c.recordedCommands(), []string{"mute", "unmute", "hold", "resume", "hangup"}; !reflect.DeepEqual(got, want) {
@@ -520,7 +543,10 @@ func TestScreenFitsAt80x24(t *testing.T) {
 	b := newFakeBackend("alice", many...)
 	h := newHarness(t, Config{User: "alice", Directory: "127.0.0.1:8478", Banner: "No sound card found: calls send a tone",
 		Start: func(context.Context, string) (Backend, error) { return b, nil }})
-	for _, keys := range []string{"", "?", "<esc>H", "<esc>S", "<esc>" + strings.Repeat("<down>", 25)} {
+	h.keys("?")
+	h.fits()
+	h.wantScreen("history, settings, help, quit")
+	for _, keys := range []string{"", "<esc>H", "<esc>S", "<esc>" + strings.Repeat("<down>", 25)} {
 		h.keys(keys)
 		lines := strings.Split(h.screen(), "\n")
 		if len(lines) != 24 {

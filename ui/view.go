@@ -338,9 +338,9 @@ func (m *Model) activeLines() []string {
 	path := live.Path
 	switch {
 	case live.Path == "relay" && live.RelayAddr != "":
-		path = "via relay " + live.RelayAddr
+		path = "relay " + live.RelayAddr
 	case live.Path == "relay":
-		path = "via the peer's relay"
+		path = "the peer's relay"
 	}
 	if live.LocalCandidateType != "" {
 		path += " (" + live.LocalCandidateType + "/" + live.RemoteCandidateType + ")"
@@ -353,7 +353,7 @@ func (m *Model) activeLines() []string {
 	// capture and the codec's look-ahead.
 	delayMS := live.RTTMS/2 + live.JitterBufferDelayMS + live.EncoderFrameMS + opusLookAhead
 	mos := MOS(time.Duration(delayMS*float64(time.Millisecond)), lossPct)
-	row := func(a, b, c, d string) string { return fmt.Sprintf("  %-8s %-28s %-8s %s", a, b, c, d) }
+	row := func(a, b, c, d string) string { return fmt.Sprintf("  %-8s %-36s %-8s %s", a, b, c, d) }
 	sas := st.SAS
 	if sas == "" {
 		sas = "-"
@@ -362,7 +362,7 @@ func (m *Model) activeLines() []string {
 		row("path", path, "RTT", fmt.Sprintf("%.1f ms", live.RTTMS)),
 		row("loss", fmt.Sprintf("%.1f %% (%d/%d)", lossPct, live.PacketsLost, live.PacketsReceived+live.PacketsLost), "jitter", fmt.Sprintf("%.1f ms", live.JitterMS)),
 		row("bitrate", fmt.Sprintf("%.1f kbit/s", float64(live.EncoderBitrateBPS)/1000), "buffer", fmt.Sprintf("%.1f ms", live.JitterBufferDelayMS)),
-		row("MOS", fmt.Sprintf("%.2f (E-model, %.0f ms)", mos, delayMS), "SAS", sas+" (same at both ends?)"),
+		row("MOS", fmt.Sprintf("%.2f (E-model, %.0f ms)", mos, delayMS), "SAS", sas+" (compare aloud)"),
 		row("mic", meter(m.micLevel), "speaker", meter(m.speakerLevel)),
 	)
 }
@@ -454,7 +454,7 @@ func (m *Model) helpLines() []string {
 		"", styleTitle.Render("Commands (after :)"),
 	}
 	for _, c := range commandHelp {
-		lines = append(lines, fmt.Sprintf("  %-42s %s", c.usage, c.what))
+		lines = append(lines, fmt.Sprintf("  %-40s %s", c.usage, c.what))
 	}
 	return lines
 }

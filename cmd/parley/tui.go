@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -69,12 +68,12 @@ func runUI(ctx context.Context, args []string) error {
 	}
 
 	if !configured {
-		emb, err := startEmbedded(ctx, o.home, log)
+		emb, err := startEmbedded(ctx, o.home, o.logLevel, log)
 		if err != nil {
 			return err
 		}
 		defer emb.close()
-		o.directory, o.ice.Servers = emb.url, emb.iceServers
+		o.directory = emb.url // which hands out the embedded supernode
 	}
 	audio, banner := chooseAudio(call.MediaConfig{Mic: firstNonEmpty(mic, fc.Mic), Speaker: firstNonEmpty(speaker, fc.Speaker)})
 
@@ -306,14 +305,13 @@ func saveUser(home, user string) error {
 // embedded is what 'parley' runs in-process when no directory is
 // configured: a directory, a supernode and the echo service, on loopback.
 type embedded struct {
-	url        string
-	iceServers []nat.ICEServer
-	state      *directory.NATS
-	srv        *directory.Server
-	httpSrv    *http.Server
-	sn         *nat.Supernode
-	stopEcho   context.CancelFunc
-	wg         sync.WaitGroup
+	url     string
+	state   *directory.NATS
+	srv     *directory.Server
+	httpSrv *http.Server
+	sn      *nat.Supernode
+	stop    context.CancelFunc // the echo service and the supernode's heartbeats
+	wg      sync.WaitGroup
 }
 
 // embeddedPort is where the embedded directory listens when the port is
@@ -321,8 +319,9 @@ type embedded struct {
 // local directory; otherwise on any free port.
 const embeddedPort = "127.0.0.1:8478"
 
-func startEmbedded(ctx context.Context, home string, log *slog.Logger) (_ *embedded, err error) {
-	e := &embedded{}
+func startEmbedded(ctx context.Context, home, logLevel string, log *slog.Logger) (_ *embedded, err error) {
+	ctx, stop := context.WithCancel(ctx)
+	e := &embedded{stop: stop}
 	defer func() {
 		if err != nil {
 			e.close()
@@ -333,7 +332,9 @@ func startEmbedded(ctx context.Context, home string, log *slog.Logger) (_ *embed
 	if e.state, err = directory.ConnectNATS(directory.NATSConfig{DataDir: filepath.Join(home, "directory"), Logger: log}); err != nil {
 		return nil, err
 	}
-	if e.srv, err = directory.NewServer(directory.ServerConfig{NATS: e.state, Logger: log}); err != nil {
+	token := rand.Text() // for the supernode below, and no other
+	if e.srv, err = directory.NewServer(directory.ServerConfig{NATS: e.state, Logger: log,
+		Relays: directory.RelayConfig{SupernodeToken: token}}); err != nil {
 		return nil, err
 	}
 	ln, err := net.Listen("tcp", embeddedPort)
@@ -352,33 +353,38 @@ func startEmbedded(ctx context.Context, home string, log *slog.Logger) (_ *embed
 		}
 	}()
 
-	secret := make([]byte, 16)
-	rand.Read(secret)
+	// The supernode registers as an operator's would, so that the
+	// directory hands clients its servers with fresh credentials.
+	loopback := netip.MustParseAddr("127.0.0.1")
+	secret := rand.Text()
 	e.sn, err = nat.NewSupernode(nat.SupernodeConfig{
 		Listen:     "127.0.0.1:0",
-		PublicIP:   netip.MustParseAddr("127.0.0.1"),
-		AuthSecret: hex.EncodeToString(secret),
-		AllowPeers: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")},
+		PublicIP:   loopback,
+		AuthSecret: secret,
+		AllowPeers: []netip.Prefix{netip.PrefixFrom(loopback, 8)},
 		Logger:     log,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("embedded supernode: %w", err)
 	}
-	user, pass := nat.TURNCredentials(hex.EncodeToString(secret), "parley", time.Now(), 30*24*time.Hour)
-	e.iceServers = []nat.ICEServer{
-		{URL: "stun:" + e.sn.UDPAddr().String()},
-		{URL: "turn:" + e.sn.UDPAddr().String() + "?transport=udp", Username: user, Credential: pass},
+	reg := directory.SupernodeRegistration{URLs: supernodeURLs(e.sn, loopback), Secret: secret}
+	reg.ID = supernodeID(reg.URLs[0])
+	r, err := directory.NewSupernodeRegistrar(directory.SupernodeRegistrarConfig{
+		Directory: e.url, Token: token, Registration: reg, Load: e.sn.Allocations, Logger: log})
+	if err != nil {
+		return nil, fmt.Errorf("embedded supernode: %w", err)
 	}
+	if err := r.Register(ctx); err != nil {
+		return nil, fmt.Errorf("embedded supernode: %w", err)
+	}
+	e.wg.Go(func() { r.Run(ctx) })
 
-	echoCtx, stop := context.WithCancel(ctx)
-	e.stopEcho = stop
-	eo := clientOptions{home: filepath.Join(home, "echo"), directory: e.url, user: "echo", logLevel: "warn"}
-	eo.ice.Servers = e.iceServers
+	eo := clientOptions{home: filepath.Join(home, "echo"), directory: e.url, user: "echo", logLevel: logLevel}
 	up := make(chan error, 1)
 	e.wg.Add(1)
 	go func() {
 		defer e.wg.Done()
-		err := serveEcho(echoCtx, &eo, func() { up <- nil })
+		err := serveEcho(ctx, &eo, func() { up <- nil })
 		if err != nil {
 			log.Error("embedded echo service", "err", err)
 		}
@@ -391,9 +397,7 @@ func startEmbedded(ctx context.Context, home string, log *slog.Logger) (_ *embed
 }
 
 func (e *embedded) close() {
-	if e.stopEcho != nil {
-		e.stopEcho()
-	}
+	e.stop()
 	if e.srv != nil {
 		e.srv.Close()
 	}
