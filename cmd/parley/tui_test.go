@@ -181,6 +181,18 @@ func TestTUIAnswersAgainstATestDirectory(t *testing.T) {
 		t.Fatalf("parley call bob: %v\n%s", err, alice.stderr.String())
 	}
 	p.await(10*time.Second, "call with alice ended: remote-hangup after 00:0")
+
+	// Chat both ways through the directory: alice (offline but for the
+	// command) writes, bob reads and answers, alice's inbox has it.
+	runParley(t, "chat", "bob", "talk later?", "--user", "alice", "--home", aliceHome, "--directory", addr)
+	p.await(10*time.Second, "alice ✉1", "alice: talk later?")
+	p.tmux("send-keys", "t")
+	p.await(5*time.Second, "Chat with alice", "alice: talk later?")
+	p.typeLine("sure, bye")
+	p.await(5*time.Second, "you: sure, bye")
+	if out := runParley(t, "inbox", "--user", "alice", "--home", aliceHome, "--directory", addr); !strings.Contains(out, "bob: sure, bye") {
+		t.Errorf("alice's inbox lacks bob's answer:\n%s", out)
+	}
 	if _, err := os.Stat(filepath.Join(bobHome, logFile)); err != nil {
 		t.Errorf("no log file in the home: %v", err)
 	}
