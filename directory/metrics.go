@@ -95,6 +95,7 @@ func (s *Server) serveMetrics(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
 	s.metrics.write(w, sessions)
 	writeRuntimeMetrics(w)
+	s.relays.writeMetrics(w)
 }
 
 // runtimeMetrics are the Go runtime's figures that say where a directory's

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -15,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -102,9 +104,35 @@ type relayRegistry struct {
 	log     *slog.Logger
 	done    chan struct{} // closed when watchRunLoop ends
 
+	iceRequests  atomic.Uint64 // ICE requests answered
+	unreachables atomic.Uint64 // volunteers refused as unreachable
+
 	// mu guards relays.
 	mu     sync.Mutex
 	relays map[string]relayRecord // by key
+}
+
+// writeMetrics writes the registry's metrics in the Prometheus text format.
+func (r *relayRegistry) writeMetrics(w io.Writer) {
+	now := time.Now()
+	var supernodes, volunteers int
+	r.mu.Lock()
+	for _, rec := range r.relays {
+		switch {
+		case now.Sub(rec.Updated) >= r.cfg.Expiry:
+		case rec.Owner == "":
+			supernodes++
+		default:
+			volunteers++
+		}
+	}
+	r.mu.Unlock()
+	fmt.Fprintf(w, "# HELP parley_directory_relays Registered relays, by kind.\n# TYPE parley_directory_relays gauge\n")
+	fmt.Fprintf(w, "parley_directory_relays{kind=\"supernode\"} %d\nparley_directory_relays{kind=\"volunteer\"} %d\n", supernodes, volunteers)
+	fmt.Fprintf(w, "# HELP parley_directory_ice_requests_total ICE server requests answered.\n# TYPE parley_directory_ice_requests_total counter\n")
+	fmt.Fprintf(w, "parley_directory_ice_requests_total %d\n", r.iceRequests.Load())
+	fmt.Fprintf(w, "# HELP parley_directory_unreachable_relays_total Volunteer relays refused: the directory could not reach them.\n# TYPE parley_directory_unreachable_relays_total counter\n")
+	fmt.Fprintf(w, "parley_directory_unreachable_relays_total %d\n", r.unreachables.Load())
 }
 
 // startRelays opens the relays bucket, starts watching it and serves the
@@ -303,6 +331,7 @@ func (ss *session) iceServers(m *wire.ICERequest) {
 		defer ss.srv.mu.Unlock()
 		return ss.contacts[owner] == ContactAccepted
 	}
+	r.iceRequests.Add(1)
 	ss.send(&wire.ICEResult{
 		Header:     wire.Header{ID: m.ID},
 		Servers:    r.iceServers(ss.user, contact, time.Now()),
@@ -334,6 +363,7 @@ func (ss *session) registerRelay(m *wire.Relay) {
 		_, err := nat.RoundTrip(ctx, target, r.cfg.ReachTimeout)
 		cancel()
 		if err != nil {
+			r.unreachables.Add(1)
 			ss.fail(m.ID, wire.CodeUnreachable, "the directory cannot reach your relay at %s (behind a NAT or firewall?)", target)
 			return
 		}

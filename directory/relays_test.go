@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -141,6 +142,17 @@ func TestICEServersRankedByLoad(t *testing.T) {
 	_, ttl := iceServers(t, alice)
 	if ttl != time.Hour {
 		t.Errorf("credentials last %v, want 1h", ttl)
+	}
+	resp, err := http.Get(d2.http.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{`parley_directory_relays{kind="supernode"} 5`, `parley_directory_relays{kind="volunteer"} 0`} {
+		if !strings.Contains(string(metrics), want+"\n") {
+			t.Errorf("metrics lack %q:\n%s", want, metrics)
+		}
 	}
 	for _, s := range servers {
 		if strings.HasPrefix(s.URL, "stun:") {
