@@ -340,7 +340,7 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 		s.log.Debug("directory: websocket handshake failed", "remote", r.RemoteAddr, "err", err)
 		return
 	}
-	ss := newSession(s, conn, hijack.conn, r.RemoteAddr)
+	ss := newSession(s, conn, hijack, r.RemoteAddr)
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -368,7 +368,9 @@ const connBufferSize = 512
 // instead of net/http's 4 KiB each, which every idle client would hold.
 type smallBuffers struct {
 	http.ResponseWriter
-	conn net.Conn // set by Hijack
+	// Set by Hijack: the connection and the buffered reader of it.
+	conn net.Conn
+	br   *bufio.Reader
 }
 
 func (w *smallBuffers) Hijack() (net.Conn, *bufio.ReadWriter, error) {
@@ -382,7 +384,8 @@ func (w *smallBuffers) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		early, _ := brw.Reader.Peek(n)
 		r = io.MultiReader(bytes.NewReader(bytes.Clone(early)), conn)
 	}
-	return conn, bufio.NewReadWriter(bufio.NewReaderSize(r, connBufferSize), bufio.NewWriterSize(conn, connBufferSize)), nil
+	w.br = bufio.NewReaderSize(r, connBufferSize)
+	return conn, bufio.NewReadWriter(w.br, bufio.NewWriterSize(conn, connBufferSize)), nil
 }
 
 // register makes ss a session of user, queues ack as its first frame

@@ -1,6 +1,7 @@
 package directory
 
 import (
+	"bufio"
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
@@ -10,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/coder/websocket"
@@ -53,6 +55,14 @@ type session struct {
 	netConn net.Conn
 	log     *slog.Logger
 	nonce   []byte
+
+	// br is conn's buffered reader; raw, for a TCP connection, the socket
+	// under it, which the read loop waits on while idle (see awaitInput).
+	br  *bufio.Reader
+	raw syscall.RawConn
+	// rmu keeps the read loop from looking into br while the writer's
+	// close handshake reads from it.
+	rmu sync.Mutex
 
 	// qmu guards the following fields.
 	qmu     sync.Mutex
@@ -140,14 +150,16 @@ const (
 	maxRepliesFrom = 1000
 )
 
-func newSession(srv *Server, conn *websocket.Conn, netConn net.Conn, remote string) *session {
+func newSession(srv *Server, conn *websocket.Conn, hijacked *smallBuffers, remote string) *session {
 	nonce := make([]byte, wire.NonceSize)
 	_, _ = rand.Read(nonce) // never fails (crypto/rand, Go 1.24+)
 	conn.SetReadLimit(int64(srv.maxMessageBytes) + drainAllowance)
 	return &session{
 		srv:      srv,
 		conn:     conn,
-		netConn:  netConn,
+		netConn:  hijacked.conn,
+		br:       hijacked.br,
+		raw:      rawConn(hijacked.conn),
 		log:      srv.log.With("remote", remote),
 		nonce:    nonce,
 		loggedIn: make(chan struct{}),
@@ -369,7 +381,9 @@ func (ss *session) writeQueued() {
 		}
 		ss.qmu.Unlock()
 		if closing {
+			ss.rmu.Lock()
 			_ = ss.conn.Close(ss.closeCode, ss.closeReason)
+			ss.rmu.Unlock()
 			return
 		}
 		for _, frame := range frames {
@@ -398,6 +412,7 @@ func (ss *session) write(frame []byte) error {
 func (ss *session) readRunLoop() {
 	limit := ss.srv.maxMessageBytes
 	for {
+		ss.awaitInput()
 		typ, r, err := ss.conn.Reader(context.Background())
 		if err != nil {
 			ss.log.Debug("directory: connection ended", "user", ss.user, "err", err)
@@ -420,6 +435,44 @@ func (ss *session) readRunLoop() {
 		}
 		ss.handle(data)
 	}
+}
+
+// awaitInput returns once the client has sent something, or the
+// connection failed. Waiting here rather than in the WebSocket library's
+// reader parks an idle session on a shallow stack, which the garbage
+// collector shrinks to 4 KiB; blocked a dozen calls deeper, it keeps
+// 8 KiB. Data already in br is input: the socket is asked only when br is
+// empty, without consuming anything (MSG_PEEK). A TLS connection keeps
+// decrypted data of its own, so its sessions wait in the library.
+func (ss *session) awaitInput() {
+	if ss.raw == nil {
+		return
+	}
+	ss.rmu.Lock()
+	buffered := ss.br.Buffered()
+	ss.rmu.Unlock()
+	if buffered > 0 {
+		return
+	}
+	var b [1]byte
+	// An error (a closed connection) is for the reader to report.
+	_ = ss.raw.Read(func(fd uintptr) bool {
+		_, _, err := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+		return err != syscall.EAGAIN // done, unless nothing has come yet
+	})
+}
+
+// rawConn returns the socket of a TCP connection, nil for another.
+func rawConn(c net.Conn) syscall.RawConn {
+	tcp, ok := c.(*net.TCPConn)
+	if !ok {
+		return nil
+	}
+	raw, err := tcp.SyscallConn()
+	if err != nil {
+		return nil
+	}
+	return raw
 }
 
 func (ss *session) handle(data []byte) {
