@@ -50,6 +50,7 @@ func (m *Model) loadInbox() tea.Cmd {
 // received files a message under its sender and says so, unless its
 // conversation is open.
 func (m *Model) received(c directory.Chat) {
+	c.From, c.Text = printable(c.From, false), printable(c.Text, true)
 	m.chats[c.From] = append(m.chats[c.From], chatLine{at: c.Sent, from: c.From, text: c.Text})
 	if m.page == pageChat && m.chatPeer == c.From {
 		return

@@ -356,11 +356,14 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 			m.setError(msg.err)
 			return m, nil
 		}
-		m.contacts = msg.list
+		m.contacts = m.contacts[:0]
+		for _, c := range msg.list {
+			m.contacts = append(m.contacts, printableContact(c))
+		}
 		m.sortContacts()
 		return m, nil
 	case msgContactUpdate:
-		m.updateContact(directory.Contact(msg))
+		m.updateContact(printableContact(directory.Contact(msg)))
 		return m, m.listenContacts()
 	case msgPresence:
 		m.updatePresence(directory.Presence(msg))
@@ -932,7 +935,7 @@ func (m *Model) updatePresence(p directory.Presence) {
 	if i < 0 {
 		return
 	}
-	m.contacts[i].Status, m.contacts[i].Note = p.Status, p.Note
+	m.contacts[i].Status, m.contacts[i].Note = p.Status, printable(p.Note, false)
 	if p.Status == directory.StatusOffline {
 		m.contacts[i].LastSeen = m.now()
 	}

@@ -3,6 +3,7 @@ package ui
 import (
 	"context"
 	"errors"
+	"fmt"
 	"reflect"
 	"strings"
 	"sync"
@@ -645,5 +646,25 @@ func TestChat(t *testing.T) {
 	h.wantScreen("✗ dave is not your contact (yet)")
 	if got, want := b.recorded(), []string{"chat bob yes, call me", "chat echo hi back", "chat dave hi"}; !reflect.DeepEqual(got, want) {
 		t.Errorf("backend got %q, want %q", got, want)
+	}
+}
+
+// BenchmarkViewActiveCall measures a redraw of the busiest screen, which
+// happens at least once a second during a call.
+func BenchmarkViewActiveCall(b *testing.B) {
+	var contacts []directory.Contact
+	for i := range 20 {
+		contacts = append(contacts, directory.Contact{User: fmt.Sprintf("user%02d", i), State: directory.ContactAccepted,
+			Status: directory.StatusOnline, Note: "a note"})
+	}
+	m := New(Config{User: "alice"})
+	m.backend, m.phase, m.contacts = newFakeBackend("alice"), phaseMain, contacts
+	c := newFakeCall("user00", call.Outgoing)
+	m.follow(c)
+	m.curState, m.hasLive = callActive, true
+	m.live = call.Stats{Path: "direct", LocalCandidateType: "host", RemoteCandidateType: "host", RTTMS: 0.4,
+		PacketsReceived: 5000, EncoderBitrateBPS: 32000, EncoderFrameMS: 20}
+	for b.Loop() {
+		m.View()
 	}
 }
