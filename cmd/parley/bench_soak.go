@@ -18,7 +18,7 @@ const (
 	soakHeapPerHour     = 8 << 20
 	soakHeapNoise       = 1 << 20
 	soakDelayPerHourMS  = 20
-	soakDelayNoiseMS    = 10
+	soakDelayNoiseMS    = 20
 	soakGoroutinesSlack = 4
 )
 
@@ -42,8 +42,8 @@ func runBenchSoak(ctx context.Context, args []string) error {
 	if _, err := parseArgs(fs, args, 0); err != nil {
 		return err
 	}
-	if cfg.Duration < 20*time.Second {
-		return badUsage("--duration must be at least 20s")
+	if cfg.Duration < time.Minute {
+		return badUsage("--duration must be at least 1m: the first 30s are a warm-up")
 	}
 	fmt.Fprintf(os.Stderr, "bench soak: a %v call, %d %% loss and up to %v jitter each way\n", cfg.Duration, cfg.LossPercent, cfg.MaxJitter)
 	next := time.Minute

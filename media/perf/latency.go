@@ -158,10 +158,6 @@ func latencyCall(ctx context.Context, cfg LatencyConfig) ([]time.Duration, int, 
 		webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
 		return nil, 0, fmt.Errorf("perf: transceiver: %w", err)
 	}
-	type incoming struct {
-		track    *webrtc.TrackRemote
-		receiver *webrtc.RTPReceiver
-	}
 	remote := make(chan incoming, 1)
 	b.OnTrack(func(t *webrtc.TrackRemote, r *webrtc.RTPReceiver) { remote <- incoming{t, r} })
 	if err := Connect(a, b); err != nil {
@@ -217,6 +213,12 @@ func latencyCall(ctx context.Context, cfg LatencyConfig) ([]time.Duration, int, 
 		}
 	}
 	return pairMarkers(src.sent(), sink.found())
+}
+
+// incoming is a peer's track as it arrives, with its receiver.
+type incoming struct {
+	track    *webrtc.TrackRemote
+	receiver *webrtc.RTPReceiver
 }
 
 // pairMarkers matches each beep found with the last marker sent before it,

@@ -34,8 +34,8 @@ type SoakConfig struct {
 	// least a second).
 	Interval time.Duration
 	// Warmup is how long the call runs before the growth is measured, while
-	// buffers, pools and the heap reach their working size (0: a quarter of
-	// Duration, at most a minute).
+	// buffers, pools, the heap and the jitter buffers' targets reach their
+	// working size (0: a quarter of Duration, within 30 s to a minute).
 	Warmup time.Duration
 	// Progress, if set, is called with every sample.
 	Progress func(SoakSample)
@@ -55,7 +55,7 @@ func (c SoakConfig) withDefaults() SoakConfig {
 		c.Interval = max(time.Second, c.Duration/600)
 	}
 	if c.Warmup == 0 {
-		c.Warmup = min(time.Minute, c.Duration/4)
+		c.Warmup = min(time.Minute, max(30*time.Second, c.Duration/4))
 	}
 	return c
 }
@@ -283,7 +283,7 @@ type callEnd struct {
 	track    *webrtc.TrackLocalStaticRTP
 	sender   *media.Sender
 	receiver *media.Receiver
-	remote   chan *webrtc.TrackRemote
+	remote   chan incoming
 }
 
 func startImpairedCall(ctx context.Context, cfg SoakConfig) (c *impairedCall, err error) {
@@ -358,7 +358,7 @@ func startImpairedCall(ctx context.Context, cfg SoakConfig) (c *impairedCall, er
 }
 
 func newCallEnd(pc *webrtc.PeerConnection, src media.Source) (*callEnd, error) {
-	e := &callEnd{pc: pc, remote: make(chan *webrtc.TrackRemote, 1)}
+	e := &callEnd{pc: pc, remote: make(chan incoming, 1)}
 	var err error
 	if e.sender, err = media.NewSender(media.SenderConfig{Source: src, Encoder: media.EncoderConfig{DTX: true}}); err != nil {
 		return nil, err
@@ -372,18 +372,7 @@ func newCallEnd(pc *webrtc.PeerConnection, src media.Source) (*callEnd, error) {
 	if _, err := pc.AddTransceiverFromTrack(e.track, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendrecv}); err != nil {
 		return nil, fmt.Errorf("perf: transceiver: %w", err)
 	}
-	pc.OnTrack(func(t *webrtc.TrackRemote, r *webrtc.RTPReceiver) {
-		// Read the peer's sender reports, for this end's receiver reports
-		// to echo them (RFC 3550 §6.4.1: the round trip).
-		go func() {
-			for {
-				if _, _, err := r.ReadRTCP(); err != nil {
-					return
-				}
-			}
-		}()
-		e.remote <- t
-	})
+	pc.OnTrack(func(t *webrtc.TrackRemote, r *webrtc.RTPReceiver) { e.remote <- incoming{t, r} })
 	return e, nil
 }
 
@@ -409,13 +398,22 @@ func (c *impairedCall) send(ctx context.Context, e *callEnd) {
 
 // receive starts e's receiver once the peer's track has arrived.
 func (c *impairedCall) receive(ctx context.Context, e *callEnd) error {
-	var tr *webrtc.TrackRemote
+	var in incoming
 	select {
-	case tr = <-e.remote:
+	case in = <-e.remote:
 	case <-time.After(10 * time.Second):
 		return errors.New("perf: soak: no track arrived in 10 s")
 	}
-	c.wg.Go(func() { e.receiver.Receive(ctx, tr) })
+	c.wg.Go(func() { e.receiver.Receive(ctx, in.track) })
+	// Read the peer's sender reports, for this end's receiver reports to
+	// echo them (RFC 3550 §6.4.1: the round trip).
+	c.wg.Go(func() {
+		for {
+			if _, _, err := in.receiver.ReadRTCP(); err != nil {
+				return
+			}
+		}
+	})
 	c.wg.Go(func() { c.fail(e.receiver.Play(ctx)) })
 	return nil
 }
