@@ -371,7 +371,8 @@ func TestLossAndJitter(t *testing.T) {
 // the encoder must settle below the cap within a few seconds, by bitrate and,
 // since at 20 ms the headers alone take half of it, by frame size, with the
 // speech still intelligible; the cap lifted, it must climb back (issue 5
-// item 9, in process until the NAT lab's tbf is ready).
+// item 9, in process: fast and deterministic; TestBandwidthCapInNATLab in
+// cmd/parley caps real processes with the kernel's tbf, both ways).
 func TestBandwidthCap(t *testing.T) {
 	if testing.Short() {
 		t.Skip("26 s call over a virtual network: skipped with -short")
