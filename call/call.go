@@ -62,6 +62,9 @@ type Call struct {
 	status Status
 	// chat is the chat channel of the call's PeerConnection (chat.go).
 	chat atomic.Pointer[webrtc.DataChannel]
+	// frontEnd is the call's sound once its devices are open (nil for the
+	// echo service and for a given Source and Sink).
+	frontEnd atomic.Pointer[media.FrontEnd]
 
 	// Written by the actor before done is closed; read after.
 	stats Stats
@@ -187,10 +190,16 @@ func (c *Call) Mute() { c.command(command{kind: cmdMute}) }
 func (c *Call) Unmute() { c.command(command{kind: cmdUnmute}) }
 
 // Do runs a text command, as a script gives it on 'parley call's standard
-// input: hold, resume, mute, unmute, hangup or "chat TEXT".
+// input: hold, resume, mute, unmute, hangup or "chat TEXT", or an audio
+// command of media.FrontEnd.Do (mic SPEC, speaker SPEC, aec off, ...).
 func (c *Call) Do(text string) error {
 	if msg, ok := chatCommand(text); ok {
 		return c.Chat(msg)
+	}
+	if fe := c.FrontEnd(); fe != nil {
+		if done, err := fe.Do(text); done {
+			return err
+		}
 	}
 	do := map[string]func(){
 		"hold": c.Hold, "resume": c.Resume, "mute": c.Mute, "unmute": c.Unmute, "hangup": c.Hangup,
@@ -201,6 +210,10 @@ func (c *Call) Do(text string) error {
 	do()
 	return nil
 }
+
+// FrontEnd returns the call's sound, to switch devices and settings while
+// it runs; nil before its devices are open, and for the echo service.
+func (c *Call) FrontEnd() *media.FrontEnd { return c.frontEnd.Load() }
 
 // LiveStats returns the call's stats so far; after the call, its final
 // ones.
@@ -305,6 +318,7 @@ func (c *Call) runLoop(ctx context.Context, offer *directory.Signal, refusal err
 		audio: a, offerer: c.direction == Outgoing, ringing: make(map[string]bool),
 		outbox: newMailbox[directory.Signal](), outboxDone: make(chan struct{}),
 	}
+	c.frontEnd.Store(a.front())
 	go c.sendLoop(ctx, s.outbox, s.outboxDone)
 
 	var reason EndReason
@@ -819,6 +833,15 @@ type audio struct {
 	sink     media.Sink
 	sender   *media.Sender
 	receiver *media.Receiver
+	frontEnd *media.FrontEnd // the source's and sink's, unless given
+}
+
+// front returns a's front end, nil if it has none.
+func (a *audio) front() *media.FrontEnd {
+	if a == nil {
+		return nil
+	}
+	return a.frontEnd
 }
 
 // openAudio opens the microphone and speaker; nil, nil for the echo
@@ -827,13 +850,24 @@ func openAudio(cfg MediaConfig) (*audio, error) {
 	if cfg.Echo {
 		return nil, nil
 	}
+	var fe *media.FrontEnd
+	if cfg.Source == nil && cfg.Sink == nil {
+		var err error
+		fe, err = media.OpenFrontEnd(media.FrontEndConfig{
+			Mic: orDefault(cfg.Mic), MicLoop: cfg.MicLoop, Speaker: orDefault(cfg.Speaker), AudioSettings: cfg.Audio,
+		})
+		if err != nil {
+			return nil, err
+		}
+		cfg.Source, cfg.Sink = fe.Source(), fe.Sink()
+	}
 	source, err := cfg.Source, error(nil)
 	if source == nil {
 		if source, err = media.OpenSource(orDefault(cfg.Mic), media.SourceOptions{Loop: cfg.MicLoop}); err != nil {
 			return nil, fmt.Errorf("microphone: %w", err)
 		}
 	}
-	a := &audio{source: source, sink: cfg.Sink}
+	a := &audio{source: source, sink: cfg.Sink, frontEnd: fe}
 	if a.sink == nil {
 		if a.sink, err = media.OpenSink(orDefault(cfg.Speaker)); err != nil {
 			a.close()
@@ -951,6 +985,7 @@ func (c *Call) answer(s *session, offer *directory.Signal, m MediaConfig) error 
 		if s.audio, err = openAudio(m); err != nil {
 			return err
 		}
+		c.frontEnd.Store(s.audio.front())
 	}
 	if err := c.newPeerConnection(s); err != nil {
 		return err

@@ -36,6 +36,9 @@ type MediaConfig struct {
 	MicLoop bool
 	Speaker string              // media.OpenSink spec; "" → "default"
 	Encoder media.EncoderConfig // DTX is always on
+	// Audio is the processing and levels of Mic and Speaker: echo
+	// cancellation, noise suppression, gain control, volume.
+	Audio media.AudioSettings
 	// FrameSamples is the frame sent, in samples at 48 kHz: 480, 960 or
 	// 1920 (10, 20, 40 ms); 0 → 20 ms. Playout follows the peer's frames.
 	FrameSamples int

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -54,20 +55,28 @@ func (s *Switch) Set(v string) error {
 // on reports whether the switch is on, given what Auto means.
 func (s Switch) on(auto bool) bool { return s == On || s == Auto && auto }
 
+// AudioSettings are how a FrontEnd treats the sound; the zero value is
+// the default.
+type AudioSettings struct {
+	// AEC, NS and AGC switch echo cancellation, noise suppression and
+	// automatic gain control (--aec, --ns, --agc). Auto runs them on a
+	// sound device's microphone and not on files, tones and silence, which
+	// carry neither echo nor room noise (and which tests compare bit for
+	// bit).
+	AEC, NS, AGC Switch
+	// SpeakerVolumeDB and MicGainDB scale what is played and what is
+	// captured, in dB (--speaker-volume, --mic-gain): 0 leaves it as it is;
+	// at most +20.
+	SpeakerVolumeDB, MicGainDB float64
+}
+
 // FrontEndConfig configures OpenFrontEnd; the zero value is the default
-// microphone and speaker with all processing on.
+// microphone and speaker with the default settings.
 type FrontEndConfig struct {
 	Mic     string // an OpenSource spec; "" → "default"
 	MicLoop bool
 	Speaker string // an OpenSink spec; "" → "default"
-	// AEC, NS and AGC switch echo cancellation, noise suppression and
-	// automatic gain control. Auto runs them on a sound device's
-	// microphone and not on files, tones and silence, which carry neither
-	// echo nor room noise (and which tests compare bit for bit).
-	AEC, NS, AGC Switch
-	// SpeakerVolumeDB and MicGainDB scale what is played and what is
-	// captured, in dB (0 leaves it as it is; at most +20).
-	SpeakerVolumeDB, MicGainDB float64
+	AudioSettings
 	// Logger hears of devices that fail and what replaces them; nil →
 	// slog.Default().
 	Logger *slog.Logger
@@ -78,7 +87,7 @@ type FrontEndConfig struct {
 const maxGainDB = 20
 
 func (c *FrontEndConfig) validate() error {
-	if c.SpeakerVolumeDB > maxGainDB || c.MicGainDB > maxGainDB || math.IsNaN(c.SpeakerVolumeDB) || math.IsNaN(c.MicGainDB) {
+	if !(c.SpeakerVolumeDB <= maxGainDB) || !(c.MicGainDB <= maxGainDB) { // NaN too
 		return fmt.Errorf("media: speaker volume and microphone gain are in dB, at most +%d", maxGainDB)
 	}
 	return nil
@@ -514,4 +523,45 @@ func frameDBFS(pcm []int16) float64 {
 	var m levelMeter
 	m.add(pcm)
 	return m.meanDBFS()
+}
+
+// Do runs a text command from a call's standard input or a UI, and
+// reports whether text was one of these:
+//
+//	mic SPEC            switch the microphone (an OpenSource spec)
+//	speaker SPEC        switch the speaker (an OpenSink spec)
+//	aec|ns|agc on|off|auto
+//	volume DB           the speaker's volume in dB
+//	mic-gain DB         the microphone's gain in dB
+func (f *FrontEnd) Do(text string) (bool, error) {
+	name, arg, _ := strings.Cut(strings.TrimSpace(text), " ")
+	arg = strings.TrimSpace(arg)
+	switch name {
+	case "mic":
+		return true, f.SetMic(arg)
+	case "speaker":
+		return true, f.SetSpeaker(arg)
+	case "aec", "ns", "agc":
+		var s Switch
+		if err := s.Set(arg); err != nil {
+			return true, fmt.Errorf("%s: %w", name, err)
+		}
+		f.mu.Lock()
+		set := f.cfg.AudioSettings
+		f.mu.Unlock()
+		*map[string]*Switch{"aec": &set.AEC, "ns": &set.NS, "agc": &set.AGC}[name] = s
+		return true, f.SetProcessing(set.AEC, set.NS, set.AGC)
+	case "volume", "mic-gain":
+		db, err := strconv.ParseFloat(arg, 64)
+		if err != nil || !(db <= maxGainDB) {
+			return true, fmt.Errorf("%s %q: want dB, at most +%d", name, arg, maxGainDB)
+		}
+		if name == "volume" {
+			f.SetSpeakerVolume(db)
+		} else {
+			f.SetMicGain(db)
+		}
+		return true, nil
+	}
+	return false, nil
 }

@@ -51,7 +51,7 @@ func TestFrontEndCancelsEchoThroughJACK(t *testing.T) {
 		{"with-aec", On, -200, -15},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			f, err := OpenFrontEnd(FrontEndConfig{AEC: tt.aec, NS: Off, AGC: Off})
+			f, err := OpenFrontEnd(FrontEndConfig{AudioSettings: AudioSettings{AEC: tt.aec, NS: Off, AGC: Off}})
 			if err != nil {
 				t.Fatal(err)
 			}

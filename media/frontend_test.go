@@ -3,7 +3,10 @@ package media
 import (
 	"context"
 	"math"
+	"math/rand/v2"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -53,7 +56,7 @@ func TestFrontEndGains(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			out := filepath.Join(t.TempDir(), "out.wav")
-			f, err := OpenFrontEnd(FrontEndConfig{Mic: "tone:1000", Speaker: "file:" + out, MicGainDB: tt.micDB, SpeakerVolumeDB: tt.volumeDB})
+			f, err := OpenFrontEnd(FrontEndConfig{Mic: "tone:1000", Speaker: "file:" + out, AudioSettings: AudioSettings{MicGainDB: tt.micDB, SpeakerVolumeDB: tt.volumeDB}})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -84,7 +87,7 @@ func TestFrontEndGains(t *testing.T) {
 			within(t, "recorded peak", rms(toFloat64(rec))*math.Sqrt2, 0.5*math.Pow(10, (tt.micDB+tt.volumeDB)/20)*0.98, 0.5*math.Pow(10, (tt.micDB+tt.volumeDB)/20)*1.02)
 		})
 	}
-	if _, err := OpenFrontEnd(FrontEndConfig{Mic: "silence", Speaker: "null", MicGainDB: 30}); err == nil {
+	if _, err := OpenFrontEnd(FrontEndConfig{Mic: "silence", Speaker: "null", AudioSettings: AudioSettings{MicGainDB: 30}}); err == nil {
 		t.Error("a microphone gain of +30 dB was accepted")
 	}
 }
@@ -142,4 +145,90 @@ func TestFrontEndSwitchesMicWhileReading(t *testing.T) {
 		t.Error("switching to a bad microphone spec did not fail")
 	}
 	within(t, "tone after a failed switch", read(2), 870, 890)
+}
+
+// TestFrontEndVADGatesSilence plays a second of quiet noise and then
+// speech through the processing: the VAD zeroes the noise (so that DTX
+// sends nothing) and lets the speech through.
+func TestFrontEndVADGatesSilence(t *testing.T) {
+	speech, err := ReadWAV("perf/speech.wav")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	pcm := make([]int16, SampleRate)
+	for i := range pcm {
+		pcm[i] = int16(rng.NormFloat64() * 100) // -50 dBFS
+	}
+	path := filepath.Join(t.TempDir(), "mic.wav")
+	if err := WriteWAV(path, append(pcm, speech...), SampleRate); err != nil {
+		t.Fatal(err)
+	}
+	f, err := OpenFrontEnd(FrontEndConfig{Mic: "file:" + path, Speaker: "null", AudioSettings: AudioSettings{NS: On}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	frame := make([]int16, FrameSamples)
+	var noiseOpen, speechOpen, speechFrames int
+	for i := range (SampleRate + len(speech)) / FrameSamples {
+		if err := f.Source().ReadFrame(t.Context(), frame); err != nil {
+			t.Fatal(err)
+		}
+		open := f.Meter().Voice
+		if !open && slices.ContainsFunc(frame, func(v int16) bool { return v != 0 }) {
+			t.Fatalf("frame %d: the VAD closed, but the frame is not silence", i)
+		}
+		switch {
+		case i >= 25 && i < 50: // the noise's second half, after the hangover
+			if open {
+				noiseOpen++
+			}
+		case i >= 50 && rms(toFloat64(speech[(i-50)*FrameSamples:(i-49)*FrameSamples])) > 0.01:
+			speechFrames++
+			if open {
+				speechOpen++
+			}
+		}
+	}
+	t.Logf("open: %d of 25 noise frames, %d of %d speech frames", noiseOpen, speechOpen, speechFrames)
+	within(t, "noise frames let through", noiseOpen, 0, 2)
+	within(t, "speech frames let through", speechOpen, speechFrames*9/10, speechFrames)
+}
+
+func TestFrontEndDo(t *testing.T) {
+	f, err := OpenFrontEnd(FrontEndConfig{Mic: "tone:440", Speaker: "null"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	for _, tt := range []struct {
+		cmd           string
+		done, wantErr bool
+	}{
+		{"mic tone:880", true, false},
+		{"speaker null", true, false},
+		{"aec on", true, false},
+		{"ns off", true, false},
+		{"agc auto", true, false},
+		{"aec maybe", true, true},
+		{"volume -6", true, false},
+		{"mic-gain 30", true, true},
+		{"mic-gain NaN", true, true},
+		{"mic device:nonesuch", true, true},
+		{"hold", false, false},
+	} {
+		t.Run(strings.ReplaceAll(tt.cmd, " ", "-"), func(t *testing.T) {
+			done, err := f.Do(tt.cmd)
+			if done != tt.done || (err != nil) != tt.wantErr {
+				t.Errorf("Do(%q) = %v, %v; want %v, error %v", tt.cmd, done, err, tt.done, tt.wantErr)
+			}
+		})
+	}
+	f.mu.Lock()
+	got := f.cfg
+	f.mu.Unlock()
+	if got.Mic != "tone:880" || got.AEC != On || got.NS != Off || got.AGC != Auto {
+		t.Errorf("after the commands: %+v", got)
+	}
 }

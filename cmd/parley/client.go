@@ -15,6 +15,7 @@ import (
 	"github.com/parley-voip/parley/call"
 	"github.com/parley-voip/parley/directory"
 	"github.com/parley-voip/parley/directory/identity"
+	"github.com/parley-voip/parley/media"
 )
 
 // dialTimeout bounds connecting and logging in to the directory.
@@ -27,6 +28,7 @@ type mediaOptions struct {
 	speaker  string
 	statsOut string
 	frame    frameFlag
+	audio    media.AudioSettings
 }
 
 func (m *mediaOptions) register(fs *flag.FlagSet) {
@@ -35,6 +37,11 @@ func (m *mediaOptions) register(fs *flag.FlagSet) {
 	fs.StringVar(&m.speaker, "speaker", "", "speaker: default, device:NAME, file:PATH.wav or null")
 	fs.StringVar(&m.statsOut, "stats", "", "append each call's stats as a JSON line to this file")
 	fs.Var(&m.frame, "frame", "audio frame sent: 10ms, 20ms or 40ms")
+	fs.Var(&m.audio.AEC, "aec", "echo cancellation: on, off or auto (auto: on for a sound device's microphone)")
+	fs.Var(&m.audio.NS, "ns", "noise suppression: on, off or auto")
+	fs.Var(&m.audio.AGC, "agc", "automatic gain control: on, off or auto")
+	fs.Float64Var(&m.audio.SpeakerVolumeDB, "speaker-volume", 0, "speaker volume in dB: 0 as is, at most +20")
+	fs.Float64Var(&m.audio.MicGainDB, "mic-gain", 0, "microphone gain in dB: 0 as is, at most +20")
 }
 
 // config returns the call package's media settings, the config file
@@ -44,6 +51,7 @@ func (m *mediaOptions) config(fc fileConfig) call.MediaConfig {
 		Mic:     firstNonEmpty(m.mic, fc.Mic),
 		MicLoop: m.micLoop,
 		Speaker: firstNonEmpty(m.speaker, fc.Speaker),
+		Audio:   m.audio,
 
 		FrameSamples: m.frame.samples(),
 	}
