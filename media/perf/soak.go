@@ -165,13 +165,16 @@ func Soak(ctx context.Context, cfg SoakConfig) (SoakResult, error) {
 			cfg.Progress(s)
 		}
 	}
+	if len(samples) == 0 {
+		return SoakResult{}, errors.New("perf: soak: no sample taken")
+	}
 	return c.result(cfg, samples), nil
 }
 
 // result sums up the samples and the ends' counters.
 func (c *impairedCall) result(cfg SoakConfig, samples []SoakSample) SoakResult {
 	i, _ := slices.BinarySearchFunc(samples, cfg.Warmup, func(s SoakSample, d time.Duration) int { return int(s.At - d) })
-	steady := samples[min(i, len(samples)-3):]
+	steady := samples[max(0, min(i, len(samples)-3)):]
 	var (
 		at                = make([]float64, len(steady))
 		rss, heap, delays = make([]float64, len(steady)), make([]float64, len(steady)), make([]float64, len(steady))
