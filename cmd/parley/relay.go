@@ -71,8 +71,8 @@ func (r *relayOptions) validate() error {
 const allocationsPerCall = 4
 
 // start runs the relay and registers it with the directory, which first
-// checks that it can reach it; a relay it cannot reach is not run. The
-// returned stop ends the relay and its heartbeats.
+// checks that it can reach it; a relay the directory does not take is not
+// run. The returned stop ends the relay and its heartbeats.
 func (r *relayOptions) start(ctx context.Context, client *directory.Client, dirURL string, log *slog.Logger) (stop func(), err error) {
 	nothing := func() {}
 	if !r.on {
@@ -104,14 +104,16 @@ func (r *relayOptions) start(ctx context.Context, client *directory.Client, dirU
 	rctx, cancel := context.WithTimeout(ctx, dialTimeout)
 	err = client.RegisterRelay(rctx, v)
 	cancel()
-	if pe := (*directory.ProtocolError)(nil); errors.As(err, &pe) && pe.Code == "unreachable" {
-		sn.Close()
-		fmt.Printf("not relaying: %s\n", pe.Message)
-		return nothing, nil
-	}
 	if err != nil {
+		// Unreachable (behind a NAT), or a directory that takes no
+		// volunteers: the client works on without relaying.
 		sn.Close()
-		return nil, err
+		why := err.Error()
+		if pe := (*directory.ProtocolError)(nil); errors.As(err, &pe) {
+			why = pe.Message
+		}
+		fmt.Printf("not relaying: %s\n", why)
+		return nothing, nil
 	}
 	fmt.Printf("relaying for %s on %s\n", r.relayFor, v.URLs[1])
 	kctx, stopBeats := context.WithCancel(ctx)

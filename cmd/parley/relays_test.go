@@ -178,3 +178,17 @@ func TestCallOverTURNS(t *testing.T) {
 	}
 	r.checkHeard(t)
 }
+
+// TestRelayNotReachable: a volunteer relay the directory cannot reach
+// (its advertised address leads nowhere) is not offered, and the client
+// says so and carries on answering.
+func TestRelayNotReachable(t *testing.T) {
+	dirAddr := startDirectory(t)
+	p := startParley(t, "answer", "--user", "carol", "--home", filepath.Join(t.TempDir(), "carol"), "--directory", dirAddr,
+		"--speaker", "null", "--relay", "--relay-listen", "127.0.0.1:0", "--relay-public-ip", "192.0.2.1")
+	line := p.await(t, "not relaying", 10*time.Second)
+	if !strings.Contains(line, "cannot reach your relay at 192.0.2.1:") {
+		t.Errorf("said %q, want that the directory cannot reach it", line)
+	}
+	p.await(t, "waiting for calls", 10*time.Second)
+}
