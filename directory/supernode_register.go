@@ -22,7 +22,8 @@ type SupernodeRegistrarConfig struct {
 	// Directory is the directory's URL, in any form ClientConfig.URL
 	// takes (a comma-separated list: tried in turn).
 	Directory string
-	// Token is the directory's supernode token (--supernode-token).
+	// Token is the directory's supernode token (--supernode-token), if it
+	// has one.
 	Token        string
 	Registration SupernodeRegistration
 	// Load returns the allocations held now, sent with every heartbeat.
@@ -43,8 +44,8 @@ type SupernodeRegistrar struct {
 }
 
 // ErrRegistrationRefused means the directory refused a supernode's
-// registration (bad token, no operator supernodes, a malformed request):
-// trying again will not help.
+// registration (a missing or wrong token, a malformed request): trying
+// again will not help.
 var ErrRegistrationRefused = errors.New("supernode registration refused")
 
 // registrarTimeout bounds one registration request.
@@ -52,9 +53,6 @@ const registrarTimeout = 5 * time.Second
 
 // NewSupernodeRegistrar checks cfg; Register and Run do the work.
 func NewSupernodeRegistrar(cfg SupernodeRegistrarConfig) (*SupernodeRegistrar, error) {
-	if cfg.Token == "" {
-		return nil, errors.New("supernode registration needs the directory's supernode token")
-	}
 	r := &SupernodeRegistrar{cfg: cfg, log: cmp.Or(cfg.Logger, slog.Default()), client: &http.Client{Timeout: registrarTimeout}, heartbeat: RelayHeartbeat}
 	for _, raw := range strings.Split(cfg.Directory, ",") {
 		ws, err := websocketURL(strings.TrimSpace(raw))
@@ -127,7 +125,9 @@ func (r *SupernodeRegistrar) do(ctx context.Context, method, endpoint string, bo
 	if err != nil {
 		return err
 	}
-	req.Header.Set("Authorization", "Bearer "+r.cfg.Token)
+	if r.cfg.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+r.cfg.Token)
+	}
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := r.client.Do(req)
 	if err != nil {

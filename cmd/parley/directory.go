@@ -32,7 +32,7 @@ func runDirectory(ctx context.Context, args []string) error {
 	fs.StringVar(&tlsKey, "tls-key", "", "the PEM private key of --tls-cert")
 	fs.StringVar(&logLevel, "log-level", "info", "log detail on stderr: debug, info, warn or error")
 	fs.StringVar(&relays.SupernodeToken, "supernode-token", os.Getenv("PARLEY_SUPERNODE_TOKEN"),
-		"token operator supernodes register with (parley supernode --supernode-token); none: they cannot (env PARLEY_SUPERNODE_TOKEN)")
+		"token operator supernodes must register with (parley supernode --supernode-token); none: any supernode may (env PARLEY_SUPERNODE_TOKEN)")
 	fs.StringVar(&relays.AuthSecret, "auth-secret", os.Getenv("PARLEY_AUTH_SECRET"),
 		"TURN REST secret of supernodes that register without their own (their --auth-secret; env PARLEY_AUTH_SECRET)")
 	if _, err := parseArgs(fs, args, 0); err != nil {
@@ -93,6 +93,9 @@ func runDirectory(ctx context.Context, args []string) error {
 	}
 	go func() { serveErr <- httpSrv.Serve(ln) }()
 	log.Info("directory listening", "addr", addr, "data", data, "nats", natsURL)
+	if relays.SupernodeToken == "" {
+		log.Info("any supernode may register: give --supernode-token to take only yours")
+	}
 	fmt.Printf("directory listening on %s\n", addr)
 
 	select {

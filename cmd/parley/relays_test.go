@@ -16,24 +16,25 @@ import (
 const testSupernodeToken = "test-supernode-token"
 
 // startRegisteredSupernode runs 'parley supernode' on loopback, registered
-// with the directory at dirAddr (relaying to loopback peers), and returns
-// its process once the directory has it.
-func startRegisteredSupernode(t *testing.T, dirAddr string) *proc {
+// with the directory at dirAddr (relaying to loopback peers) with extra
+// flags, and returns its process once the directory has it.
+func startRegisteredSupernode(t *testing.T, dirAddr string, extra ...string) *proc {
 	t.Helper()
-	p := startParley(t, "supernode", "--listen", "127.0.0.1:0", "--public-ip", "127.0.0.1", "--allow-peer", "127.0.0.0/8",
-		"--directory", dirAddr, "--supernode-token", testSupernodeToken, "--log-level", "warn")
+	p := startParley(t, append([]string{"supernode", "--listen", "127.0.0.1:0", "--public-ip", "127.0.0.1", "--allow-peer", "127.0.0.0/8",
+		"--directory", dirAddr, "--log-level", "warn"}, extra...)...)
 	p.await(t, "supernode registered", 10*time.Second)
 	return p
 }
 
 // TestCallThroughDirectorySupernode makes a relay-only call with no ICE
 // server given: the directory hands both sides the supernode that
-// registered with it, and credentials for it.
+// registered with it, and credentials for it. Directory and supernode run
+// as DESIGN §4 shows them, with no token and no shared secret.
 func TestCallThroughDirectorySupernode(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end call skipped in -short mode")
 	}
-	dirAddr := startDirectory(t, "--supernode-token", testSupernodeToken)
+	dirAddr := startDirectory(t)
 	startRegisteredSupernode(t, dirAddr)
 	r := talk{dirAddr: dirAddr, aliceFlags: []string{"--relay-only"}, bobFlags: []string{"--relay-only"}}.run(t)
 	for _, s := range []call.Stats{r.alice, r.bob} {
@@ -74,7 +75,7 @@ func TestDirectoryRelayedSetupMedian(t *testing.T) {
 	}{
 		{"loopback-relay-only", func(t *testing.T) (string, runner, runner) {
 			dirAddr := startDirectory(t, "--supernode-token", testSupernodeToken)
-			startRegisteredSupernode(t, dirAddr)
+			startRegisteredSupernode(t, dirAddr, "--supernode-token", testSupernodeToken)
 			return dirAddr, onThisHost, onThisHost
 		}, []string{"--relay-only"}},
 		{"symmetric-nats", func(t *testing.T) (string, runner, runner) {

@@ -29,7 +29,7 @@ func runSupernode(ctx context.Context, args []string) error {
 		token                string
 		capacity             int
 	)
-	fs := newFlagSet("supernode", "supernode --listen HOST:PORT --public-ip IP (--directory URL --supernode-token T | --auth-secret SECRET) [flags]", os.Stderr)
+	fs := newFlagSet("supernode", "supernode --listen HOST:PORT --public-ip IP (--directory URL [--supernode-token T] | --auth-secret SECRET) [flags]", os.Stderr)
 	fs.StringVar(&cfg.Listen, "listen", "0.0.0.0:3478", "HOST:PORT for STUN and TURN, on UDP and TCP")
 	fs.StringVar(&publicIP, "public-ip", "", "the address peers reach the relay ports on (required)")
 	fs.StringVar(&cfg.AuthSecret, "auth-secret", os.Getenv("PARLEY_AUTH_SECRET"),
@@ -51,7 +51,7 @@ func runSupernode(ctx context.Context, args []string) error {
 	fs.StringVar(&tlsKey, "tls-key", "", "PEM private key for --tls-listen")
 	fs.StringVar(&metricsAddr, "metrics", "", "HOST:PORT to serve Prometheus /metrics on (default: none)")
 	fs.StringVar(&dir, "directory", "", "the directory to register with, which then hands clients credentials for this supernode (http[s]://, ws[s]:// or host:port; comma-separated: tried in turn)")
-	fs.StringVar(&token, "supernode-token", os.Getenv("PARLEY_SUPERNODE_TOKEN"), "the directory's --supernode-token (env PARLEY_SUPERNODE_TOKEN)")
+	fs.StringVar(&token, "supernode-token", os.Getenv("PARLEY_SUPERNODE_TOKEN"), "the directory's --supernode-token, if it has one (env PARLEY_SUPERNODE_TOKEN)")
 	fs.IntVar(&capacity, "capacity", 0, "allocations to take at most, as told to the directory, which ranks supernodes by load against it (0: no limit)")
 	fs.StringVar(&logLevel, "log-level", "info", "log detail on stderr: debug, info, warn or error")
 	if _, err := parseArgs(fs, args, 0); err != nil {
@@ -69,9 +69,7 @@ func runSupernode(ctx context.Context, args []string) error {
 	}
 	switch {
 	case dir == "" && cfg.AuthSecret == "":
-		return badUsage("give --directory (with --supernode-token) to register, or --auth-secret to share a secret with clients")
-	case dir != "" && token == "":
-		return badUsage("--directory needs the directory's --supernode-token")
+		return badUsage("give --directory to register, or --auth-secret to share a secret with clients")
 	case capacity < 0:
 		return badUsage("--capacity must be 0 or more")
 	}
