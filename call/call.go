@@ -682,6 +682,13 @@ func (c *Call) setState(st State, message string) {
 	c.mu.Lock()
 	c.status.State = st
 	c.mu.Unlock()
+	if fe := c.frontEnd.Load(); fe != nil && c.direction == Outgoing {
+		tone := media.NoTone
+		if st == StateRinging {
+			tone = media.Ringback // on a sound device; files record only the call
+		}
+		fe.PlayTone(tone)
+	}
 	c.emit(string(st), message)
 }
 

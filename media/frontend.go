@@ -114,8 +114,15 @@ type FrontEnd struct {
 	// microphone's overruns counted so far.
 	sinceVoice int // samples since the VAD last heard speech
 	overruns   uint64
-	// Owned by the speaker's writer: its scaled frame.
-	scaled []int16
+	// writeMu serialises the speaker's writers (the call's receiver, a
+	// tone) and guards scaled, the frame after the volume.
+	writeMu sync.Mutex
+	scaled  []int16
+
+	// toneMu guards toneStop, which stops the tone playing and waits for
+	// it; nil when none plays.
+	toneMu   sync.Mutex
+	toneStop func()
 
 	micGain, volume  atomic.Uint64 // float64 bits: linear factors
 	micDBFS, spkDBFS atomic.Uint64 // float64 bits: the last frame's level
@@ -279,6 +286,36 @@ func (f *FrontEnd) SetSpeakerVolume(db float64) {
 	f.volume.Store(math.Float64bits(math.Pow(10, min(db, maxGainDB)/20)))
 }
 
+// PlayTone plays t (NoTone: stops the tone playing) on the speaker, if it
+// is a sound device: files record only the call. A tone that repeats plays
+// until the next PlayTone.
+func (f *FrontEnd) PlayTone(t Tone) {
+	f.toneMu.Lock()
+	defer f.toneMu.Unlock()
+	if f.toneStop != nil {
+		f.toneStop()
+		f.toneStop = nil
+	}
+	f.mu.Lock()
+	device := f.tapped && !f.speakerClose
+	f.mu.Unlock()
+	if t == NoTone || !device {
+		return
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := PlayTone(ctx, f.Sink(), t); err != nil {
+			f.log.Debug("tone", "tone", t, "err", err)
+		}
+	}()
+	f.toneStop = func() {
+		cancel()
+		<-done
+	}
+}
+
 // Meter is a FrontEnd's live levels, for level meters.
 type Meter struct {
 	MicDBFS, SpeakerDBFS float64 // the last frame sent and played
@@ -321,6 +358,7 @@ func (f *FrontEnd) closeMic() error {
 }
 
 func (f *FrontEnd) closeSpeaker() error {
+	f.PlayTone(NoTone)
 	f.mu.Lock()
 	if f.speakerClose {
 		f.mu.Unlock()
@@ -443,6 +481,8 @@ func (f *FrontEnd) leadLocked() time.Duration {
 
 // writeSpeaker plays pcm on whichever speaker is current.
 func (f *FrontEnd) writeSpeaker(pcm []int16) error {
+	f.writeMu.Lock()
+	defer f.writeMu.Unlock()
 	if cap(f.scaled) < len(pcm) {
 		f.scaled = make([]int16, len(pcm))
 	}

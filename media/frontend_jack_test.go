@@ -138,3 +138,36 @@ func TestFrontEndSurvivesDeviceLoss(t *testing.T) {
 		}
 	}
 }
+
+// TestFrontEndRingbackThroughJACK plays the ringback tone on a device
+// speaker wired to the microphone: the microphone hears 425 Hz until the
+// tone is stopped.
+func TestFrontEndRingbackThroughJACK(t *testing.T) {
+	startJACK(t)
+	f, err := OpenFrontEnd(FrontEndConfig{AudioSettings: AudioSettings{AEC: Off, NS: Off, AGC: Off}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if !loopBack(t) {
+		t.Skip("jack_connect is not installed: no way to hear the speaker")
+	}
+	f.PlayTone(Ringback)
+	frame := make([]int16, FrameSamples)
+	var heard []int16
+	for range 40 { // 800 ms: within the first second's burst
+		if err := f.Source().ReadFrame(t.Context(), frame); err != nil {
+			t.Fatal(err)
+		}
+		heard = append(heard, frame...)
+	}
+	tail := toFloat64(heard[len(heard)/2:])
+	within(t, "ringback frequency", zeroCrossingFrequency(tail, SampleRate), 420, 430)
+	f.PlayTone(NoTone)
+	for range 10 {
+		if err := f.Source().ReadFrame(t.Context(), frame); err != nil {
+			t.Fatal(err)
+		}
+	}
+	within(t, "level after the tone stopped", rms(toFloat64(frame)), 0, 0.001)
+}
