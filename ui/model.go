@@ -1065,6 +1065,6 @@ func (m *Model) micCheck() tea.Cmd {
 		case dbfs > -3:
 			verdict = "clipping: too loud"
 		}
-		return fmt.Sprintf("mic %s: loudest %.0f dBFS %s, %s", mic, dbfs, meter(dbfs), verdict), nil
+		return fmt.Sprintf("mic %s: loudest %s, %s", mic, meter(dbfs), verdict), nil
 	})
 }

@@ -589,7 +589,7 @@ func TestSettings(t *testing.T) {
 		},
 	})
 	h.keys("S")
-	h.wantScreen("Settings", "mic      tone:440", "speaker  null", "> USB headset", "mic+speaker", "HDMI", "speaker      ALSA (default)")
+	h.wantScreen("Settings", "mic      tone:440", "speaker  null", "> USB headset", "mic+speaker", "HDMI", "speaker     default ALSA")
 	h.keys("i<down>o")
 	h.wantScreen("mic      device:USB headset", "speaker  device:HDMI")
 	h.keys("<down>i") // HDMI has no microphone
@@ -597,7 +597,7 @@ func TestSettings(t *testing.T) {
 	h.keys("t")
 	h.wantScreen("played a test tone on device:HDMI")
 	h.keys("l")
-	h.wantScreen("mic device:USB headset: loudest -20 dBFS", "good")
+	h.wantScreen("mic device:USB headset: loudest ████████░░░░ -20 dBFS, good")
 	h.wantScreen("relay    off")
 	h.keys("r")
 	h.wantScreen("relay    on", "relaying if the directory can reach")

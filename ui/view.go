@@ -12,6 +12,7 @@ import (
 
 	"github.com/parley-voip/parley/call"
 	"github.com/parley-voip/parley/directory"
+	"github.com/parley-voip/parley/media"
 )
 
 // Colours only add to what symbols and words already say, so the screen
@@ -372,7 +373,11 @@ func meter(dbfs float64) string {
 	const cells = 12
 	n := int(math.Round((dbfs + 60) / 60 * cells))
 	n = min(max(n, 0), cells)
-	return strings.Repeat("█", n) + strings.Repeat("░", cells-n) + fmt.Sprintf(" %.0f dBFS", math.Max(dbfs, -99))
+	bar := strings.Repeat("█", n) + strings.Repeat("░", cells-n)
+	if dbfs <= media.SilenceDBFS {
+		return bar + " silence"
+	}
+	return bar + fmt.Sprintf(" %.0f dBFS", dbfs)
 }
 
 func (m *Model) ringingLines(room int) []string {
@@ -434,13 +439,13 @@ func (m *Model) settingsLines() []string {
 		}
 		def := ""
 		if d.DefaultInput || d.DefaultOutput {
-			def = " (default)"
+			def = "default"
 		}
 		mark := "  "
 		if i == m.deviceSel {
 			mark = styleSelected.Render(">") + " "
 		}
-		lines = append(lines, fmt.Sprintf("  %s%-34s %-12s %s%s", mark, d.Name, strings.Join(roles, "+"), d.HostAPI, def))
+		lines = append(lines, fmt.Sprintf("  %s%-26s %-11s %-7s %s", mark, d.Name, strings.Join(roles, "+"), def, d.HostAPI))
 	}
 	return lines
 }

@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -87,8 +88,17 @@ func (p *pane) await(timeout time.Duration, subs ...string) string {
 // environment (no directory or user from the test's own) and says how it
 // exited, so the test can read that off the screen.
 func uiCommand(t *testing.T, home string, args ...string) string {
+	return uiCommandEnv(t, home, nil, args...)
+}
+
+// uiCommandEnv is uiCommand with more environment variables (NAME=VALUE).
+func uiCommandEnv(t *testing.T, home string, env []string, args ...string) string {
 	q := func(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
-	line := fmt.Sprintf("env -u PARLEY_DIRECTORY -u PARLEY_USER HOME=%s PARLEY_HOME=%s %s", q(home), q(home), q(parleyBinary(t)))
+	line := fmt.Sprintf("env -u PARLEY_DIRECTORY -u PARLEY_USER HOME=%s PARLEY_HOME=%s", q(home), q(home))
+	for _, e := range env {
+		line += " " + q(e)
+	}
+	line += " " + q(parleyBinary(t))
 	for _, a := range args {
 		line += " " + q(a)
 	}
@@ -196,4 +206,65 @@ func TestTUIAnswersAgainstATestDirectory(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(bobHome, logFile)); err != nil {
 		t.Errorf("no log file in the home: %v", err)
 	}
+}
+
+// startJACKServer runs a private JACK server on its dummy driver, which
+// stands in for a sound card (PortAudio lists its ports as a device and
+// paces its streams in real time), and returns its name for
+// JACK_DEFAULT_SERVER. It stops when the test ends.
+func startJACKServer(t *testing.T) string {
+	t.Helper()
+	jackd, err := exec.LookPath("jackd")
+	if err != nil {
+		t.Skip("jackd is not installed (Debian package jackd2)")
+	}
+	name := fmt.Sprintf("parley-tui-test-%d", os.Getpid())
+	cmd := exec.Command(jackd, "--no-realtime", "-d", "dummy", "-r", "48000", "-p", "960")
+	cmd.Env = append(os.Environ(), "JACK_DEFAULT_SERVER="+name)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL} // should the test die first
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start jackd: %v", err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		cmd.Wait()
+	})
+	wait := exec.Command("jack_wait", "--wait", "--timeout", "10")
+	wait.Env = cmd.Env
+	if out, err := wait.CombinedOutput(); err != nil {
+		t.Fatalf("jackd did not come up: %v\n%s", err, out)
+	}
+	return name
+}
+
+func TestTUIWithASoundServer(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end UI test skipped in -short mode")
+	}
+	server := startJACKServer(t)
+	p := startPane(t, uiCommandEnv(t, t.TempDir(), []string{"JACK_DEFAULT_SERVER=" + server}))
+	p.await(20*time.Second, "name:")
+	if strings.Contains(p.screen(), "No sound card") {
+		t.Fatalf("a banner says there is no sound card although JACK's ports are one:\n%s", p.screen())
+	}
+	p.typeLine("alice")
+	p.await(20*time.Second, "● echo")
+
+	// Settings list PortAudio's devices; the checks run on the real device.
+	p.tmux("send-keys", "S")
+	settings := p.await(10*time.Second, "mic      default", "> system", "mic+speaker", "JACK")
+	t.Logf("settings:\n%s", settings)
+	p.tmux("send-keys", "t")
+	p.await(10*time.Second, "played a test tone on default")
+	p.tmux("send-keys", "l")
+	p.await(10*time.Second, "mic default: loudest") // the dummy driver captures silence
+
+	// A call through the sound server: the devices open, the call runs.
+	p.tmux("send-keys", "S") // back to the contacts (an Escape would make the next key an Alt-key)
+	p.await(5*time.Second, "Contacts (1)")
+	p.typeLine(":call echo")
+	p.await(20*time.Second, "call with echo  active", "path     direct")
+	time.Sleep(1500 * time.Millisecond)
+	p.typeLine(":hangup")
+	p.await(10*time.Second, "call with echo ended: local-hangup")
 }
