@@ -17,6 +17,7 @@ import (
 	"github.com/pion/srtp/v3"
 
 	"github.com/parley-voip/parley/media"
+	"github.com/parley-voip/parley/media/dsp"
 	"github.com/parley-voip/parley/media/jitter"
 )
 
@@ -86,7 +87,7 @@ func encodeAll(frames [][]int16, cfg media.EncoderConfig) ([][]byte, error) {
 
 // Stages returns the pipeline's stages, each per 20 ms frame of speech:
 // the codec alone (encode at complexity 5, 9 and 10; decode; FEC decode;
-// concealment), the jitter buffer, and the whole path at one end of a call
+// concealment), the jitter buffer, the capture processing, and the whole path at one end of a call
 // with the codec in it — capture → encode → RTP → SRTP and SRTP → RTP →
 // jitter buffer → decode → sink.
 func Stages() []Stage {
@@ -98,6 +99,13 @@ func Stages() []Stage {
 		{"decode-fec", decodeFECStage},
 		{"conceal", concealStage},
 		{"jitter-buffer", jitterStage},
+		// Capture processing (media/dsp): voice detection alone, then
+		// with each stage, then all of them (the default on a device).
+		{"dsp-vad", dspStage(dsp.Config{EchoOff: true, NoiseOff: true, GainOff: true})},
+		{"dsp-aec", dspStage(dsp.Config{NoiseOff: true, GainOff: true})},
+		{"dsp-ns", dspStage(dsp.Config{EchoOff: true, GainOff: true})},
+		{"dsp-agc", dspStage(dsp.Config{EchoOff: true, NoiseOff: true})},
+		{"dsp-all", dspStage(dsp.Config{})},
 		{"send-pipeline", sendStage(true)},
 		{"receive-pipeline", receiveStage(true)},
 		// The same without the codec: what Parley adds, measured directly
