@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"slices"
 	"strings"
@@ -41,6 +42,9 @@ type Config struct {
 	// and MicLevel.
 	TestTone func(ctx context.Context, speaker string) error
 	MicLevel func(ctx context.Context, mic string) (dbfs float64, err error)
+	// Ring plays the ringtone on a sound device speaker until ctx ends;
+	// nil → media.Ring. Other speakers get the terminal's bell.
+	Ring func(ctx context.Context, speaker string) error
 	// Relay starts (on) or stops volunteering as a relay for others' calls;
 	// nil hides the setting. RelayOn says whether it starts on.
 	Relay   func(on bool) error
@@ -121,6 +125,7 @@ type Model struct {
 	micLevel, speakerLevel float64
 	ringing                Call   // an incoming call waiting for an answer
 	ringingFP              string // its caller's pinned key fingerprint, if known
+	stopRing               context.CancelFunc
 	ended                  *endedCall
 	history                []call.HistoryRecord
 	devices                []media.DeviceInfo
@@ -155,6 +160,9 @@ func New(cfg Config) *Model {
 	}
 	if m.cfg.MicLevel == nil {
 		m.cfg.MicLevel = MicLevel
+	}
+	if m.cfg.Ring == nil {
+		m.cfg.Ring = func(ctx context.Context, speaker string) error { return media.Ring(ctx, speaker, io.Discard) }
 	}
 	m.input = textinput.New()
 	m.input.CharLimit = 200
@@ -215,6 +223,7 @@ type (
 		live   call.Stats
 		status call.Status
 	}
+	msgBell        struct{ c Call }
 	msgFingerprint struct {
 		c  Call
 		fp string
@@ -377,7 +386,12 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		m.page = pageContacts
 		b := m.backend
 		fingerprint := func() tea.Msg { return msgFingerprint{msg.c, b.PeerFingerprint(msg.c.Peer())} }
-		return m, tea.Batch(m.listenIncoming(), watchCall(msg.c), fingerprint, tea.Raw("\a"))
+		return m, tea.Batch(m.listenIncoming(), watchCall(msg.c), fingerprint, m.ring(msg.c))
+	case msgBell:
+		if msg.c != m.ringing {
+			return m, nil
+		}
+		return m, tea.Batch(tea.Raw("\a"), bellAfter(msg.c))
 	case msgFingerprint:
 		if msg.c == m.ringing {
 			m.ringingFP = msg.fp
@@ -454,6 +468,7 @@ func (m *Model) callEnded(msg msgCallEnded) tea.Cmd {
 	switch msg.c {
 	case m.ringing:
 		m.ringing = nil
+		m.stopRinging()
 		if msg.st.EndReason == call.EndMissed {
 			m.setInfo("missed call from " + msg.c.Peer())
 		}
@@ -583,6 +598,43 @@ func (m *Model) ringingKey(k tea.KeyPressMsg) tea.Cmd {
 	return nil
 }
 
+// ringPeriod is the ringtone's cadence (ITU-T E.180: 1 s on, 4 s off),
+// which the terminal bell keeps too.
+const ringPeriod = 5 * time.Second
+
+// ring announces c: the ringtone on a sound device, or else the terminal
+// bell at each ring, until stopRinging.
+func (m *Model) ring(c Call) tea.Cmd {
+	if !isDevice(m.speaker) {
+		return tea.Batch(tea.Raw("\a"), bellAfter(c))
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	m.stopRing = cancel
+	ring, speaker := m.cfg.Ring, orDefault(m.speaker)
+	return func() tea.Msg {
+		if err := ring(ctx, speaker); err != nil {
+			return msgDone{err: fmt.Errorf("ringtone: %w", err)}
+		}
+		return nil
+	}
+}
+
+func bellAfter(c Call) tea.Cmd {
+	return tea.Tick(ringPeriod, func(time.Time) tea.Msg { return msgBell{c} })
+}
+
+func (m *Model) stopRinging() {
+	if m.stopRing != nil {
+		m.stopRing()
+		m.stopRing = nil
+	}
+}
+
+// isDevice reports whether a speaker spec is a sound device.
+func isDevice(spec string) bool {
+	return spec == "" || spec == "default" || strings.HasPrefix(spec, "device:")
+}
+
 // answer takes the ringing call; watchCall has followed it since it rang.
 func (m *Model) answer() tea.Cmd {
 	if m.ringing == nil {
@@ -591,6 +643,7 @@ func (m *Model) answer() tea.Cmd {
 	}
 	c := m.ringing
 	m.ringing = nil
+	m.stopRinging()
 	c.Answer()
 	m.follow(c)
 	m.setInfo("answering " + c.Peer() + "…")
@@ -609,6 +662,7 @@ func (m *Model) reject() {
 		return
 	}
 	m.ringing.Reject()
+	m.stopRinging()
 	m.setInfo("declined the call from " + m.ringing.Peer())
 }
 
@@ -773,6 +827,7 @@ func (m *Model) quit() tea.Cmd {
 	}
 	if m.ringing != nil {
 		m.ringing.Reject()
+		m.stopRinging()
 	}
 	return tea.Quit
 }

@@ -187,9 +187,10 @@ func (c *fakeCall) end(st call.Stats) {
 // until none comes within a short wait (commands that wait on channels
 // are left waiting, as they would be in a program).
 type harness struct {
-	t    *testing.T
-	m    *Model
-	msgs chan tea.Msg
+	t     *testing.T
+	m     *Model
+	msgs  chan tea.Msg
+	bells int // terminal bells rung
 }
 
 func newHarness(t *testing.T, cfg Config) *harness {
@@ -223,7 +224,11 @@ func (h *harness) settle() {
 				for _, c := range msg {
 					h.run(c)
 				}
-			case tea.RawMsg, tea.QuitMsg:
+			case tea.RawMsg:
+				if msg.Msg == "\a" {
+					h.bells++
+				}
+			case tea.QuitMsg:
 			default:
 				_, cmd := h.m.Update(msg)
 				h.run(cmd)
@@ -290,7 +295,7 @@ func (h *harness) fits() {
 }
 
 func loggedIn(t *testing.T, b *fakeBackend) *harness {
-	return newHarness(t, Config{User: b.user, Directory: "127.0.0.1:8478",
+	return newHarness(t, Config{User: b.user, Directory: "127.0.0.1:8478", Speaker: "null",
 		Start: func(context.Context, string) (Backend, error) { return b, nil }})
 }
 
@@ -518,6 +523,46 @@ func TestIncomingCall(t *testing.T) {
 			h.wantScreen(tt.screen)
 		})
 	}
+}
+
+func TestRinging(t *testing.T) {
+	t.Run("bell-without-a-device", func(t *testing.T) {
+		b := newFakeBackend("alice", bob)
+		h := loggedIn(t, b) // speaker null
+		b.incoming <- newFakeCall("bob", call.Incoming)
+		h.settle()
+		if h.bells != 1 {
+			t.Errorf("%d bells at the first ring, want 1", h.bells)
+		}
+		h.send(msgBell{h.m.ringing})
+		if h.bells != 2 {
+			t.Errorf("%d bells after the second ring, want 2", h.bells)
+		}
+	})
+	t.Run("ringtone-on-a-device", func(t *testing.T) {
+		b := newFakeBackend("alice", bob)
+		rang := make(chan string, 1)
+		stopped := make(chan struct{})
+		h := newHarness(t, Config{User: "alice", Speaker: "device:USB headset",
+			Start: func(context.Context, string) (Backend, error) { return b, nil },
+			Ring: func(ctx context.Context, speaker string) error {
+				rang <- speaker
+				<-ctx.Done()
+				close(stopped)
+				return nil
+			}})
+		b.incoming <- newFakeCall("bob", call.Incoming)
+		h.settle()
+		if got := <-rang; got != "device:USB headset" || h.bells != 0 {
+			t.Errorf("rang on %q with %d bells, want the device and no bell", got, h.bells)
+		}
+		h.keys("a")
+		select {
+		case <-stopped:
+		case <-time.After(5 * time.Second):
+			t.Fatal("the ringtone went on after the call was answered")
+		}
+	})
 }
 
 func TestMissedCall(t *testing.T) {
