@@ -47,7 +47,8 @@ type benchDirectoryResult struct {
 	FanoutP99MS      float64 `json:"fanout_p99_ms"`
 	// ServerFanoutP99MS is the directories' own share: from a change's
 	// publication on NATS to its frames being queued for the contacts
-	// (the upper bound of the histogram bucket holding the 99th percentile).
+	// (the upper bound of the histogram bucket holding the 99th percentile;
+	// -1 if beyond the largest bound, 1 s).
 	ServerFanoutP99MS float64 `json:"server_fanout_p99_ms"`
 
 	// Memory of the directory processes, summed, once the presence changes
@@ -102,7 +103,10 @@ func runBenchDirectory(ctx context.Context, args []string) error {
 	if err := raiseFileLimit(uint64(perProcess + 1024)); err != nil {
 		return fmt.Errorf("%w; or spread the clients over more --nodes and --generators", err)
 	}
-	progress := func(format string, args ...any) { fmt.Fprintf(os.Stderr, "bench directory: "+format+"\n", args...) }
+	began := time.Now()
+	progress := func(format string, args ...any) {
+		fmt.Fprintf(os.Stderr, "bench directory: %5.1fs: "+format+"\n", append([]any{time.Since(began).Seconds()}, args...)...)
+	}
 
 	// State lives in a NATS server in this process, so that the contact
 	// lists can be written straight into it; directories and generators
@@ -707,12 +711,12 @@ func serverFanoutP99(before, after map[string]float64) float64 {
 	if len(bs) == 0 || bs[len(bs)-1].n == 0 {
 		return 0
 	}
-	for _, b := range bs {
+	for _, b := range bs[:len(bs)-1] {
 		if b.n >= 0.99*bs[len(bs)-1].n {
 			return b.le * 1000
 		}
 	}
-	return math.Inf(1)
+	return -1 // beyond the histogram's largest bound
 }
 
 // processRSS returns the resident memory of process pid, from /proc.
