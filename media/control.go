@@ -2,6 +2,7 @@ package media
 
 import (
 	"math"
+	"slices"
 	"time"
 
 	"github.com/pion/rtcp"
@@ -46,6 +47,11 @@ const (
 	// bitrate then drops by delayBackoff.
 	queueDelayLimit = 40 * time.Millisecond
 	delayBackoff    = 0.85
+	// baseRTTReports is how many reports the smallest round trip is taken
+	// over: the path's base delay changes with the path (an ICE restart
+	// onto a relay), and a smallest-ever would then read as a standing
+	// queue and hold the bitrate at its floor for the rest of the call.
+	baseRTTReports = 30
 	// Near the bitrate where the path last congested the increase is
 	// additive, additiveStep a report, as GCC's is near convergence: the
 	// bitrate creeps back towards the bottleneck instead of overshooting it
@@ -74,12 +80,13 @@ type encoderSettings struct {
 	lossPercent  int
 	fec          bool
 	complexity   int
-	reportedLoss float64 // smoothed fraction lost from the receiver reports
-	bandwidth    int     // the peer's estimate of the path (REMB), bits/s; 0 if none
-	frameSamples int     // the frame sent
-	baseFrame    int     // the configured frame, returned to when the path allows
-	minRTT       time.Duration
-	ceiling      int // the bitrate at the last congestion; 0 when none or passed
+	reportedLoss float64                       // smoothed fraction lost from the receiver reports
+	bandwidth    int                           // the peer's estimate of the path (REMB), bits/s; 0 if none
+	frameSamples int                           // the frame sent
+	baseFrame    int                           // the configured frame, returned to when the path allows
+	rtts         [baseRTTReports]time.Duration // the last reports' round trips, a ring
+	rttReports   int                           // reports that gave a round trip
+	ceiling      int                           // the bitrate at the last congestion; 0 when none or passed
 }
 
 // onReport folds in one receiver report: its fraction lost (0..1) and,
@@ -88,10 +95,9 @@ func (s *encoderSettings) onReport(fraction float64, rtt time.Duration, haveRTT 
 	s.reportedLoss = lossSmoothing*fraction + (1-lossSmoothing)*s.reportedLoss
 	queuing := false
 	if haveRTT {
-		if s.minRTT == 0 || rtt < s.minRTT {
-			s.minRTT = rtt
-		}
-		queuing = rtt-s.minRTT > queueDelayLimit
+		s.rtts[s.rttReports%baseRTTReports] = rtt
+		s.rttReports++
+		queuing = rtt-slices.Min(s.rtts[:min(s.rttReports, baseRTTReports)]) > queueDelayLimit
 	}
 	congested := fraction > congestedLoss || queuing
 	if congested {

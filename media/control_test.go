@@ -70,6 +70,18 @@ func TestEncoderSettingsFollowQueueDelay(t *testing.T) {
 	if s.bitrate <= int(float64(clean)*delayBackoff) {
 		t.Errorf("queue gone: bitrate %d did not climb", s.bitrate)
 	}
+	// A new path (an ICE restart onto a relay) 80 ms longer: a queue at
+	// first, then the base the delay is measured from.
+	for range baseRTTReports {
+		s.onReport(0, 100*time.Millisecond, true)
+	}
+	low := s.bitrate
+	for range 5 {
+		s.onReport(0, 100*time.Millisecond, true)
+	}
+	if s.bitrate <= low {
+		t.Errorf("%d reports on a longer path: bitrate %d, then %d: still read as a queue", baseRTTReports+5, low, s.bitrate)
+	}
 }
 
 func TestReportRTT(t *testing.T) {

@@ -375,9 +375,12 @@ func TestLossAndJitter(t *testing.T) {
 // cmd/parley caps real processes with the kernel's tbf, both ways).
 func TestBandwidthCap(t *testing.T) {
 	if testing.Short() {
-		t.Skip("26 s call over a virtual network: skipped with -short")
+		t.Skip("30 s call over a virtual network: skipped with -short")
 	}
-	const capBPS = 24000
+	const (
+		capBPS    = 24000
+		liftedFor = 14 * time.Second
+	)
 	tbf := vnet.NewTBFQueue(10_000_000, 10_000, 100_000) // uncapped while connecting
 	c := startVnetCall(t, nil, func(n *vnet.Net) vnet.NIC {
 		q, err := vnet.NewQueue(n, tbf)
@@ -407,18 +410,21 @@ func TestBandwidthCap(t *testing.T) {
 	tbf.SetRate(10_000_000)
 	tbf.SetBurst(10_000)
 	tbf.SetSize(100_000)
-	time.Sleep(10 * time.Second)
+	time.Sleep(liftedFor)
 	lifted := c.sender.Stats()
 	c.stop()
 	t.Logf("capped at %d bit/s: sending %.0f bit/s, encoder %d bit/s, %d-sample frames; cap lifted: encoder %d bit/s, %d-sample frames",
 		capBPS, capped, cappedSettings.Bitrate, cappedSettings.FrameSamples, lifted.Bitrate, lifted.FrameSamples)
-	// The wire rate is estimated from the payload and a fixed header size:
-	// allow it 5 %.
-	if capped > 1.05*capBPS {
+	// The wire rate is estimated from the payload and a fixed header size,
+	// and a sender probing for more overshoots a bottleneck a little: allow
+	// it 10 %.
+	if capped > 1.1*capBPS {
 		t.Errorf("under a %d bit/s cap the sender still sends %.0f bit/s after 8 s", capBPS, capped)
 	}
-	if 2*lifted.Bitrate < 3*cappedSettings.Bitrate {
-		t.Errorf("10 s after the cap was lifted the encoder is at %d bit/s, want ≥ 1.5× the capped %d", lifted.Bitrate, cappedSettings.Bitrate)
+	// At 60 ms frames the capped encoder runs at 18-22 kbit/s; it climbs
+	// back at 8 % a clean report, once past where the path congested.
+	if lifted.Bitrate < max(capBPS, 13*cappedSettings.Bitrate/10) {
+		t.Errorf("%v after the cap was lifted the encoder is at %d bit/s, want ≥ 1.3× the capped %d and above the cap", liftedFor, lifted.Bitrate, cappedSettings.Bitrate)
 	}
 	res, err := quality.Compare(c.tee.pcm, c.sink.pcm, media.SampleRate, time.Second)
 	if err != nil {
