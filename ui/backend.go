@@ -5,6 +5,7 @@ import (
 
 	"github.com/parley-voip/parley/call"
 	"github.com/parley-voip/parley/directory"
+	"github.com/parley-voip/parley/media"
 )
 
 // Backend is what the UI drives: one logged-in user's directory session and
@@ -61,4 +62,10 @@ type Call interface {
 	// mute and SAS.
 	LiveStats() call.Stats
 	Status() call.Status
+	// Meter returns the sound's levels now; ok is false while the call
+	// has no sound devices of its own open.
+	Meter() (m media.Meter, ok bool)
+	// SwitchDevices moves the running call to another microphone and
+	// speaker (media specs; "" keeps one).
+	SwitchDevices(mic, speaker string) error
 }

@@ -84,11 +84,9 @@ func (m *Model) execute(line string) tea.Cmd {
 	case "note":
 		return m.setStatus(m.status, rest)
 	case "mic":
-		m.setDevices(rest, m.speaker)
-		return nil
+		return m.setDevices(rest, m.speaker)
 	case "speaker":
-		m.setDevices(m.mic, rest)
-		return nil
+		return m.setDevices(m.mic, rest)
 	case "relay":
 		switch rest {
 		case "on", "off":

@@ -219,9 +219,11 @@ type (
 		err error
 	}
 	msgTick struct {
-		c      Call
-		live   call.Stats
-		status call.Status
+		c       Call
+		live    call.Stats
+		status  call.Status
+		meter   media.Meter
+		metered bool // meter holds the levels now
 	}
 	msgBell        struct{ c Call }
 	msgFingerprint struct {
@@ -323,10 +325,15 @@ func watchCall(c Call) tea.Cmd {
 	)
 }
 
-// tick samples c's state and live figures once a second while it lasts.
+// tickPeriod is how often the call panel samples the call: often enough
+// for the level meters to follow speech.
+const tickPeriod = 250 * time.Millisecond
+
+// tick samples c's state, figures and levels while it lasts.
 func tick(c Call) tea.Cmd {
-	return tea.Tick(time.Second, func(time.Time) tea.Msg {
-		return msgTick{c, c.LiveStats(), c.Status()}
+	return tea.Tick(tickPeriod, func(time.Time) tea.Msg {
+		meter, ok := c.Meter()
+		return msgTick{c: c, live: c.LiveStats(), status: c.Status(), meter: meter, metered: ok}
 	})
 }
 
@@ -434,7 +441,11 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		}
 		m.curStatus = msg.status
 		if m.curState == callActive {
-			m.updateLevels(msg.live)
+			if msg.metered {
+				m.micLevel, m.speakerLevel = msg.meter.MicDBFS, msg.meter.SpeakerDBFS
+			} else {
+				m.updateLevels(msg.live)
+			}
 			m.live, m.hasLive = msg.live, true
 		}
 		return m, tick(msg.c)
@@ -488,10 +499,10 @@ func (m *Model) callEnded(msg msgCallEnded) tea.Cmd {
 	return m.reloadHistory()
 }
 
-// updateLevels derives the last second's levels from the running means in
-// the call's stats: the sent level's sample count is the time since media
-// started (the source runs in real time), the received one's the samples
-// played.
+// updateLevels derives the levels since the last tick from the running
+// means in the call's stats, for calls without a front end's meter: the
+// sent level's sample count is the time since media started (the source
+// runs in real time), the received one's the samples played.
 func (m *Model) updateLevels(st call.Stats) {
 	sentN, recvN := st.DurationS*media.SampleRate, float64(st.TotalSamples)
 	if !m.hasLive {
@@ -1019,14 +1030,14 @@ func (m *Model) settingsKey(k tea.KeyPressMsg) (cmd tea.Cmd, ok bool) {
 			m.setError(errors.New("select a device with a microphone first"))
 			return nil, true
 		}
-		m.setDevices("device:"+d.Name, m.speaker)
+		return m.setDevices("device:"+d.Name, m.speaker), true
 	case "o":
 		d, ok := selected()
 		if !ok || d.OutputChannels == 0 {
 			m.setError(errors.New("select a device with a speaker first"))
 			return nil, true
 		}
-		m.setDevices(m.mic, "device:"+d.Name)
+		return m.setDevices(m.mic, "device:"+d.Name), true
 	case "t":
 		return m.testTone(), true
 	case "l":
@@ -1059,13 +1070,31 @@ func (m *Model) setRelay(on bool) tea.Cmd {
 	}
 }
 
-// setDevices makes mic and speaker the devices of the calls to come.
-func (m *Model) setDevices(mic, speaker string) {
+// setDevices makes mic and speaker the devices of the calls to come, and
+// of the call in progress.
+func (m *Model) setDevices(mic, speaker string) tea.Cmd {
+	changedMic, changedSpeaker := "", ""
+	if mic != m.mic {
+		changedMic = orDefault(mic)
+	}
+	if speaker != m.speaker {
+		changedSpeaker = orDefault(speaker)
+	}
 	m.mic, m.speaker = mic, speaker
 	if m.backend != nil {
 		m.backend.SetDevices(mic, speaker)
 	}
 	m.setInfo("calls will use mic " + orDefault(mic) + " and speaker " + orDefault(speaker))
+	if m.cur == nil || m.curState != callActive {
+		return nil
+	}
+	c := m.cur
+	return func() tea.Msg {
+		if err := c.SwitchDevices(changedMic, changedSpeaker); err != nil {
+			return msgDone{err: fmt.Errorf("switch the call's devices: %w", err)}
+		}
+		return msgDone{ok: "the call now uses mic " + orDefault(mic) + " and speaker " + orDefault(speaker)}
+	}
 }
 
 func orDefault(spec string) string {

@@ -131,6 +131,8 @@ type fakeCall struct {
 	commands []string
 	live     call.Stats
 	status   call.Status
+	meter    media.Meter
+	metered  bool
 	result   call.Stats
 }
 
@@ -169,6 +171,17 @@ func (c *fakeCall) Status() call.Status {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.status
+}
+
+func (c *fakeCall) Meter() (media.Meter, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.meter, c.metered
+}
+
+func (c *fakeCall) SwitchDevices(mic, speaker string) error {
+	c.command("switch " + mic + " " + speaker)
+	return nil
 }
 
 func (c *fakeCall) recordedCommands() []string {
@@ -458,7 +471,7 @@ func TestCallEchoShowsStatsAndEnd(t *testing.T) {
 	c.status = call.Status{State: call.StateActive, SAS: "123456", PeerMute: true}
 	c.mu.Unlock()
 	now = now.Add(12 * time.Second)
-	h.send(msgTick{c, c.LiveStats(), c.Status()})
+	h.send(msgTick{c: c, live: c.LiveStats(), status: c.Status()})
 	h.wantScreen("active 00:12", "direct (host/host)", "0.4 ms", "2.0 % (2/100)", "1.5 ms",
 		"32.0 kbit/s", "3.0 ms", "MOS", "-12 dBFS", "-18 dBFS")
 	// 0.2 + 3 + 20 + 6.5 ms one way (no delay impairment), 2 % loss:
@@ -470,7 +483,11 @@ func TestCallEchoShowsStatsAndEnd(t *testing.T) {
 	c.mu.Lock()
 	c.live.Path, c.live.RelayAddr, c.live.LocalCandidateType = "relay", "198.51.100.7:62035", "relay"
 	c.mu.Unlock()
-	h.send(msgTick{c, c.LiveStats(), c.Status()})
+	c.mu.Lock()
+	c.meter, c.metered = media.Meter{MicDBFS: -30, SpeakerDBFS: media.SilenceDBFS}, true
+	c.mu.Unlock()
+	h.send(msgTick{c: c, live: c.LiveStats(), status: c.Status(), meter: c.meter, metered: true})
+	h.wantScreen("-30 dBFS", "░░░░░░░░░░░░ silence") // the front end's levels now
 	h.wantScreen("path     relay 198.51.100.7:62035 (relay/host)")
 	h.fits()
 
@@ -711,5 +728,24 @@ func BenchmarkViewActiveCall(b *testing.B) {
 		PacketsReceived: 5000, EncoderBitrateBPS: 32000, EncoderFrameMS: 20}
 	for b.Loop() {
 		m.View()
+	}
+}
+
+func TestSwitchDevicesDuringACall(t *testing.T) {
+	b := newFakeBackend("alice", echo)
+	h := newHarness(t, Config{User: "alice", Mic: "default", Speaker: "default",
+		Start: func(context.Context, string) (Backend, error) { return b, nil },
+		Devices: func() ([]media.DeviceInfo, error) {
+			return []media.DeviceInfo{{Name: "USB headset", InputChannels: 1, OutputChannels: 2}}, nil
+		},
+	})
+	h.keys(":call echo<enter>")
+	c := b.calls[0]
+	close(c.active)
+	h.settle()
+	h.keys("Si:speaker null<enter>")
+	h.wantScreen("the call now uses mic device:USB headset and speaker null")
+	if got, want := c.recordedCommands(), []string{"switch device:USB headset ", "switch  null"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("call got %q, want %q", got, want)
 	}
 }

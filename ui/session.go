@@ -2,6 +2,7 @@ package ui
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"sync"
 	"time"
@@ -9,6 +10,7 @@ import (
 	"github.com/parley-voip/parley/call"
 	"github.com/parley-voip/parley/directory"
 	"github.com/parley-voip/parley/directory/identity"
+	"github.com/parley-voip/parley/media"
 )
 
 // Session is the Backend of a logged-in user: their directory client and
@@ -78,7 +80,7 @@ func (s *Session) forwardRunLoop(ctx context.Context) {
 			return
 		case c := <-s.phone.Incoming():
 			select {
-			case s.incoming <- answering{c, s}:
+			case s.incoming <- sessionCall{c, s}:
 			case <-ctx.Done():
 				c.Reject()
 				return
@@ -174,14 +176,42 @@ func (s *Session) SetStatus(ctx context.Context, status, note string) error {
 	return s.client.SetStatus(ctx, status, note)
 }
 
-// answering is a ringing call that is answered with the session's devices
-// of the moment.
-type answering struct {
+// sessionCall is a call of the session: answered with the session's
+// devices of the moment, its front end's meter and device switching at
+// hand.
+type sessionCall struct {
 	*call.Call
 	s *Session
 }
 
-func (a answering) Answer() { a.AnswerWith(a.s.devices()) }
+// Answer takes the call with the session's devices.
+func (c sessionCall) Answer() { c.AnswerWith(c.s.devices()) }
+
+// Meter returns the levels of the call's sound.
+func (c sessionCall) Meter() (media.Meter, bool) {
+	fe := c.FrontEnd()
+	if fe == nil {
+		return media.Meter{}, false
+	}
+	return fe.Meter(), true
+}
+
+// SwitchDevices moves the call to other devices.
+func (c sessionCall) SwitchDevices(mic, speaker string) error {
+	fe := c.FrontEnd()
+	if fe == nil {
+		return errors.New("the call has no sound devices open")
+	}
+	if mic != "" {
+		if err := fe.SetMic(mic); err != nil {
+			return err
+		}
+	}
+	if speaker != "" {
+		return fe.SetSpeaker(speaker)
+	}
+	return nil
+}
 
 // SetDevices sets the microphone and speaker of the calls to come.
 func (s *Session) SetDevices(mic, speaker string) {
@@ -201,9 +231,9 @@ func (s *Session) Dial(ctx context.Context, peer string) (Call, error) {
 	m := s.devices()
 	c, err := s.phone.Dial(ctx, peer, call.DialOptions{Media: &m})
 	if err != nil {
-		return nil, err // not c: a nil *call.Call is a non-nil Call
+		return nil, err
 	}
-	return c, nil
+	return sessionCall{c, s}, nil
 }
 
 // PeerFingerprint returns the fingerprint of the key pinned for peer.

@@ -264,7 +264,11 @@ func TestTUIWithASoundServer(t *testing.T) {
 	p.await(5*time.Second, "Contacts (1)")
 	p.typeLine(":call echo")
 	p.await(20*time.Second, "call with echo  active", "path     direct")
-	time.Sleep(1500 * time.Millisecond)
+	// Mid-call, the microphone moves to a tone, whose level the meter shows.
+	p.typeLine(":mic tone:440")
+	p.await(10*time.Second, "the call now uses mic tone:440")
+	metered := p.await(10*time.Second, "mic      ██")
+	t.Logf("a call on the sound server, its mic switched to a tone:\n%s", metered)
 	p.typeLine(":hangup")
 	p.await(10*time.Second, "call with echo ended: local-hangup")
 }
