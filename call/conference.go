@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"sync"
 
+	"github.com/parley-voip/parley/directory"
 	"github.com/parley-voip/parley/media"
 	"github.com/parley-voip/parley/media/mix"
 )
@@ -203,6 +204,47 @@ func (c *Conference) Remove(peer string) error {
 	return nil
 }
 
+// Chat sends the host's text to every participant over their calls; the
+// error joins those of the calls that could not take it (not yet
+// connected).
+func (c *Conference) Chat(text string) error {
+	var errs []error
+	for _, call := range c.calls() {
+		if err := call.Chat(text); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", call.Peer(), err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Relay passes a participant's chat message on to the others, as the
+// mixer does their voices: each receives "from: text" from the host.
+func (c *Conference) Relay(from, text string) {
+	relayed := []rune(from + ": " + text)
+	relayed = relayed[:min(len(relayed), directory.MaxChatRunes)]
+	for _, call := range c.calls() {
+		if call.Peer() == from {
+			continue
+		}
+		if err := call.Chat(string(relayed)); err != nil {
+			c.log.Debug("relay chat", "from", from, "to", call.Peer(), "err", err)
+		}
+	}
+}
+
+// calls returns the participants' calls placed so far.
+func (c *Conference) calls() []*Call {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	calls := make([]*Call, 0, len(c.members))
+	for _, call := range c.members {
+		if call != nil {
+			calls = append(calls, call)
+		}
+	}
+	return calls
+}
+
 // Participants returns the peers in the conference or being called.
 func (c *Conference) Participants() []string {
 	c.mu.Lock()
@@ -225,14 +267,8 @@ func (c *Conference) MixerDone() <-chan struct{} { return c.mixDone }
 func (c *Conference) Close() ([]ParticipantResult, error) {
 	c.mu.Lock()
 	c.closed = true
-	calls := make([]*Call, 0, len(c.members))
-	for _, call := range c.members {
-		if call != nil {
-			calls = append(calls, call)
-		}
-	}
 	c.mu.Unlock()
-	for _, call := range calls {
+	for _, call := range c.calls() {
 		call.Hangup()
 	}
 	c.wg.Wait()

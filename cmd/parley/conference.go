@@ -104,7 +104,7 @@ func (r *conferenceReport) event(kind, peer, text string, extra map[string]any) 
 
 // hostConference dials peers into a conference hosted here, admits
 // contacts who call in, and follows commands on stdin ("add NAME",
-// "remove NAME", "hangup") until it ends.
+// "remove NAME", "chat TEXT", "hangup") until it ends.
 func hostConference(ctx context.Context, c *conferenceOptions, peers []string, stdin io.Reader) error {
 	for _, p := range peers {
 		if !directory.ValidUsername(p) {
@@ -118,10 +118,23 @@ func hostConference(ctx context.Context, c *conferenceOptions, peers []string, s
 	if err != nil {
 		return err
 	}
+	// A participant's chat message is shown and passed on to the others.
+	var conf *call.Conference // set before any call can chat
+	printEvent := onEvent(c.events)
 	phone, client, err := startPhone(ctx, &c.o, call.PhoneConfig{
 		Media:       c.m.config(fc),
 		MaxCalls:    conferenceMaxParticipants,
 		RingTimeout: c.ringTimeout,
+		OnEvent: func(ev call.Event) {
+			if printEvent != nil {
+				printEvent(ev)
+			} else if ev.Event == call.EventChat {
+				fmt.Printf("%s: %s\n", ev.Peer, ev.Message)
+			}
+			if ev.Event == call.EventChat {
+				conf.Relay(ev.Peer, ev.Message)
+			}
+		},
 	})
 	if err != nil {
 		return err
@@ -132,7 +145,7 @@ func hostConference(ctx context.Context, c *conferenceOptions, peers []string, s
 	defer showChats(ctx, client, c.events)()
 	report := &conferenceReport{events: c.events}
 	changes := make(chan call.ConferenceEvent, 2*conferenceMaxParticipants)
-	conf, err := call.StartConference(call.ConferenceConfig{
+	conf, err = call.StartConference(call.ConferenceConfig{
 		Phone: phone,
 		Media: c.m.config(fc),
 		// The watchers never wait on the main loop: it has room for every
@@ -202,11 +215,15 @@ loop:
 				if err := conf.Remove(arg); err != nil {
 					report.event("failed", arg, err.Error(), map[string]any{"error": err.Error()})
 				}
+			case verb == "chat" && arg != "":
+				if err := conf.Chat(arg); err != nil {
+					fmt.Fprintln(os.Stderr, "parley: chat:", err)
+				}
 			case verb == "hangup" || verb == "quit":
 				break loop
 			case verb == "":
 			default:
-				fmt.Fprintf(os.Stderr, "parley: %q: commands are add NAME, remove NAME, hangup\n", line)
+				fmt.Fprintf(os.Stderr, "parley: %q: commands are add NAME, remove NAME, chat TEXT, hangup\n", line)
 			}
 		}
 	}

@@ -7,9 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -23,6 +25,14 @@ import (
 // says one short sentence in its own slot, so that every sentence can be
 // looked for in every recording.
 const conferenceSlot = 3 * time.Second
+
+// What STOI must reach for a sentence heard in a conference, and stay under
+// for one's own sentence, which the mix leaves out (measured: heard 0.82 to
+// 1.00 on a loaded machine, one's own 0.06 to 0.32).
+const (
+	minSTOIHeard = 0.6
+	maxSTOIOther = 0.45
+)
 
 // party is one member of the test conference and what it says.
 type party struct {
@@ -77,10 +87,14 @@ func TestFivePartyConference(t *testing.T) {
 	host := parties[0]
 	participants := parties[1:]
 	procs := map[string]*proc{}
+	// Participants type on their standard input ("chat …").
+	typed := map[string]*io.PipeWriter{}
 	for _, p := range participants {
-		procs[p.user] = startParley(t, "answer", "--calls", "1", "--user", p.user, "--home", in(p.user),
+		stdin, w := io.Pipe()
+		typed[p.user] = w
+		procs[p.user] = startParleyWithStdin(t, stdin, "answer", "--calls", "1", "--user", p.user, "--home", in(p.user),
 			"--directory", addr, "--mic", "file:"+p.wav, "--speaker", "file:"+in(p.user+"-heard.wav"),
-			"--stats", in(p.user+".json"))
+			"--stats", in(p.user+".json"), "--events")
 		procs[p.user].await(t, "waiting for calls", 10*time.Second)
 		runParley(t, "contacts", "add", p.user, "--user", host.user, "--home", in(host.user), "--directory", addr)
 		runParley(t, "contacts", "accept", host.user, "--user", p.user, "--home", in(p.user), "--directory", addr)
@@ -93,11 +107,66 @@ func TestFivePartyConference(t *testing.T) {
 		"--user", host.user, "--home", in(host.user), "--directory", addr,
 		"--duration", duration.String(), "--mic", "file:" + host.wav, "--speaker", "file:" + in("host-heard.wav"),
 		"--stats", in("host.json"), "--events"}
-	stdin := strings.NewReader("add " + participants[3].user + "\n")
+	stdin, hostTypes := io.Pipe()
 	start := time.Now()
 	hostProc := startParleyWithStdin(t, stdin, args...)
+	fmt.Fprintf(hostTypes, "add %s\n", participants[3].user)
 	for range participants {
 		hostProc.await(t, `"event":"joined"`, 20*time.Second)
+	}
+
+	// Chat: the host's message reaches everyone; a participant's reaches
+	// the host and, relayed by it, the others.
+	chatLine := func(who string, p *proc, want string) {
+		t.Helper()
+		for {
+			line := p.await(t, `"event":"chat"`, 10*time.Second)
+			var ev struct{ Peer, Message string }
+			if err := json.Unmarshal([]byte(line), &ev); err != nil {
+				t.Fatalf("%s: %q: %v", who, line, err)
+			}
+			if ev.Message == want {
+				return
+			}
+			t.Logf("%s: chat %q while waiting for %q", who, ev.Message, want)
+		}
+	}
+	// The host's chat may find a channel not yet open: say it until all heard it.
+	eventuallyHeard := make(chan string, len(participants))
+	for _, p := range participants {
+		go func() {
+			for {
+				select {
+				case line := <-procs[p.user].lines:
+					if strings.Contains(line, `"event":"chat"`) && strings.Contains(line, "welcome all") {
+						eventuallyHeard <- p.user
+						return
+					}
+				case <-procs[p.user].done:
+					return
+				}
+			}
+		}()
+	}
+	heard := map[string]bool{}
+	for deadline := time.Now().Add(10 * time.Second); len(heard) < len(participants); {
+		fmt.Fprintln(hostTypes, "chat welcome all")
+		select {
+		case who := <-eventuallyHeard:
+			heard[who] = true
+		case <-time.After(500 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("only %v heard the host's chat within 10 s", heard)
+		}
+	}
+	fmt.Fprintln(typed[participants[0].user], "chat hi from anna")
+	chatLine("host", hostProc, "hi from anna")
+	for _, p := range participants[1:] {
+		chatLine(p.user, procs[p.user], "anna: hi from anna")
+	}
+	for _, w := range append([]*io.PipeWriter{hostTypes}, slices.Collect(maps.Values(typed))...) {
+		w.Close() // end of input: no command (DESIGN §6)
 	}
 	if err := hostProc.wait(t, duration+30*time.Second); err != nil {
 		t.Fatalf("parley conference: %v\n%s", err, hostProc.stderr.String())
@@ -145,11 +214,14 @@ func TestFivePartyConference(t *testing.T) {
 				continue
 			}
 			t.Logf("%s hears %s: correlation %.3f, STOI %.2f, lag %v", listener.user, speaker.user, res.Correlation, res.STOI, res.Lag)
+			// STOI, not the envelope correlation, judges what was heard: it
+			// follows the delay block by block, and on a busy machine the
+			// jitter buffers and the mixer move the delay within a sentence.
 			switch {
-			case speaker == listener && res.Correlation >= maxCorrelationOther:
-				t.Errorf("%s hears itself (correlation %.3f)", listener.user, res.Correlation)
-			case speaker != listener && res.Correlation < minCorrelation:
-				t.Errorf("%s does not hear %s (correlation %.3f, want ≥ %.2f)", listener.user, speaker.user, res.Correlation, minCorrelation)
+			case speaker == listener && (res.STOI >= maxSTOIOther || res.Correlation >= maxCorrelationOther):
+				t.Errorf("%s hears itself (STOI %.2f, correlation %.3f)", listener.user, res.STOI, res.Correlation)
+			case speaker != listener && res.STOI < minSTOIHeard:
+				t.Errorf("%s does not hear %s (STOI %.2f, want ≥ %.2f)", listener.user, speaker.user, res.STOI, minSTOIHeard)
 			}
 		}
 	}

@@ -82,6 +82,9 @@ func startParleyWithStdin(t *testing.T, stdin io.Reader, args ...string) *proc {
 	p := &proc{cmd: exec.Command(parleyBinary(t), args...), lines: make(chan string, 100), done: make(chan struct{})}
 	p.cmd.Stderr = &p.stderr
 	p.cmd.Stdin = stdin
+	// A process that exits does not end the copying from a stdin that is
+	// not a file; Wait gives up on it after this.
+	p.cmd.WaitDelay = time.Second
 	stdout, err := p.cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
