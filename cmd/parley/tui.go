@@ -39,6 +39,9 @@ func runUI(ctx context.Context, args []string) error {
 	)
 	fs := newFlagSet("ui", "[ui] [flags]", os.Stderr)
 	o.register(fs)
+	// Where the UI differs from the headless commands.
+	fs.Lookup("directory").Usage = "directory URL: http[s]://, ws[s]:// or host:port (env PARLEY_DIRECTORY; default: run one in-process with a supernode and the echo service)"
+	fs.Lookup("log-level").Usage = "log detail in $PARLEY_HOME/" + logFile + ": debug, info, warn or error"
 	relay.register(fs)
 	fs.StringVar(&mic, "mic", "", "microphone: default, device:NAME, file:PATH.wav, tone:HZ or silence")
 	fs.StringVar(&speaker, "speaker", "", "speaker: default, device:NAME, file:PATH.wav or null")
