@@ -132,6 +132,9 @@ func startPhone(ctx context.Context, o *clientOptions, cfg call.PhoneConfig) (*c
 }
 
 func runCall(ctx context.Context, args []string) error {
+	if adds, rest := extractAdds(args); len(adds) > 0 {
+		return runConference(ctx, append(rest, adds...)) // 'call bob --add carol' hosts a conference
+	}
 	var (
 		o           clientOptions
 		m           mediaOptions
@@ -171,6 +174,7 @@ func runCall(ctx context.Context, args []string) error {
 	}
 	defer client.Close()
 	defer phone.Close()
+	defer showChats(ctx, client, *events)()
 	reportMissed(o.home)
 
 	c, err := phone.Dial(ctx, peer, call.DialOptions{Duration: duration})
@@ -236,6 +240,7 @@ func runAnswer(ctx context.Context, args []string) error {
 	}
 	defer client.Close()
 	defer phone.Close()
+	defer showChats(ctx, client, *events)()
 	log, _ := o.logger() // checked by resolve
 	stopRelay, err := relay.start(ctx, client, o.directory, log)
 	if err != nil {
