@@ -64,7 +64,7 @@ func txBytes(ctx context.Context, h natlab.Host) (uint64, error) {
 
 // rateSample is one second of the call on the wire.
 type rateSample struct {
-	at        time.Duration // since the cap was set (negative before)
+	at        time.Duration // since the cap was set (0 before)
 	aliceKbps float64       // what alice's host sent
 	bobKbps   float64
 	up, down  natlab.QueueStats
@@ -72,11 +72,11 @@ type rateSample struct {
 }
 
 // capController caps alice's LAN once the call's media flows, lifts the
-// cap capFor later, and samples the senders' rates every second.
+// cap capFor later, and samples the senders' rates every second. Its
+// samples and times are run's until it returns.
 type capController struct {
 	lab           *natlab.Lab
 	alice, bob    natlab.Host
-	mu            sync.Mutex
 	samples       []rateSample
 	capAt, lifted time.Time
 }
@@ -110,7 +110,6 @@ func (c *capController) run(ctx context.Context) error {
 		s := rateSample{aliceKbps: float64(a-prevA) * 8 / 1000, bobKbps: float64(b-prevB) * 8 / 1000}
 		prevA, prevB = a, b
 		now := time.Now()
-		c.mu.Lock()
 		switch {
 		case c.capAt.IsZero():
 			// Media flows: both send more than a signalling trickle.
@@ -119,14 +118,12 @@ func (c *capController) run(ctx context.Context) error {
 			}
 			if flowing == 3 {
 				if err := c.lab.SetRate(ctx, 0, natlab.Rate{Kbps: capKbps}); err != nil {
-					c.mu.Unlock()
 					return err
 				}
 				c.capAt = time.Now()
 			}
 		case c.lifted.IsZero() && now.Sub(c.capAt) >= capFor:
 			if err := c.lab.SetRate(ctx, 0, natlab.Rate{}); err != nil {
-				c.mu.Unlock()
 				return err
 			}
 			c.lifted = time.Now()
@@ -135,12 +132,10 @@ func (c *capController) run(ctx context.Context) error {
 			s.at = now.Sub(c.capAt)
 			s.capped = c.lifted.IsZero()
 			if s.up, s.down, err = c.lab.RateStats(ctx, 0); err != nil {
-				c.mu.Unlock()
 				return err
 			}
 		}
 		c.samples = append(c.samples, s)
-		c.mu.Unlock()
 	}
 }
 
