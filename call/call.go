@@ -1011,7 +1011,11 @@ func (c *Call) answer(s *session, offer *directory.Signal, m MediaConfig) error 
 	s.outbox.put(c.sdpSignal(directory.SignalAnswer, sdp.SDP))
 	s.answered = true
 	c.setState(StateConnecting, "")
-	c.phone.holdOthers(c)
+	if m.Source == nil {
+		// The calls share this phone's devices: the user takes this one.
+		// A conference's calls have mixer ports of their own instead.
+		c.phone.holdOthers(c)
+	}
 	return nil
 }
 

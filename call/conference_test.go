@@ -1,0 +1,102 @@
+package call
+
+import (
+	"context"
+	"math"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/parley-voip/parley/media"
+)
+
+// toneLevel is the power of pcm at hz (Goertzel), relative to full scale.
+func toneLevel(pcm []int16, hz float64) float64 {
+	coeff := 2 * math.Cos(2*math.Pi*hz/media.SampleRate)
+	var s1, s2 float64
+	for _, v := range pcm {
+		s := float64(v)/32768 + coeff*s1 - s2
+		s2, s1 = s1, s
+	}
+	return (s1*s1 + s2*s2 - coeff*s1*s2) / float64(len(pcm)*len(pcm))
+}
+
+// TestConferenceMixesNMinusOne: a host and two participants, each sending
+// a tone of its own; one participant is called, the other calls in. Each
+// must hear the others' tones and not its own, and the host closing ends
+// both calls as the peer's hang-up.
+func TestConferenceMixesNMinusOne(t *testing.T) {
+	url := startDirectory(t)
+	dir := t.TempDir()
+	tones := map[string]float64{"host": 400, "alice": 700, "bob": 1100}
+	rec := func(user string) string { return filepath.Join(dir, user+".wav") }
+	phoneOf := func(user string, maxCalls int) *Phone {
+		return newPhone(t, url, user, PhoneConfig{MaxCalls: maxCalls, Media: MediaConfig{
+			Mic: "tone:" + fmtHz(tones[user]), Speaker: "file:" + rec(user)}})
+	}
+	host := phoneOf("host", 4)
+	alice, bob := phoneOf("alice", 1), phoneOf("bob", 1)
+	conf, err := StartConference(ConferenceConfig{Phone: host, Media: MediaConfig{
+		Mic: "tone:" + fmtHz(tones["host"]), Speaker: "file:" + rec("host")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	if _, err := conf.Add(context.Background(), "alice"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conf.Add(context.Background(), "alice"); err == nil {
+		t.Error("alice was added twice")
+	}
+	aliceCall := nextIncoming(t, alice)
+	aliceCall.Answer()
+	bobCall := dial(t, bob, "host", DialOptions{})
+	if err := conf.Admit(nextIncoming(t, host)); err != nil {
+		t.Fatal(err)
+	}
+	active(t, aliceCall)
+	active(t, bobCall)
+	time.Sleep(3 * time.Second)
+
+	results, err := conf.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(results) != 2 {
+		t.Fatalf("%d results, want 2", len(results))
+	}
+	for _, r := range results {
+		if r.EndReason != EndLocalHangup || r.Mix.Name != r.Peer || r.Mix.FramesMixed == 0 {
+			t.Errorf("host's record of %s: %s, mix %+v", r.Peer, r.EndReason, r.Mix)
+		}
+	}
+	for _, c := range []*Call{aliceCall, bobCall} {
+		if _, reason := result(t, c); reason != EndRemoteHangup {
+			t.Errorf("%s's call ended %s, want remote-hangup", c.phone.cfg.Directory.User(), reason)
+		}
+	}
+
+	for listener := range tones {
+		pcm, err := media.ReadWAV(rec(listener))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(pcm) < media.SampleRate {
+			t.Fatalf("%s recorded %d samples", listener, len(pcm))
+		}
+		pcm = pcm[len(pcm)/3:] // once every call is up
+		for speaker, hz := range tones {
+			level := 10 * math.Log10(toneLevel(pcm, hz)+1e-20)
+			t.Logf("%s hears %s's %.0f Hz at %.1f dB", listener, speaker, hz, level)
+			switch {
+			case speaker == listener && level > -50:
+				t.Errorf("%s hears its own tone at %.1f dB", listener, level)
+			case speaker != listener && level < -30:
+				t.Errorf("%s hears %s's tone only at %.1f dB", listener, speaker, level)
+			}
+		}
+	}
+}
+
+func fmtHz(hz float64) string { return strconv.FormatFloat(hz, 'f', -1, 64) }
