@@ -18,6 +18,9 @@ type Backend interface {
 	Contacts(ctx context.Context) ([]directory.Contact, error)
 	Contact(ctx context.Context, action directory.ContactAction, peer, message string) error
 	SetStatus(ctx context.Context, status, note string) error
+	// OwnStatus returns the status and note the directory kept from the
+	// user's last session.
+	OwnStatus(ctx context.Context) (status, note string, err error)
 	Dial(ctx context.Context, peer string) (Call, error)
 	// SetDevices sets the microphone and speaker (media.OpenSource and
 	// media.OpenSink specs) of the calls to come.

@@ -24,7 +24,7 @@ func (m *Model) contactAction(action directory.ContactAction, peer, message stri
 }
 
 func (m *Model) setStatus(status, note string) tea.Cmd {
-	m.status, m.note = status, note
+	m.status, m.note, m.statusSet = status, note, true
 	return m.request("you are "+status, false, func(ctx context.Context, b Backend) error {
 		return b.SetStatus(ctx, status, note)
 	})

@@ -105,8 +105,11 @@ type Model struct {
 
 	contacts []directory.Contact // sorted: requests first, then online, then by name
 	selected string              // the selected contact's name
-	status   string
+	status   string              // the user's own presence and note
 	note     string
+	// statusSet: the user set them in this session, which the directory's
+	// answer to loadOwnStatus must not undo.
+	statusSet bool
 
 	// The status line: the last outcome or error.
 	message    string
@@ -222,7 +225,11 @@ type (
 		meter   media.Meter
 		metered bool // meter holds the levels now
 	}
-	msgBell        struct{ c Call }
+	msgBell      struct{ c Call }
+	msgOwnStatus struct {
+		status, note string
+		err          error
+	}
 	msgFingerprint struct {
 		c  Call
 		fp string
@@ -259,6 +266,16 @@ func (m *Model) request(ok string, refresh bool, fn func(ctx context.Context, b 
 		ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
 		defer cancel()
 		return msgDone{ok: ok, err: fn(ctx, b), refresh: refresh}
+	}
+}
+
+func (m *Model) loadOwnStatus() tea.Cmd {
+	b := m.backend
+	return func() tea.Msg {
+		ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
+		defer cancel()
+		status, note, err := b.OwnStatus(ctx)
+		return msgOwnStatus{status, note, err}
 	}
 }
 
@@ -333,7 +350,14 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		m.input.Blur()
 		m.setInfo(fmt.Sprintf("logged in as %s (key %s)", msg.b.User(), msg.b.Fingerprint()))
 		return m, tea.Batch(m.loadContacts(), m.listenContacts(), m.listenPresence(), m.listenIncoming(), m.listenDone(),
-			m.loadInbox(), m.listenChats())
+			m.loadInbox(), m.listenChats(), m.loadOwnStatus())
+	case msgOwnStatus:
+		if msg.err != nil {
+			m.setError(fmt.Errorf("your status: %w", msg.err))
+		} else if !m.statusSet {
+			m.status, m.note = msg.status, printable(msg.note, false)
+		}
+		return m, nil
 	case msgContacts:
 		if msg.err != nil {
 			m.setError(msg.err)

@@ -26,6 +26,8 @@ type fakeBackend struct {
 	dialErr  error
 	history  []call.HistoryRecord
 	inbox    []directory.Chat
+	// ownStatus and ownNote are what the directory kept from last time.
+	ownStatus, ownNote string
 
 	contactUpdates chan directory.Contact
 	presence       chan directory.Presence
@@ -41,6 +43,7 @@ type fakeBackend struct {
 func newFakeBackend(user string, contacts ...directory.Contact) *fakeBackend {
 	return &fakeBackend{
 		user:           user,
+		ownStatus:      directory.StatusOnline,
 		contacts:       contacts,
 		contactUpdates: make(chan directory.Contact, 8),
 		presence:       make(chan directory.Presence, 8),
@@ -76,6 +79,10 @@ func (b *fakeBackend) Contact(_ context.Context, action directory.ContactAction,
 }
 
 func (b *fakeBackend) SetDevices(mic, speaker string) { b.record("devices " + mic + " " + speaker) }
+
+func (b *fakeBackend) OwnStatus(context.Context) (string, string, error) {
+	return b.ownStatus, b.ownNote, nil
+}
 
 func (b *fakeBackend) SetStatus(_ context.Context, status, note string) error {
 	b.record(strings.TrimSpace("status " + status + " " + note))
@@ -382,6 +389,15 @@ func TestContactListShowsPresenceWithoutColour(t *testing.T) {
 	if strings.Index(h.screen(), "● dave") > strings.Index(h.screen(), "◐ bob") {
 		t.Errorf("dave, now online, is not above bob, away:\n%s", h.screen())
 	}
+}
+
+func TestOwnStatusFromLastTime(t *testing.T) {
+	b := newFakeBackend("alice", echo)
+	b.ownStatus, b.ownNote = directory.StatusAway, "at lunch"
+	h := loggedIn(t, b)
+	h.wantScreen("Parley  alice  ◐ away  “at lunch”")
+	h.keys("s") // away → busy
+	h.wantScreen("⊘ busy  “at lunch”")
 }
 
 func TestFilterAsYouType(t *testing.T) {

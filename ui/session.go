@@ -226,6 +226,19 @@ func (s *Session) devices() call.MediaConfig {
 	return s.media
 }
 
+// OwnStatus asks the directory for the user's own presence, which it
+// keeps across sessions; invisible is the one that shows as offline.
+func (s *Session) OwnStatus(ctx context.Context) (status, note string, err error) {
+	p, err := s.client.Lookup(ctx, s.client.User())
+	if err != nil {
+		return "", "", err
+	}
+	if p.Status == directory.StatusOffline {
+		return directory.StatusInvisible, p.Note, nil
+	}
+	return p.Status, p.Note, nil
+}
+
 // Dial calls peer.
 func (s *Session) Dial(ctx context.Context, peer string) (Call, error) {
 	m := s.devices()
