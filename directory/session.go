@@ -441,9 +441,12 @@ func (ss *session) readRunLoop() {
 // connection failed. Waiting here rather than in the WebSocket library's
 // reader parks an idle session on a shallow stack, which the garbage
 // collector shrinks to 4 KiB; blocked a dozen calls deeper, it keeps
-// 8 KiB. Data already in br is input: the socket is asked only when br is
-// empty, without consuming anything (MSG_PEEK). A TLS connection keeps
-// decrypted data of its own, so its sessions wait in the library.
+// 8 KiB. (A pong wakes the reader, which then waits for the next message
+// inside the library: 4 KiB holds that wait, so a stack shrunk before the
+// first ping stays small.) Data already in br is input: the socket is
+// asked only when br is empty, without consuming anything (MSG_PEEK). A
+// TLS connection keeps decrypted data of its own, so its sessions wait in
+// the library.
 func (ss *session) awaitInput() {
 	if ss.raw == nil {
 		return
