@@ -39,21 +39,29 @@ func runChat(ctx context.Context, args []string) error {
 	case !directory.ValidChatText(text):
 		return badUsage("chat: a message is 1-%d characters, no control characters but newline and tab", directory.MaxChatRunes)
 	}
+	return chatSession(ctx, &o, func(ctx context.Context, client *directory.Client) error {
+		if err := client.SendChat(ctx, peer, text); err != nil {
+			return err
+		}
+		fmt.Printf("sent to %s\n", peer)
+		return nil
+	})
+}
+
+// chatSession runs fn on a control session (beside the user's running
+// phone), bounded by chatTimeout.
+func chatSession(ctx context.Context, o *clientOptions, fn func(context.Context, *directory.Client) error) error {
 	if _, err := o.resolve(); err != nil {
 		return err
 	}
-	client, err := controlSession(ctx, &o)
+	client, err := controlSession(ctx, o)
 	if err != nil {
 		return err
 	}
 	defer client.Close()
 	ctx, cancel := context.WithTimeout(ctx, chatTimeout)
 	defer cancel()
-	if err := client.SendChat(ctx, peer, text); err != nil {
-		return err
-	}
-	fmt.Printf("sent to %s\n", peer)
-	return nil
+	return fn(ctx, client)
 }
 
 func runInbox(ctx context.Context, args []string) error {
@@ -69,48 +77,40 @@ func runInbox(ctx context.Context, args []string) error {
 	if _, err := parseArgs(fs, args, 0); err != nil {
 		return err
 	}
-	if _, err := o.resolve(); err != nil {
-		return err
-	}
-	client, err := controlSession(ctx, &o)
-	if err != nil {
-		return err
-	}
-	defer client.Close()
-	ctx, cancel := context.WithTimeout(ctx, chatTimeout)
-	defer cancel()
-	all := []directory.Chat{}
-	for {
-		chats, more, err := client.Inbox(ctx)
-		if err != nil {
-			return err
+	return chatSession(ctx, &o, func(ctx context.Context, client *directory.Client) error {
+		all := []directory.Chat{}
+		for {
+			chats, more, err := client.Inbox(ctx)
+			if err != nil {
+				return err
+			}
+			all = append(all, chats...)
+			if keep || !more {
+				break
+			}
+			if err := ackChats(ctx, client, chats); err != nil {
+				return err
+			}
 		}
-		all = append(all, chats...)
-		if keep || !more {
-			break
+		if asJSON {
+			out, err := json.Marshal(all)
+			if err != nil {
+				return err
+			}
+			fmt.Println(string(out))
+		} else {
+			if len(all) == 0 {
+				fmt.Println("no messages")
+			}
+			for _, m := range all {
+				fmt.Println(chatLine(m))
+			}
 		}
-		if err := ackChats(ctx, client, chats); err != nil {
-			return err
+		if keep {
+			return nil
 		}
-	}
-	if asJSON {
-		out, err := json.Marshal(all)
-		if err != nil {
-			return err
-		}
-		fmt.Println(string(out))
-	} else {
-		if len(all) == 0 {
-			fmt.Println("no messages")
-		}
-		for _, m := range all {
-			fmt.Println(chatLine(m))
-		}
-	}
-	if keep {
-		return nil
-	}
-	return ackChats(ctx, client, all)
+		return ackChats(ctx, client, all)
+	})
 }
 
 // ackChats acknowledges chats, those of a page not yet acknowledged

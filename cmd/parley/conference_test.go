@@ -1,14 +1,12 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"maps"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -229,21 +227,7 @@ func TestFivePartyConference(t *testing.T) {
 
 func readParticipantResults(t *testing.T, path string) []call.ParticipantResult {
 	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var all []call.ParticipantResult
-	dec := json.NewDecoder(bytes.NewReader(b))
-	for {
-		var r call.ParticipantResult
-		if err := dec.Decode(&r); errors.Is(err, io.EOF) {
-			return all
-		} else if err != nil {
-			t.Fatalf("stats %s: %v", path, err)
-		}
-		all = append(all, r)
-	}
+	return readJSONLines[call.ParticipantResult](t, path)
 }
 
 func TestExtractAdds(t *testing.T) {

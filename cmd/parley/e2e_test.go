@@ -187,20 +187,26 @@ func speechFile(t *testing.T, dir, name, text, voice string) (string, []int16) {
 
 func readStats(t *testing.T, path string) []call.Stats {
 	t.Helper()
+	return readJSONLines[call.Stats](t, path)
+}
+
+// readJSONLines reads a file of JSON objects, one a line (--stats).
+func readJSONLines[T any](t *testing.T, path string) []T {
+	t.Helper()
 	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var all []call.Stats
+	var all []T
 	dec := json.NewDecoder(bytes.NewReader(b))
 	for {
-		var s call.Stats
-		if err := dec.Decode(&s); errors.Is(err, io.EOF) {
+		var v T
+		if err := dec.Decode(&v); errors.Is(err, io.EOF) {
 			return all
 		} else if err != nil {
-			t.Fatalf("stats %s: %v", path, err)
+			t.Fatalf("%s: %v", path, err)
 		}
-		all = append(all, s)
+		all = append(all, v)
 	}
 }
 

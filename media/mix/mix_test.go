@@ -49,6 +49,21 @@ func constant(n int, v int16) []int16 {
 	return pcm
 }
 
+// runMixer runs a mixer over a test-paced microphone and a recording
+// speaker until the test ends (or cancel); ran delivers Run's error.
+func runMixer(t *testing.T) (m *Mixer, mic stepMic, speaker recorder, ctx context.Context, cancel context.CancelFunc, ran chan error) {
+	mic, speaker = stepMic{make(chan int16)}, recorder{make(chan []int16, 64)}
+	m, err := New(Config{Mic: mic, Speaker: speaker})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel = context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	ran = make(chan error, 1)
+	go func() { ran <- m.Run(ctx) }()
+	return m, mic, speaker, ctx, cancel, ran
+}
+
 // TestEachHearsTheOthers: the host and three participants each say a
 // distinct constant; everybody's mix must be the sum of the others'.
 func TestEachHearsTheOthers(t *testing.T) {
@@ -66,15 +81,7 @@ func TestEachHearsTheOthers(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			mic, speaker := stepMic{make(chan int16)}, recorder{make(chan []int16, 8)}
-			m, err := New(Config{Mic: mic, Speaker: speaker})
-			if err != nil {
-				t.Fatal(err)
-			}
-			ctx, cancel := context.WithCancel(context.Background())
-			defer cancel()
-			ran := make(chan error, 1)
-			go func() { ran <- m.Run(ctx) }()
+			m, mic, speaker, ctx, cancel, ran := runMixer(t)
 			var ports []*Port
 			for i, v := range tt.voices {
 				p := m.AddPort(fmt.Sprint("p", i))
@@ -108,15 +115,7 @@ func TestEachHearsTheOthers(t *testing.T) {
 // TestPorts covers a port's life: frames of other sizes, a late sender,
 // underruns, leaving the mix.
 func TestPorts(t *testing.T) {
-	mic, speaker := stepMic{make(chan int16)}, recorder{make(chan []int16, 64)}
-	m, err := New(Config{Mic: mic, Speaker: speaker})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	ran := make(chan error, 1)
-	go func() { ran <- m.Run(ctx) }()
+	m, mic, speaker, ctx, _, ran := runMixer(t)
 	a, b := m.AddPort("a"), m.AddPort("b")
 	read := func(p *Port, n int) []int16 {
 		t.Helper()
