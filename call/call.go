@@ -602,11 +602,9 @@ func (c *Call) run(ctx context.Context, s *session, offer *directory.Signal) (En
 						}
 						// The path died (a relay went away, an address
 						// changed, the peer vanished): restart ICE rather
-						// than hang up. Our relay on the dead path may be
-						// what failed: the next calls avoid it a while.
+						// than hang up.
 						s.restarting = true
 						restartTimer = time.After(restartTimeout)
-						c.phone.cfg.ICE.PathLost(c.stats.RelayAddr)
 						if s.offerer {
 							if err := c.offerRestart(s); err != nil {
 								return EndPeerLost, err
@@ -1055,6 +1053,7 @@ func (c *Call) setRemote(s *session, desc webrtc.SessionDescription) error {
 // makes both sides gather and check anew (RFC 8445 §9) while DTLS and the
 // media keep going once a path is back.
 func (c *Call) offerRestart(s *session) error {
+	c.restartElsewhere(s)
 	sdp, err := s.pc.CreateOffer(&webrtc.OfferOptions{ICERestart: true})
 	if err != nil {
 		return fmt.Errorf("create restart offer: %w", err)
@@ -1068,12 +1067,25 @@ func (c *Call) offerRestart(s *session) error {
 	return nil
 }
 
+// restartElsewhere prepares either side's ICE restart: our relay on the
+// dead path may be what failed, so the source leaves it out of later
+// calls (nat.ICEConfig.PathLost), and the restart gathers from the servers
+// a new call would get (pion takes new servers at a restart): fresh
+// credentials, and not that relay.
+func (c *Call) restartElsewhere(s *session) {
+	c.phone.cfg.ICE.PathLost(c.stats.RelayAddr)
+	if err := s.pc.SetConfiguration(c.phone.cfg.ICE.Configuration()); err != nil {
+		c.log.Warn("restart with the call's first ICE servers", "err", err)
+	}
+}
+
 // answerRestart answers the offerer's ICE restart offer.
 func (c *Call) answerRestart(s *session, sig directory.Signal) error {
 	p, err := c.phone.verifySDP(sig)
 	if err != nil {
 		return err
 	}
+	c.restartElsewhere(s)
 	if err := c.setRemote(s, webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: p.SDP}); err != nil {
 		return err
 	}
