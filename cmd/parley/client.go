@@ -121,7 +121,7 @@ func startPhone(ctx context.Context, o *clientOptions, cfg call.PhoneConfig) (*c
 	}
 	cfg.Home = o.home
 	if len(o.ice.Servers) == 0 { // --ice-server replaces the directory's
-		cfg.ICE.Source = relaySource(ctx, client, log)
+		cfg.ICE.Source = relaySource(ctx, client, o.ice.RelayOnly, log)
 	}
 	phone, err := call.NewPhone(cfg)
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 
@@ -19,12 +20,15 @@ import (
 
 // relaySource gives a phone the directory's ICE servers, kept fresh and
 // ranked by round trip, until the directory client ends; nil (host
-// candidates only) when the directory hands out none.
-func relaySource(ctx context.Context, client *directory.Client, log *slog.Logger) nat.ICESource {
+// candidates only) when the directory cannot say.
+func relaySource(ctx context.Context, client *directory.Client, relayOnly bool, log *slog.Logger) nat.ICESource {
 	src, err := nat.StartRelaySource(ctx, nat.RelaySourceConfig{Fetch: client.ICEServers, Stop: client.Done(), Logger: log})
 	if err != nil {
 		log.Warn("no ICE servers from the directory: calls use host candidates only", "err", err)
 		return nil
+	}
+	if relayOnly && !slices.ContainsFunc(src.ICEServers(), func(s nat.ICEServer) bool { return strings.HasPrefix(s.URL, "turn") }) {
+		log.Warn("--relay-only, but the directory hands out no relay (and no --ice-server names one): calls will fail until one registers")
 	}
 	return src
 }
