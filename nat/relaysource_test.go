@@ -8,6 +8,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/pion/stun/v3"
 )
 
 // TestSupernodeCaps checks a volunteer relay's caps, which bound all its
@@ -103,5 +105,59 @@ func TestRelaySourceFetchFails(t *testing.T) {
 	})
 	if err == nil {
 		t.Fatal("StartRelaySource succeeded without servers")
+	}
+}
+
+// slowSTUN is a STUN server on loopback that answers binding requests
+// after delay, standing in for a relay that far away.
+func slowSTUN(t *testing.T, addr string, delay time.Duration) string {
+	t.Helper()
+	pc, err := net.ListenPacket("udp4", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pc.Close() })
+	go func() {
+		buf := make([]byte, 1500)
+		for {
+			n, from, err := pc.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			req := &stun.Message{Raw: append([]byte(nil), buf[:n]...)}
+			if req.Decode() != nil {
+				continue
+			}
+			udp := from.(*net.UDPAddr)
+			res, err := stun.Build(req, stun.BindingSuccess, &stun.XORMappedAddress{IP: udp.IP, Port: udp.Port}, stun.Fingerprint)
+			if err != nil {
+				continue
+			}
+			time.AfterFunc(delay, func() { pc.WriteTo(res.Raw, from) })
+		}
+	}()
+	return pc.LocalAddr().String()
+}
+
+// TestRelaySourceRanksByRoundTrip gives the near relay the lead over a far
+// one the directory listed first (as less loaded).
+func TestRelaySourceRanksByRoundTrip(t *testing.T) {
+	far, near := slowSTUN(t, "127.0.0.1:0", 80*time.Millisecond), slowSTUN(t, "127.0.0.2:0", 0)
+	stop := make(chan struct{})
+	src, err := StartRelaySource(t.Context(), RelaySourceConfig{
+		Fetch: func(context.Context) ([]ICEServer, time.Duration, error) {
+			return []ICEServer{{URL: "stun:" + far}, {URL: "stun:" + near}}, time.Hour, nil
+		},
+		Stop: stop,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		close(stop)
+		<-src.Done()
+	}()
+	if got := src.ICEServers(); len(got) != 2 || got[0].URL != "stun:"+near {
+		t.Errorf("ranked %v, want the near relay %s first", got, near)
 	}
 }
