@@ -11,6 +11,12 @@
 // several Servers on one NATS cluster serve one user base; by default an
 // embedded NATS server runs inside the process.
 //
+// The Server also keeps a registry of relays, in NATS too: operator
+// supernodes register over HTTP (SupernodeRegistrar), users' volunteer
+// relays through their session (Client.RegisterRelay); a client asks for
+// its ICE servers (Client.ICEServers) and gets up to three, least loaded
+// first, with TURN REST credentials for each.
+//
 // A Client (Dial) logs in, looks users up, manages contacts and status,
 // sends signals and receives signals, presence and contact updates on
 // channels. With ClientConfig.Reconnect it logs in again on its own, with
