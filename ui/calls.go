@@ -148,10 +148,18 @@ func (m *Model) answer() tea.Cmd {
 	c := m.ringing
 	m.ringing = nil
 	m.stopRinging()
-	c.Answer()
 	m.follow(c)
 	m.setInfo("answering " + c.Peer() + "…")
-	return tick(c)
+	return tea.Batch(callDo(c, Call.Answer), tick(c))
+}
+
+// callDo gives c a command off the UI goroutine: the call's actor takes it
+// from a channel that could be full for a moment.
+func callDo(c Call, do func(Call)) tea.Cmd {
+	return func() tea.Msg {
+		do(c)
+		return nil
+	}
 }
 
 // follow makes c the call in progress; watchCall and tick report on it.
@@ -160,14 +168,14 @@ func (m *Model) follow(c Call) {
 }
 
 // reject declines the ringing call; it leaves when its end is reported.
-func (m *Model) reject() {
+func (m *Model) reject() tea.Cmd {
 	if m.ringing == nil {
 		m.setError(errors.New("no call is ringing"))
-		return
+		return nil
 	}
-	m.ringing.Reject()
 	m.stopRinging()
 	m.setInfo("declined the call from " + m.ringing.Peer())
+	return callDo(m.ringing, Call.Reject)
 }
 
 func (m *Model) dial(peer string) tea.Cmd {
@@ -190,9 +198,8 @@ func (m *Model) hangup() tea.Cmd {
 		m.setError(errors.New("no call to hang up"))
 		return nil
 	}
-	m.cur.Hangup()
 	m.setInfo("hanging up…")
-	return nil
+	return callDo(m.cur, Call.Hangup)
 }
 
 // set asks the active call to do something and shows its flag as on at
@@ -202,7 +209,6 @@ func (m *Model) set(flag *bool, on bool, do func(Call)) tea.Cmd {
 		m.setError(errors.New("no active call"))
 		return nil
 	}
-	do(m.cur)
 	*flag = on
-	return nil
+	return callDo(m.cur, do)
 }

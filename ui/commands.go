@@ -62,8 +62,7 @@ func (m *Model) execute(line string) tea.Cmd {
 	case "resume":
 		return m.set(&m.curStatus.Hold, false, Call.Resume)
 	case "reject":
-		m.reject()
-		return nil
+		return m.reject()
 	case "add":
 		return contact(directory.ContactAdd, text)
 	case "accept":

@@ -61,7 +61,7 @@ func (m *Model) ringingKey(k tea.KeyPressMsg) tea.Cmd {
 	case "a", "enter":
 		return m.answer()
 	case "d", "esc":
-		m.reject()
+		return m.reject()
 	case ":":
 		return m.openInput(inputCommand, "")
 	}
@@ -223,13 +223,15 @@ func (m *Model) showPage(p page) tea.Cmd {
 	return nil
 }
 
+// quit hangs up, declines what rings, and then leaves.
 func (m *Model) quit() tea.Cmd {
+	var cmds []tea.Cmd
 	if m.cur != nil {
-		m.cur.Hangup()
+		cmds = append(cmds, callDo(m.cur, Call.Hangup))
 	}
 	if m.ringing != nil {
-		m.ringing.Reject()
 		m.stopRinging()
+		cmds = append(cmds, callDo(m.ringing, Call.Reject))
 	}
-	return tea.Quit
+	return tea.Sequence(append(cmds, tea.Quit)...)
 }

@@ -377,8 +377,8 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		return m, m.listenPresence()
 	case msgIncoming:
 		if m.ringing != nil || m.cur != nil {
-			msg.c.Reject() // one call at a time: the phone says busy before this
-			return m, m.listenIncoming()
+			// One call at a time: the phone says busy before this.
+			return m, tea.Batch(callDo(msg.c, Call.Reject), m.listenIncoming())
 		}
 		m.ringing, m.ringingFP = msg.c, ""
 		m.page = pageContacts

