@@ -66,7 +66,6 @@ func (b *fakeBackend) recorded() []string {
 	return slices.Clone(b.actions)
 }
 
-
 func (b *fakeBackend) User() string        { return b.user }
 func (b *fakeBackend) Fingerprint() string { return "abcd efgh" }
 func (b *fakeBackend) Contacts(context.Context) ([]directory.Contact, error) {
