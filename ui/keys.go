@@ -111,10 +111,14 @@ func (m *Model) typeInto(msg tea.Msg) tea.Cmd {
 	return cmd
 }
 
+// inputLimit bounds the input line: a chat message and its command.
+const inputLimit = directory.MaxChatRunes + 64
+
 func (m *Model) openInput(mode inputMode, value string) tea.Cmd {
 	m.mode = mode
 	m.input.Prompt = map[inputMode]string{inputCommand: ":", inputFilter: "/", inputChat: "> "}[mode]
 	m.input.Placeholder = ""
+	m.input.CharLimit = inputLimit
 	m.input.SetValue(value)
 	m.input.CursorEnd()
 	return m.input.Focus()

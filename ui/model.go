@@ -121,23 +121,26 @@ type Model struct {
 	curStatus call.Status
 	live      call.Stats
 	hasLive   bool
-	// The levels of the last second, in dBFS, for the meters.
+	// The meters' levels, in dBFS.
 	micLevel, speakerLevel float64
-	ringing                Call   // an incoming call waiting for an answer
-	ringingFP              string // its caller's pinned key fingerprint, if known
-	stopRing               context.CancelFunc
-	ended                  *endedCall
-	history                []call.HistoryRecord
-	devices                []media.DeviceInfo
-	deviceErr              error
-	deviceSel              int    // the selected device on the settings page
-	mic                    string // the devices of the calls to come
-	speaker                string
-	checking               bool                  // a test tone or mic check runs
-	chats                  map[string][]chatLine // conversations by contact
-	unread                 map[string]int
-	chatPeer               string
-	relayOn                bool
+
+	ringing   Call   // an incoming call waiting for an answer
+	ringingFP string // its caller's pinned key fingerprint, if known
+	stopRing  context.CancelFunc
+	ended     *endedCall // how the last call ended, until the next
+	history   []call.HistoryRecord
+
+	devices   []media.DeviceInfo
+	deviceErr error
+	deviceSel int    // the selected device on the settings page
+	mic       string // the devices of the calls to come
+	speaker   string
+	checking  bool // a test tone or mic check runs
+	relayOn   bool
+
+	chats    map[string][]chatLine // conversations by contact
+	unread   map[string]int
+	chatPeer string // whose conversation pageChat shows
 }
 
 // endedCall is what the call panel shows after a call.
@@ -150,8 +153,11 @@ type endedCall struct {
 
 // New returns the UI's model.
 func New(cfg Config) *Model {
-	m := &Model{cfg: cfg, now: cfg.Now, width: 80, height: 24, status: directory.StatusOnline, mic: cfg.Mic, speaker: cfg.Speaker, relayOn: cfg.RelayOn,
-		chats: make(map[string][]chatLine), unread: make(map[string]int)}
+	m := &Model{
+		cfg: cfg, now: cfg.Now, width: 80, height: 24,
+		status: directory.StatusOnline, mic: cfg.Mic, speaker: cfg.Speaker, relayOn: cfg.RelayOn,
+		chats: make(map[string][]chatLine), unread: make(map[string]int),
+	}
 	if m.now == nil {
 		m.now = time.Now
 	}
@@ -165,7 +171,6 @@ func New(cfg Config) *Model {
 		m.cfg.Ring = func(ctx context.Context, speaker string) error { return media.Ring(ctx, speaker, io.Discard) }
 	}
 	m.input = textinput.New()
-	m.input.CharLimit = 200
 	if cfg.User == "" {
 		m.phase = phaseName
 		m.input.Prompt = "name: "

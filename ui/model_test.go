@@ -351,6 +351,13 @@ func TestFirstRunAsksForAName(t *testing.T) {
 		t.Fatalf("Start got %v", asked)
 	}
 	h.wantScreen("Parley  alice", "echo", "online", "hear yourself")
+
+	// The name's limit of 32 characters is gone with the name prompt.
+	long := ":add bob " + strings.Repeat("a long message ", 5) + "<enter>"
+	h.keys(long)
+	if got := b.recorded(); len(got) != 1 || got[0] != strings.TrimSpace("add bob "+strings.Repeat("a long message ", 5)) {
+		t.Errorf("backend got %q", got)
+	}
 }
 
 func TestLoginFailureCanBeRetried(t *testing.T) {
