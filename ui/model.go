@@ -387,6 +387,7 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		}
 		m.ringing, m.ringingFP = msg.c, ""
 		m.page = pageContacts
+		m.closeInput() // the keys are the overlay's now
 		b := m.backend
 		fingerprint := func() tea.Msg { return msgFingerprint{msg.c, b.PeerFingerprint(msg.c.Peer())} }
 		return m, tea.Batch(m.listenIncoming(), watchCall(msg.c), fingerprint, m.ring(msg.c))

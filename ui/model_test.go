@@ -554,6 +554,7 @@ func TestIncomingCall(t *testing.T) {
 			b := newFakeBackend("alice", bob)
 			h := loggedIn(t, b)
 			c := newFakeCall("bob", call.Incoming)
+			h.keys("t") // typing a chat message to bob when he calls
 			b.incoming <- c
 			h.settle()
 			h.wantScreen("Incoming call from bob", "key b0b0 b0b0 b0b0 b0b0 b0b0", "a answer")
