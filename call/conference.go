@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
+	"strings"
 	"sync"
 
 	"github.com/parley-voip/parley/directory"
@@ -243,6 +245,30 @@ func (c *Conference) calls() []*Call {
 		}
 	}
 	return calls
+}
+
+// Snapshot returns the record so far of every participant whose call is
+// connected, by name: the call's live stats and its mix counters.
+func (c *Conference) Snapshot() []ParticipantResult {
+	ports := make(map[string]*mix.Port)
+	for _, p := range c.mixer.Ports() {
+		ports[p.Name()] = p
+	}
+	var out []ParticipantResult
+	for _, call := range c.calls() {
+		select {
+		case <-call.Active():
+		default:
+			continue // still ringing or connecting
+		}
+		r := ParticipantResult{Stats: call.LiveStats()}
+		if p := ports[call.Peer()]; p != nil {
+			r.Mix = p.Stats()
+		}
+		out = append(out, r)
+	}
+	slices.SortFunc(out, func(a, b ParticipantResult) int { return strings.Compare(a.Peer, b.Peer) })
+	return out
 }
 
 // Participants returns the peers in the conference or being called.

@@ -58,6 +58,15 @@ func TestConferenceMixesNMinusOne(t *testing.T) {
 	active(t, aliceCall)
 	active(t, bobCall)
 	time.Sleep(3 * time.Second)
+	snap := conf.Snapshot()
+	if len(snap) != 2 || snap[0].Peer != "alice" || snap[1].Peer != "bob" {
+		t.Fatalf("snapshot of %d participants: %+v", len(snap), snap)
+	}
+	for _, r := range snap {
+		if r.PacketsReceived == 0 || r.PacketsSent == 0 || r.Mix.FramesMixed == 0 {
+			t.Errorf("live record of %s: sent %d, received %d, mix %+v", r.Peer, r.PacketsSent, r.PacketsReceived, r.Mix)
+		}
+	}
 
 	results, err := conf.Close()
 	if err != nil {

@@ -22,6 +22,10 @@ import (
 // the number of parties.
 const conferenceMaxParticipants = 8
 
+// conferenceStatsInterval is how often --events reports each
+// participant's figures.
+const conferenceStatsInterval = 5 * time.Second
+
 // conferenceOptions are the flags of 'parley conference' (and of 'parley
 // call' with --add).
 type conferenceOptions struct {
@@ -168,7 +172,12 @@ func hostConference(ctx context.Context, c *conferenceOptions, peers []string, s
 	}
 
 	joined := 0
-	var durationTimer <-chan time.Time
+	var durationTimer, statsTicks <-chan time.Time
+	if c.events {
+		ticker := time.NewTicker(conferenceStatsInterval)
+		defer ticker.Stop()
+		statsTicks = ticker.C
+	}
 	changed := func(ev call.ConferenceEvent) {
 		switch ev.Kind {
 		case "joined":
@@ -200,6 +209,14 @@ loop:
 			break loop
 		case ev := <-changes:
 			changed(ev)
+		case <-statsTicks:
+			for _, r := range conf.Snapshot() {
+				report.event("stats", r.Peer, "", map[string]any{
+					"path": r.Path, "rtt_ms": r.RTTMS, "packets_sent": r.PacketsSent, "packets_received": r.PacketsReceived,
+					"packets_lost": r.PacketsLost, "jitter_ms": r.JitterMS, "jitter_buffer_delay_ms": r.JitterBufferDelayMS,
+					"mix_underruns": r.Mix.Underruns,
+				})
+			}
 		case in := <-phone.Incoming():
 			report.event("calling-in", in.Peer(), in.Peer()+" calls in", nil)
 			if err := conf.Admit(in); err != nil {

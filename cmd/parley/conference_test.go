@@ -79,7 +79,8 @@ func TestFivePartyConference(t *testing.T) {
 		{user: "dave", text: "Please bring the blue folder tomorrow.", voice: "en+m1"},
 	}
 	for i, p := range parties {
-		p.slottedSpeech(t, dir, i)
+		// Slot 0 is silence: the calls placed last connect meanwhile.
+		p.slottedSpeech(t, dir, i+1)
 	}
 	addr := startDirectory(t)
 	host := parties[0]
@@ -100,7 +101,7 @@ func TestFivePartyConference(t *testing.T) {
 
 	// The host reaches the participants every way there is: the first by
 	// 'parley call', the next two by --add, the last by "add" on stdin.
-	duration := time.Duration(len(parties))*conferenceSlot + time.Second
+	duration := time.Duration(len(parties)+1)*conferenceSlot + time.Second
 	args := []string{"call", participants[0].user, "--add", participants[1].user, "--add", participants[2].user,
 		"--user", host.user, "--home", in(host.user), "--directory", addr,
 		"--duration", duration.String(), "--mic", "file:" + host.wav, "--speaker", "file:" + in("host-heard.wav"),
@@ -162,6 +163,14 @@ func TestFivePartyConference(t *testing.T) {
 	chatLine("host", hostProc, "hi from anna")
 	for _, p := range participants[1:] {
 		chatLine(p.user, procs[p.user], "anna: hi from anna")
+	}
+	// Live figures per participant, every 5 s.
+	var stats struct {
+		Peer            string
+		PacketsReceived uint64 `json:"packets_received"`
+	}
+	if line := hostProc.await(t, `"event":"stats"`, 10*time.Second); json.Unmarshal([]byte(line), &stats) != nil || stats.Peer == "" || stats.PacketsReceived == 0 {
+		t.Errorf("host's stats event: %s", line)
 	}
 	for _, w := range append([]*io.PipeWriter{hostTypes}, slices.Collect(maps.Values(typed))...) {
 		w.Close() // end of input: no command (DESIGN §6)
