@@ -774,3 +774,26 @@ func TestSwitchDevicesDuringACall(t *testing.T) {
 		t.Errorf("call got %q, want %q", got, want)
 	}
 }
+
+// TestViewAtAnySize draws every page at sizes down to one cell: a terminal
+// can be resized to anything, and the UI must not fall over.
+func TestViewAtAnySize(t *testing.T) {
+	b := newFakeBackend("alice", echo, bob, carol, dave)
+	h := loggedIn(t, b)
+	h.keys(":call echo<enter>")
+	close(b.calls[0].active)
+	h.settle()
+	h.send(msgTick{c: b.calls[0], live: call.Stats{Path: "relay", RelayAddr: "[2001:db8::1]:3478"}})
+	for _, keys := range []string{"", "?", "?H", "HS", "S<down>t", "<esc>"} {
+		h.keys(keys)
+		for w := 1; w <= 100; w += 3 {
+			for ht := 1; ht <= 40; ht += 3 {
+				h.m.Update(tea.WindowSizeMsg{Width: w, Height: ht})
+				lines := strings.Split(h.screen(), "\n")
+				if len(lines) > max(ht, 1) {
+					t.Fatalf("after %q at %d×%d: %d lines", keys, w, ht, len(lines))
+				}
+			}
+		}
+	}
+}

@@ -113,6 +113,9 @@ func (m *Model) mainLines() []string {
 
 // fill pads (or cuts) top to leave exactly room for bottom on the screen.
 func (m *Model) fill(top, bottom []string) []string {
+	if len(bottom) > m.height {
+		bottom = bottom[len(bottom)-max(m.height, 0):]
+	}
 	room := m.height - len(bottom)
 	if len(top) > room {
 		top = top[:max(room, 0)]
