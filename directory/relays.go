@@ -9,11 +9,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -313,17 +311,6 @@ func checkRelayURLs(urls []string) error {
 	return nil
 }
 
-// udpTarget returns the host:port of the first STUN or TURN-over-UDP URL.
-func udpTarget(urls []string) (string, bool) {
-	for _, u := range urls {
-		p, err := ice.ParseURL(u)
-		if err == nil && p.Proto == ice.ProtoTypeUDP && p.Scheme != ice.SchemeTypeTURNS {
-			return net.JoinHostPort(p.Host, strconv.Itoa(p.Port)), true
-		}
-	}
-	return "", false
-}
-
 // iceServers answers a client's ICE request.
 func (ss *session) iceServers(m *wire.ICERequest) {
 	r := ss.srv.relays
@@ -355,8 +342,14 @@ func (ss *session) registerRelay(m *wire.Relay) {
 	r := ss.srv.relays
 	key := volunteerKey(ss.user, ss.device)
 	if old, ok := r.known(key, time.Now()); !ok || !slices.Equal(old.URLs, m.URLs) || old.Secret != m.Secret {
-		target, ok := udpTarget(m.URLs)
-		if !ok {
+		var target string
+		for _, u := range m.URLs {
+			if hp, ok := nat.UDPTarget(u); ok {
+				target = hp
+				break
+			}
+		}
+		if target == "" {
 			ss.fail(m.ID, wire.CodeBadRequest, "relay: no stun: or UDP turn: URL to check it by")
 			return
 		}

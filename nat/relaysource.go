@@ -202,16 +202,23 @@ func hostPort(url string) string {
 	return net.JoinHostPort(u.Host, strconv.Itoa(u.Port))
 }
 
+// UDPTarget returns the host:port a STUN binding request to the ICE
+// server at url goes to, and whether the server is reached over UDP
+// (stun:, and turn: without transport=tcp; every TURN server answers STUN).
+func UDPTarget(url string) (string, bool) {
+	u, err := ice.ParseURL(url)
+	if err != nil || u.Proto != ice.ProtoTypeUDP || u.Scheme == ice.SchemeTypeTURNS {
+		return "", false
+	}
+	return net.JoinHostPort(u.Host, strconv.Itoa(u.Port)), true
+}
+
 // measureRoundTrips sends a STUN binding request to every relay's UDP port
 // at once and returns the round trips of those that answered in time.
 func measureRoundTrips(ctx context.Context, servers []ICEServer, timeout time.Duration) map[string]time.Duration {
 	var targets []string
 	for _, srv := range servers {
-		u, err := ice.ParseURL(srv.URL)
-		if err != nil || u.Proto != ice.ProtoTypeUDP || u.Scheme == ice.SchemeTypeTURNS {
-			continue
-		}
-		if hp := hostPort(srv.URL); !slices.Contains(targets, hp) {
+		if hp, ok := UDPTarget(srv.URL); ok && !slices.Contains(targets, hp) {
 			targets = append(targets, hp)
 		}
 	}

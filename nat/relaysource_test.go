@@ -161,3 +161,25 @@ func TestRelaySourceRanksByRoundTrip(t *testing.T) {
 		t.Errorf("ranked %v, want the near relay %s first", got, near)
 	}
 }
+
+func TestUDPTarget(t *testing.T) {
+	tests := []struct {
+		name, url, want string
+		ok              bool
+	}{
+		{"stun", "stun:203.0.113.7:3478", "203.0.113.7:3478", true},
+		{"turn-default-udp", "turn:203.0.113.7:3478", "203.0.113.7:3478", true},
+		{"turn-over-udp", "turn:203.0.113.7:3478?transport=udp", "203.0.113.7:3478", true},
+		{"turn-over-tcp", "turn:203.0.113.7:3478?transport=tcp", "", false},
+		{"turns", "turns:203.0.113.7:443?transport=tcp", "", false},
+		{"ipv6", "stun:[2001:db8::7]:3478", "[2001:db8::7]:3478", true},
+		{"garbage", "stun:", "", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got, ok := UDPTarget(tt.url); got != tt.want || ok != tt.ok {
+				t.Errorf("UDPTarget(%q) = %q, %v; want %q, %v", tt.url, got, ok, tt.want, tt.ok)
+			}
+		})
+	}
+}
