@@ -527,6 +527,37 @@ func TestCallEchoShowsStatsAndEnd(t *testing.T) {
 	h.wantScreen("History", "→ echo", "local-hangup", "00:12", "direct", "123456")
 }
 
+func TestCallEndCause(t *testing.T) {
+	tests := []struct {
+		name       string
+		err        error
+		want       string // the line under the end, "" for none
+		wantAbsent string
+	}{
+		{"rejected-says-it-all", &call.EndError{Reason: call.EndRejected}, "", "call rejected"},
+		{"ice-failure-has-a-cause", &call.EndError{Reason: call.EndICEFailed, Err: errors.New("not connected within 20s")},
+			"ICE failed: no network path to the peer: not connected within 20s", ""},
+		{"device-failure", &call.EndError{Reason: call.EndFailed, Err: errors.New("media send: device gone")}, "media send: device gone", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b := newFakeBackend("alice", echo)
+			h := loggedIn(t, b)
+			h.keys(":call echo<enter>")
+			c := b.calls[0]
+			reason := tt.err.(*call.EndError).Reason
+			h.send(msgCallEnded{c, call.Stats{Peer: "echo", EndReason: reason}, tt.err})
+			h.wantScreen("call with echo ended: " + string(reason))
+			if tt.want != "" {
+				h.wantScreen(tt.want)
+			}
+			if tt.wantAbsent != "" && strings.Contains(h.screen(), tt.wantAbsent) {
+				t.Errorf("the screen repeats the reason as %q:\n%s", tt.wantAbsent, h.screen())
+			}
+		})
+	}
+}
+
 func TestDialFailureIsAMessage(t *testing.T) {
 	b := newFakeBackend("alice", dave)
 	b.dialErr = call.ErrOffline

@@ -1,6 +1,7 @@
 package ui
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"strings"
@@ -311,7 +312,9 @@ func (m *Model) callLines() []string {
 		e := m.ended
 		lines := []string{"", m.rule("call ended"),
 			fmt.Sprintf("  call with %s ended: %s after %s", e.peer, e.reason, formatDuration(e.duration))}
-		if e.err != nil {
+		// The reason says it all unless the end had a cause of its own.
+		var ee *call.EndError
+		if e.err != nil && (!errors.As(e.err, &ee) || ee.Err != nil || ee.Reason == call.EndFailed) {
 			lines = append(lines, styleError.Render("  "+e.err.Error()))
 		}
 		return lines
