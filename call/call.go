@@ -28,8 +28,9 @@ const (
 	statsInterval = time.Second
 	// restartTimeout bounds an ICE restart: a path that is not back by
 	// then is lost. With ICE's 1.5 s to call a silent path disconnected, a
-	// vanished peer is found within 10 s.
-	restartTimeout = 7 * time.Second
+	// vanished peer is found in ~7 s, within the 10 s goal on a busy
+	// machine too; a restart that can work takes 1-2 s.
+	restartTimeout = 5 * time.Second
 	// refusalGrace is how long a caller whose every ringing device refused
 	// waits for another device's ringing before taking the refusal: one
 	// device's "busy" can overtake another's "ringing".
@@ -329,6 +330,11 @@ func (c *Call) runLoop(ctx context.Context, offer *directory.Signal, refusal err
 	} else {
 		reason, err = c.run(ctx, s, offer)
 	}
+	// Ended from now on, for whoever looks, though it takes a moment to
+	// close; the event says so once the stats are final.
+	c.mu.Lock()
+	c.status.State = StateEnded
+	c.mu.Unlock()
 	if !s.peerEnded {
 		c.tellPeer(s, reason)
 	}
@@ -823,6 +829,8 @@ func (c *Call) send(ctx context.Context, sig directory.Signal) error {
 		select {
 		case <-ctx.Done():
 			return err
+		case <-c.phone.cfg.Directory.Done():
+			return err // gone for good: no connection will come back
 		case <-time.After(resendWait):
 		}
 	}
@@ -1243,5 +1251,5 @@ func (c *Call) finish(s *session, reason EndReason, err error) {
 	if err != nil {
 		message = err.Error()
 	}
-	c.setState(StateEnded, message)
+	c.emit(string(StateEnded), message)
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/pion/interceptor"
+	"github.com/pion/transport/v4"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/parley-voip/parley/directory"
@@ -75,6 +76,9 @@ type PhoneConfig struct {
 	// every call is recorded in HistoryFile. "" → pins in memory, no
 	// history.
 	Home string
+	// Net is the network the calls' ICE uses; nil → the host's. Tests
+	// give a pion vnet to cut a path in the middle of a call.
+	Net transport.Net
 	// OnEvent, if set, is told of every change in every call (EventS and
 	// states). It runs on the call's goroutine, so it must not block.
 	OnEvent func(Event)
@@ -138,7 +142,7 @@ func NewPhone(cfg PhoneConfig) (*Phone, error) {
 	if cfg.CallWaiting {
 		lines++
 	}
-	api, err := newAPI(cfg.ICE, cfg.Logger)
+	api, err := newAPI(cfg.ICE, cfg.Net, cfg.Logger)
 	if err != nil {
 		return nil, err
 	}
@@ -168,7 +172,7 @@ var opusCodec = webrtc.RTPCodecCapability{
 	SDPFmtpLine: "minptime=10;useinbandfec=1",
 }
 
-func newAPI(ice nat.ICEConfig, log *slog.Logger) (*webrtc.API, error) {
+func newAPI(ice nat.ICEConfig, net transport.Net, log *slog.Logger) (*webrtc.API, error) {
 	m := &webrtc.MediaEngine{}
 	if err := m.RegisterCodec(webrtc.RTPCodecParameters{RTPCodecCapability: opusCodec, PayloadType: 111}, webrtc.RTPCodecTypeAudio); err != nil {
 		return nil, fmt.Errorf("call: register opus: %w", err)
@@ -179,6 +183,9 @@ func newAPI(ice nat.ICEConfig, log *slog.Logger) (*webrtc.API, error) {
 	}
 	se := webrtc.SettingEngine{LoggerFactory: pionLogs{log}}
 	ice.Tune(&se)
+	if net != nil {
+		se.SetNet(net)
+	}
 	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se)), nil
 }
 

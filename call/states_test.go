@@ -11,6 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pion/logging"
+	"github.com/pion/transport/v4/vnet"
+
 	"github.com/parley-voip/parley/directory"
 	"github.com/parley-voip/parley/directory/identity"
 )
@@ -179,8 +182,17 @@ func swapFingerprint(t *testing.T, sig *directory.Signal, mallory ed25519.Privat
 		t.Errorf("tamper: %v", err)
 		return
 	}
-	fp := dtlsFingerprint(p.SDP)
-	p.SDP = strings.Replace(p.SDP, fp[len(fp)-2:], "00", 1)
+	at := strings.Index(p.SDP, "a=fingerprint:")
+	end := at + strings.IndexAny(p.SDP[at:], "\r\n")
+	if at < 0 || end <= at {
+		t.Errorf("tamper: no fingerprint in %q", p.SDP)
+		return
+	}
+	swapped := "00"
+	if p.SDP[end-2:end] == swapped {
+		swapped = "11"
+	}
+	p.SDP = p.SDP[:end-2] + swapped + p.SDP[end:]
 	if mallory != nil {
 		p.Key = mallory.Public().(ed25519.PublicKey)
 		p.Sig = ed25519.Sign(mallory, signedSDP(sig.Kind, sig.CallID, sig.From, sig.To, p.Leg, p.SDP))
@@ -479,5 +491,68 @@ func TestCallOutlivesDirectory(t *testing.T) {
 	}
 	if _, got := result(t, in); got != EndRemoteHangup {
 		t.Errorf("bob's call ended %s, want remote-hangup", got)
+	}
+}
+
+// TestVanishedPeerWithoutDirectory cuts the network between two peers in
+// the middle of a call whose directory has gone: no hang-up of any kind
+// can pass, no ICE restart can be signalled, and both sides must end the
+// call "peer-lost" within 10 s.
+func TestVanishedPeerWithoutDirectory(t *testing.T) {
+	router, err := vnet.NewRouter(&vnet.RouterConfig{CIDR: "10.0.0.0/24", LoggerFactory: logging.NewDefaultLoggerFactory()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var nets []*vnet.Net
+	for _, ip := range []string{"10.0.0.2", "10.0.0.3"} {
+		n, err := vnet.NewNet(&vnet.NetConfig{StaticIPs: []string{ip}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := router.AddNet(n); err != nil {
+			t.Fatal(err)
+		}
+		nets = append(nets, n)
+	}
+	var cut atomic.Bool
+	router.AddChunkFilter(func(vnet.Chunk) bool { return !cut.Load() })
+	if err := router.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer router.Stop()
+
+	srv, err := directory.NewServer(directory.ServerConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(srv.Handler())
+	defer hs.Close()
+	alice := newPhone(t, hs.URL, "alice", PhoneConfig{Net: nets[0]})
+	bob := newPhone(t, hs.URL, "bob", PhoneConfig{Net: nets[1]})
+	out := dial(t, alice, "bob", DialOptions{})
+	in := nextIncoming(t, bob)
+	in.Answer()
+	active(t, out)
+	active(t, in)
+	time.Sleep(500 * time.Millisecond)
+
+	srv.Close()
+	hs.CloseClientConnections()
+	cut.Store(true)
+	start := time.Now()
+	for _, c := range []*Call{out, in} {
+		select {
+		case <-c.Done():
+		case <-time.After(20 * time.Second):
+			t.Fatalf("%s's call still up 20 s after the network was cut", c.Direction())
+		}
+		took := time.Since(start)
+		t.Logf("%s call ended %v after the cut", c.Direction(), took.Round(10*time.Millisecond))
+		if _, got := result(t, c); got != EndPeerLost {
+			t.Errorf("%s call ended %s, want peer-lost", c.Direction(), got)
+		}
+		if took > 20*time.Second {
+			t.Errorf("%s call ended %v after the cut, want within 10 s (20 s allowed)", c.Direction(), took)
+		}
 	}
 }

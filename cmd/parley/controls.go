@@ -145,16 +145,47 @@ func answerCalls(ctx context.Context, phone *call.Phone, client *directory.Clien
 				waiting = nil
 			case line == "reject":
 				waiting.Reject()
-			case len(live) == 0:
-				fmt.Fprintf(os.Stderr, "parley: %s: no call in progress\n", line)
 			default:
-				if err := live[len(live)-1].Do(line); err != nil {
+				if line == "resume" {
+					// Resuming takes back a held call, which holds the
+					// other, and makes it the one commands go to.
+					if held := lastHeld(live); held != nil {
+						live = append(deleteCall(live, held), held)
+					}
+				}
+				c := inProgress(live)
+				if c == nil {
+					fmt.Fprintf(os.Stderr, "parley: %s: no call in progress\n", line)
+					continue
+				}
+				if err := c.Do(line); err != nil {
 					fmt.Fprintln(os.Stderr, "parley:", err)
 				}
 			}
 		}
 	}
 	return failed
+}
+
+// inProgress returns the call commands go to: the last of calls that has
+// not ended (one may have ended before its watcher said so).
+func inProgress(calls []*call.Call) *call.Call {
+	for i := len(calls) - 1; i >= 0; i-- {
+		if calls[i].Status().State != call.StateEnded {
+			return calls[i]
+		}
+	}
+	return nil
+}
+
+// lastHeld returns the last of calls that this side holds, if any.
+func lastHeld(calls []*call.Call) *call.Call {
+	for i := len(calls) - 1; i >= 0; i-- {
+		if calls[i].Status().Hold {
+			return calls[i]
+		}
+	}
+	return nil
 }
 
 func deleteCall(calls []*call.Call, c *call.Call) []*call.Call {

@@ -17,10 +17,12 @@ type commandPipe struct {
 	w *io.PipeWriter
 }
 
-func newCommandPipe(t *testing.T) *commandPipe {
+// startWithCommands starts parley with a commandPipe as its stdin.
+func startWithCommands(t *testing.T, args ...string) (*proc, *commandPipe) {
 	r, w := io.Pipe()
-	t.Cleanup(func() { w.Close() })
-	return &commandPipe{r, w}
+	p := startParleyWithStdin(t, r, args...)
+	t.Cleanup(func() { w.Close() }) // before the process's cleanup, which waits for exec's copy of stdin
+	return p, &commandPipe{r, w}
 }
 
 func (p *commandPipe) send(t *testing.T, cmd string) {
@@ -49,11 +51,10 @@ func TestCallControlsThroughTheCLI(t *testing.T) {
 		return append(args, "--user", user, "--home", home(user), "--directory", dirAddr,
 			"--mic", "tone:440", "--speaker", "null", "--stats", filepath.Join(dir, user+".json"))
 	}
-	bobIn, aliceIn := newCommandPipe(t), newCommandPipe(t)
-	bob := startParleyWithStdin(t, bobIn.r, as("bob", "answer", "--calls", "1", "--events")...)
+	bob, bobIn := startWithCommands(t, as("bob", "answer", "--calls", "1", "--events")...)
 	bob.await(t, "waiting for calls", 10*time.Second)
 	befriend(t, onThisHost, onThisHost, dir, dirAddr)
-	alice := startParleyWithStdin(t, aliceIn.r, as("alice", "call", "bob", "--events")...)
+	alice, aliceIn := startWithCommands(t, as("alice", "call", "bob", "--events")...)
 
 	for _, p := range []*proc{alice, bob} {
 		if ev := p.awaitEvent(t, "active", 15*time.Second); len(ev.SAS) != 6 || ev.State != call.StateActive {
@@ -75,7 +76,7 @@ func TestCallControlsThroughTheCLI(t *testing.T) {
 	default:
 	}
 	bobIn.send(t, "hangup")
-	bobIn.w.Close() // exec waits for a stdin it copies to end
+	bobIn.w.Close() // exec waits for the end of a stdin it copies
 	if ev := alice.awaitEvent(t, "ended", 10*time.Second); ev.EndReason != call.EndRemoteHangup {
 		t.Errorf("alice's call ended %s, want remote-hangup", ev.EndReason)
 	}
@@ -133,5 +134,40 @@ func TestVanishedPeerIsLost(t *testing.T) {
 	}
 	if err := alice.wait(t, 10*time.Second); err == nil {
 		t.Error("parley call exited 0 for a lost call")
+	}
+}
+
+func TestCallWaitingThroughTheCLI(t *testing.T) {
+	dirAddr := startDirectory(t)
+	dir := t.TempDir()
+	as := func(user string, args ...string) []string {
+		return append(args, "--user", user, "--home", filepath.Join(dir, user), "--directory", dirAddr,
+			"--mic", "tone:440", "--speaker", "null")
+	}
+	bob, bobIn := startWithCommands(t, as("bob", "answer", "--calls", "2", "--call-waiting", "--events", "--accept-calls-from", "anyone")...)
+	bob.await(t, "waiting for calls", 10*time.Second)
+	alice := startParley(t, as("alice", "call", "bob", "--events")...)
+	alice.awaitEvent(t, "active", 15*time.Second)
+	carol := startParley(t, as("carol", "call", "bob", "--events")...)
+	bob.await(t, "call waiting: carol", 10*time.Second)
+	carol.awaitEvent(t, "ringing", 5*time.Second)
+
+	bobIn.send(t, "answer")
+	carol.awaitEvent(t, "active", 15*time.Second)
+	alice.awaitEvent(t, "peer-hold", 5*time.Second)
+	bobIn.send(t, "resume") // back to alice: carol is held
+	alice.awaitEvent(t, "peer-resume", 5*time.Second)
+	carol.awaitEvent(t, "peer-hold", 5*time.Second)
+	bobIn.send(t, "hangup") // alice's call, the one in progress
+	alice.awaitEvent(t, "ended", 5*time.Second)
+	bobIn.send(t, "hangup") // carol's, the one left
+	if ev := carol.awaitEvent(t, "ended", 5*time.Second); ev.EndReason != call.EndRemoteHangup {
+		t.Errorf("carol's call ended %s, want remote-hangup", ev.EndReason)
+	}
+	bobIn.w.Close()
+	for _, p := range []*proc{alice, carol, bob} {
+		if err := p.wait(t, 10*time.Second); err != nil {
+			t.Fatalf("exit: %v\n%s", err, p.stderr.String())
+		}
 	}
 }
