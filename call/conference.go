@@ -51,9 +51,9 @@ type ParticipantResult struct {
 type Conference struct {
 	cfg   ConferenceConfig
 	mixer *mix.Mixer
-	mic   media.Source
-	spk   media.Sink
-	log   *slog.Logger
+	// devices are the host's microphone and speaker.
+	devices *media.FrontEnd
+	log     *slog.Logger
 
 	ctx     context.Context // ends when the conference closes
 	cancel  context.CancelFunc
@@ -80,24 +80,24 @@ func StartConference(cfg ConferenceConfig) (*Conference, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = cfg.Phone.log
 	}
-	mic, err := media.OpenSource(orDefault(cfg.Media.Mic), media.SourceOptions{Loop: cfg.Media.MicLoop})
+	// The host's devices through a front end, as a call's: the speaker
+	// plays everyone, so on a sound device echo cancellation keeps them
+	// out of the host's microphone, and so out of every mix.
+	fe, err := media.OpenFrontEnd(media.FrontEndConfig{
+		Mic: orDefault(cfg.Media.Mic), MicLoop: cfg.Media.MicLoop, Speaker: orDefault(cfg.Media.Speaker),
+		AudioSettings: cfg.Media.Audio, Logger: cfg.Logger,
+	})
 	if err != nil {
-		return nil, fmt.Errorf("microphone: %w", err)
+		return nil, err
 	}
-	spk, err := media.OpenSink(orDefault(cfg.Media.Speaker))
+	mixer, err := mix.New(mix.Config{Mic: fe.Source(), Speaker: fe.Sink(), FrameSamples: cfg.Media.FrameSamples})
 	if err != nil {
-		mic.Close()
-		return nil, fmt.Errorf("speaker: %w", err)
-	}
-	mixer, err := mix.New(mix.Config{Mic: mic, Speaker: spk, FrameSamples: cfg.Media.FrameSamples})
-	if err != nil {
-		mic.Close()
-		spk.Close()
+		fe.Close()
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	c := &Conference{
-		cfg: cfg, mixer: mixer, mic: mic, spk: spk, log: cfg.Logger.With("conference", true),
+		cfg: cfg, mixer: mixer, devices: fe, log: cfg.Logger.With("conference", true),
 		ctx: ctx, cancel: cancel, mixDone: make(chan struct{}),
 		members: make(map[string]*Call),
 	}
@@ -300,8 +300,7 @@ func (c *Conference) Close() ([]ParticipantResult, error) {
 	c.wg.Wait()
 	c.cancel()
 	<-c.mixDone
-	c.mic.Close()
-	err := errors.Join(c.mixErr, c.spk.Close())
+	err := errors.Join(c.mixErr, c.devices.Close())
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.results, err
