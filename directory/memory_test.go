@@ -1,9 +1,13 @@
 package directory_test
 
 import (
+	"bytes"
 	"fmt"
+	"net"
 	"runtime"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/parley-voip/parley/directory"
 )
@@ -34,4 +38,38 @@ func TestIdleSessionHoldsOneSmallGoroutine(t *testing.T) {
 	if stack > 6<<10 && !raceEnabled {
 		t.Errorf("%.0f bytes of stack per idle session, want about 4 KiB", stack)
 	}
+}
+
+// TestFrameSentWithTheHandshakeIsRead: a client that sends a frame right
+// behind its upgrade request, before the answer, is read (those bytes wait
+// ahead of the session's buffer, where an idle wait on the socket would
+// not see them).
+func TestFrameSentWithTheHandshakeIsRead(t *testing.T) {
+	d := startDirectory(t, directory.ServerConfig{})
+	conn, err := net.Dial("tcp", strings.TrimPrefix(d.http.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	upgrade := "GET /v1/ws HTTP/1.1\r\nHost: directory\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+	if _, err := conn.Write(append([]byte(upgrade), maskedTextFrame(`{"v":1,"type":"ping","id":"early"}`)...)); err != nil {
+		t.Fatal(err)
+	}
+	_ = conn.SetReadDeadline(time.Now().Add(testTimeout))
+	var got []byte
+	buf := make([]byte, 4096)
+	for !bytes.Contains(got, []byte(`"early"`)) {
+		n, err := conn.Read(buf)
+		if err != nil {
+			t.Fatalf("no answer to the early frame (got %q): %v", got, err)
+		}
+		got = append(got, buf[:n]...)
+	}
+}
+
+// maskedTextFrame encodes payload (under 126 bytes) as a client's text
+// frame (RFC 6455 §5.2), with a zero mask.
+func maskedTextFrame(payload string) []byte {
+	return append([]byte{0x81, 0x80 | byte(len(payload)), 0, 0, 0, 0}, payload...)
 }

@@ -368,9 +368,11 @@ const connBufferSize = 512
 // instead of net/http's 4 KiB each, which every idle client would hold.
 type smallBuffers struct {
 	http.ResponseWriter
-	// Set by Hijack: the connection and the buffered reader of it.
-	conn net.Conn
-	br   *bufio.Reader
+	// Set by Hijack: the connection and the buffered reader of it, and
+	// whether bytes that came with the handshake wait ahead of both.
+	conn  net.Conn
+	br    *bufio.Reader
+	early bool
 }
 
 func (w *smallBuffers) Hijack() (net.Conn, *bufio.ReadWriter, error) {
@@ -379,12 +381,14 @@ func (w *smallBuffers) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		return nil, nil, err
 	}
 	w.conn = conn
-	var r io.Reader = conn
+	w.br = bufio.NewReaderSize(conn, connBufferSize)
 	if n := brw.Reader.Buffered(); n > 0 { // the client did not wait for the handshake's answer
 		early, _ := brw.Reader.Peek(n)
-		r = io.MultiReader(bytes.NewReader(bytes.Clone(early)), conn)
+		w.br = bufio.NewReaderSize(io.MultiReader(bytes.NewReader(bytes.Clone(early)), conn), max(connBufferSize, n))
+		// Into the buffer, where the WebSocket library looks for them.
+		_, _ = w.br.Peek(n)
+		w.early = true
 	}
-	w.br = bufio.NewReaderSize(r, connBufferSize)
 	return conn, bufio.NewReadWriter(w.br, bufio.NewWriterSize(conn, connBufferSize)), nil
 }
 

@@ -159,7 +159,7 @@ func newSession(srv *Server, conn *websocket.Conn, hijacked *smallBuffers, remot
 		conn:     conn,
 		netConn:  hijacked.conn,
 		br:       hijacked.br,
-		raw:      rawConn(hijacked.conn),
+		raw:      rawConn(hijacked),
 		log:      srv.log.With("remote", remote),
 		nonce:    nonce,
 		loggedIn: make(chan struct{}),
@@ -465,10 +465,11 @@ func (ss *session) awaitInput() {
 	})
 }
 
-// rawConn returns the socket of a TCP connection, nil for another.
-func rawConn(c net.Conn) syscall.RawConn {
-	tcp, ok := c.(*net.TCPConn)
-	if !ok {
+// rawConn returns the socket of a TCP connection, nil for another or for
+// one with bytes waiting ahead of br, which neither br nor the socket shows.
+func rawConn(h *smallBuffers) syscall.RawConn {
+	tcp, ok := h.conn.(*net.TCPConn)
+	if !ok || h.early {
 		return nil
 	}
 	raw, err := tcp.SyscallConn()
