@@ -55,11 +55,10 @@ type Conference struct {
 	devices *media.FrontEnd
 	log     *slog.Logger
 
-	ctx     context.Context // ends when the conference closes
-	cancel  context.CancelFunc
-	mixDone chan struct{}  // closed when the mixer stops
-	mixErr  error          // why it stopped; written before mixDone closes
-	wg      sync.WaitGroup // every participant's watcher
+	cancel  context.CancelFunc // stops the mixer
+	mixDone chan struct{}      // closed when the mixer stops
+	mixErr  error              // why it stopped; written before mixDone closes
+	wg      sync.WaitGroup     // every participant's watcher
 
 	// mu guards the following fields.
 	mu      sync.Mutex
@@ -98,7 +97,7 @@ func StartConference(cfg ConferenceConfig) (*Conference, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	c := &Conference{
 		cfg: cfg, mixer: mixer, devices: fe, log: cfg.Logger.With("conference", true),
-		ctx: ctx, cancel: cancel, mixDone: make(chan struct{}),
+		cancel: cancel, mixDone: make(chan struct{}),
 		members: make(map[string]*Call),
 	}
 	go func() {
@@ -163,8 +162,9 @@ func (c *Conference) participantMedia(port *mix.Port) MediaConfig {
 	return m
 }
 
-// watch follows a participant's call until it ends; the call closes the
-// port, which takes the participant out of the mix.
+// watch follows a participant's call until it ends, then takes the
+// participant out of the mix (the call closes the port too, once it has
+// opened its audio; a call that ended before that never did).
 func (c *Conference) watch(call *Call, port *mix.Port) {
 	c.mu.Lock()
 	c.members[call.Peer()] = call
@@ -178,6 +178,7 @@ func (c *Conference) watch(call *Call, port *mix.Port) {
 		case <-call.Done():
 		}
 		st, err := call.Result()
+		port.Close()
 		r := ParticipantResult{Stats: st, Mix: port.Stats(), Err: err}
 		c.mu.Lock()
 		delete(c.members, call.Peer())
