@@ -220,6 +220,9 @@ func (p *Phone) Dial(ctx context.Context, peer string, opt DialOptions) (*Call, 
 	}
 	if err := p.checkReachable(ctx, peer); err != nil {
 		a.close()
+		if errors.Is(err, ErrOffline) {
+			p.leaveMissedCall(ctx, peer)
+		}
 		return nil, err
 	}
 	c, err := p.startCall(newCallID(), peer, Outgoing, nil, nil, a, start, opt)
@@ -233,6 +236,32 @@ func (p *Phone) Dial(ctx context.Context, peer string, opt DialOptions) (*Call, 
 		return nil, err
 	}
 	return c, nil
+}
+
+// MissedCallNote is the text of the message a caller leaves, through the
+// directory, for a contact who was offline: they read it at their next
+// login.
+const MissedCallNote = "(missed call: I called while you were offline)"
+
+// noteTaker is the part of a directory client that keeps a message for a
+// contact until they come online.
+type noteTaker interface {
+	SendChat(ctx context.Context, to, text string) error
+}
+
+// leaveMissedCall tells peer, who is offline, that we called. Only
+// contacts take messages; the call has failed anyway, so a note that
+// cannot be left is no error.
+func (p *Phone) leaveMissedCall(ctx context.Context, peer string) {
+	n, ok := p.cfg.Directory.(noteTaker)
+	if !ok {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, signalTimeout)
+	defer cancel()
+	if err := n.SendChat(ctx, peer, MissedCallNote); err != nil {
+		p.log.Debug("leave a missed call", "peer", peer, "err", err)
+	}
 }
 
 // checkReachable asks the directory whether peer can be called now.

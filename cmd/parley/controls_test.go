@@ -171,3 +171,21 @@ func TestCallWaitingThroughTheCLI(t *testing.T) {
 		}
 	}
 }
+
+// TestMissedWhileOffline calls a contact who is offline: the call fails at
+// once, and the contact learns of it at their next login.
+func TestMissedWhileOffline(t *testing.T) {
+	dirAddr := startDirectory(t)
+	dir := t.TempDir()
+	runParley(t, "status", "online", "--user", "bob", "--home", filepath.Join(dir, "bob"), "--directory", dirAddr) // bob registers
+	befriend(t, onThisHost, onThisHost, dir, dirAddr)
+	out, errOut, code := runParleyCode(t, "call", "bob", "--user", "alice", "--home", filepath.Join(dir, "alice"),
+		"--directory", dirAddr, "--mic", "silence", "--speaker", "null")
+	if code != 1 || !strings.Contains(errOut, "offline") {
+		t.Fatalf("calling an offline contact exited %d:\n%s%s", code, out, errOut)
+	}
+	inbox := runParley(t, "inbox", "--user", "bob", "--home", filepath.Join(dir, "bob"), "--directory", dirAddr)
+	if !strings.Contains(inbox, "alice") || !strings.Contains(inbox, call.MissedCallNote) {
+		t.Errorf("bob's inbox after alice called him offline:\n%s", inbox)
+	}
+}
