@@ -138,6 +138,11 @@ func (m *Model) normalKey(k tea.KeyPressMsg) tea.Cmd {
 			return cmd
 		}
 	}
+	if m.page == pageHistory {
+		if cmd, ok := m.historyKey(k); ok {
+			return cmd
+		}
+	}
 	switch k.String() {
 	case "q":
 		return m.quit()
@@ -205,6 +210,25 @@ func (m *Model) normalKey(k tea.KeyPressMsg) tea.Cmd {
 		return m.showPage(pageHelp)
 	}
 	return nil
+}
+
+// historyKey moves through the history and calls back; ok is false for
+// the other keys.
+func (m *Model) historyKey(k tea.KeyPressMsg) (cmd tea.Cmd, ok bool) {
+	switch k.String() {
+	case "up", "k":
+		m.historySel = max(m.historySel-1, 0)
+	case "down", "j":
+		m.historySel = min(m.historySel+1, max(len(m.history)-1, 0))
+	case "enter", "c":
+		if m.historySel >= len(m.history) {
+			return nil, true
+		}
+		return m.dial(m.history[len(m.history)-1-m.historySel].Peer), true
+	default:
+		return nil, false
+	}
+	return nil, true
 }
 
 // showPage toggles p against the contact list.

@@ -124,11 +124,12 @@ type Model struct {
 	// The meters' levels, in dBFS.
 	micLevel, speakerLevel float64
 
-	ringing   Call   // an incoming call waiting for an answer
-	ringingFP string // its caller's pinned key fingerprint, if known
-	stopRing  context.CancelFunc
-	ended     *endedCall // how the last call ended, until the next
-	history   []call.HistoryRecord
+	ringing    Call   // an incoming call waiting for an answer
+	ringingFP  string // its caller's pinned key fingerprint, if known
+	stopRing   context.CancelFunc
+	ended      *endedCall // how the last call ended, until the next
+	history    []call.HistoryRecord
+	historySel int // the selected call on the history page, newest 0
 
 	devices   []media.DeviceInfo
 	deviceErr error
@@ -467,6 +468,7 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 			m.setError(msg.err)
 		}
 		m.history = msg.list
+		m.historySel = min(m.historySel, max(len(m.history)-1, 0))
 		return m, nil
 	}
 	return m, nil

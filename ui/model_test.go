@@ -522,9 +522,13 @@ func TestCallEchoShowsStatsAndEnd(t *testing.T) {
 	c.end(call.Stats{Peer: "echo", EndReason: call.EndLocalHangup, DurationS: 12.4})
 	h.settle()
 	h.wantScreen("call ended", "call with echo ended: local-hangup after 00:12")
-	b.history = []call.HistoryRecord{{Peer: "echo", Direction: call.Outgoing, DurationS: 12.4, EndReason: call.EndLocalHangup, Path: "direct", SAS: "123456"}}
+	b.history = []call.HistoryRecord{{Time: now, Peer: "echo", Direction: call.Outgoing, DurationS: 12.4, EndReason: call.EndLocalHangup, Path: "direct", SAS: "123456"}}
 	h.keys("H")
-	h.wantScreen("History", "→ echo", "local-hangup", "00:12", "direct", "123456")
+	h.wantScreen("History", "> "+now.Local().Format("Jan 02 15:04")+"  → echo", "local-hangup", "00:12", "direct", "123456")
+	h.keys("<enter>") // calls back
+	if got := b.recorded(); got[len(got)-1] != "dial echo" || len(b.calls) != 2 {
+		t.Errorf("backend got %q, want a second dial of echo", got)
+	}
 }
 
 func TestCallEndCause(t *testing.T) {

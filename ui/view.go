@@ -97,7 +97,7 @@ func (m *Model) mainLines() []string {
 	case m.ringing != nil:
 		body = m.ringingLines(room)
 	case m.page == pageHistory:
-		body = m.historyLines()
+		body = m.historyLines(room)
 	case m.page == pageSettings:
 		body = m.settingsLines()
 	case m.page == pageHelp:
@@ -401,19 +401,27 @@ func (m *Model) ringingLines(room int) []string {
 	return strings.Split(lipgloss.Place(m.width, max(room, 5), lipgloss.Center, lipgloss.Center, box), "\n")
 }
 
-func (m *Model) historyLines() []string {
-	lines := []string{styleTitle.Render("History"), styleDim.Render("  → you called, ← they called; newest first")}
+// historyLines lists the calls, newest first, in at most room lines,
+// scrolled to keep the selection in view.
+func (m *Model) historyLines(room int) []string {
+	lines := []string{styleTitle.Render("History"), styleDim.Render("  → you called, ← they called; newest first; ↵ calls back")}
 	if len(m.history) == 0 {
 		return append(lines, styleDim.Render("  No calls yet."))
 	}
-	for i := len(m.history) - 1; i >= 0; i-- {
-		h := m.history[i]
+	rows := max(room-len(lines), 1)
+	first := max(m.historySel-rows+1, 0)
+	for i := first; i < min(len(m.history), first+rows); i++ {
+		h := m.history[len(m.history)-1-i]
 		arrow := "→"
 		if h.Direction == call.Incoming {
 			arrow = "←"
 		}
-		lines = append(lines, fmt.Sprintf("  %s  %s %-20s %-14s %s  %-6s %s", h.Time.Local().Format("Jan 02 15:04"), arrow, h.Peer,
-			h.EndReason, formatDuration(time.Duration(h.DurationS*float64(time.Second))), h.Path, h.SAS))
+		mark := "  "
+		if i == m.historySel {
+			mark = styleSelected.Render(">") + " "
+		}
+		lines = append(lines, fmt.Sprintf("%s%s  %s %-20s %-14s %s  %-6s %s", mark, h.Time.Local().Format("Jan 02 15:04"), arrow,
+			printable(h.Peer, false), h.EndReason, formatDuration(time.Duration(h.DurationS*float64(time.Second))), h.Path, h.SAS))
 	}
 	return lines
 }
