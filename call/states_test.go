@@ -335,6 +335,24 @@ func TestSeveralDevices(t *testing.T) {
 		}, want2: EndRejected},
 		{name: "busy-device-others-ring-on", busyPhone: true},
 	}
+	t.Run("caller-cancels-every-device-stops", func(t *testing.T) {
+		url := startDirectory(t)
+		alice := newPhone(t, url, "alice", PhoneConfig{})
+		bobHome := t.TempDir()
+		bob1 := newPhone(t, url, "bob", PhoneConfig{Home: bobHome})
+		bob2 := newPhone(t, url, "bob", PhoneConfig{Home: bobHome})
+		out := dial(t, alice, "bob", DialOptions{})
+		in1, in2 := nextIncoming(t, bob1), nextIncoming(t, bob2)
+		out.Hangup()
+		for _, in := range []*Call{in1, in2} {
+			if _, got := result(t, in); got != EndMissed {
+				t.Errorf("a device ended %s, want missed", got)
+			}
+		}
+		if _, got := result(t, out); got != EndCancelled {
+			t.Errorf("caller ended %s, want cancelled", got)
+		}
+	})
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			url := startDirectory(t)
