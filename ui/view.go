@@ -157,6 +157,8 @@ func (m *Model) helpBar() string {
 		return "a answer  d decline  : command"
 	case m.page == pageSettings:
 		return "↑/↓ select  i mic  o speaker  t tone  l mic check  r relay  esc back"
+	case m.page == pageHistory:
+		return "↑/↓ select  ↵ call back  esc back  ? help  q quit"
 	case m.page != pageContacts:
 		return "esc back  ? help  q quit"
 	case m.cur != nil:
