@@ -512,33 +512,37 @@ func TestCallOutlivesDirectory(t *testing.T) {
 	}
 }
 
+// vnetPair puts two hosts on a pion virtual network whose traffic the test
+// can cut.
+func vnetPair(t *testing.T) (nets [2]*vnet.Net, cut *atomic.Bool) {
+	t.Helper()
+	router, err := vnet.NewRouter(&vnet.RouterConfig{CIDR: "10.0.0.0/24", LoggerFactory: logging.NewDefaultLoggerFactory()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, ip := range []string{"10.0.0.2", "10.0.0.3"} {
+		if nets[i], err = vnet.NewNet(&vnet.NetConfig{StaticIPs: []string{ip}}); err != nil {
+			t.Fatal(err)
+		}
+		if err := router.AddNet(nets[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cut = new(atomic.Bool)
+	router.AddChunkFilter(func(vnet.Chunk) bool { return !cut.Load() })
+	if err := router.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { router.Stop() })
+	return nets, cut
+}
+
 // TestVanishedPeerWithoutDirectory cuts the network between two peers in
 // the middle of a call whose directory has gone: no hang-up of any kind
 // can pass, no ICE restart can be signalled, and both sides must end the
 // call "peer-lost" within 10 s.
 func TestVanishedPeerWithoutDirectory(t *testing.T) {
-	router, err := vnet.NewRouter(&vnet.RouterConfig{CIDR: "10.0.0.0/24", LoggerFactory: logging.NewDefaultLoggerFactory()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var nets []*vnet.Net
-	for _, ip := range []string{"10.0.0.2", "10.0.0.3"} {
-		n, err := vnet.NewNet(&vnet.NetConfig{StaticIPs: []string{ip}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := router.AddNet(n); err != nil {
-			t.Fatal(err)
-		}
-		nets = append(nets, n)
-	}
-	var cut atomic.Bool
-	router.AddChunkFilter(func(vnet.Chunk) bool { return !cut.Load() })
-	if err := router.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer router.Stop()
-
+	nets, cut := vnetPair(t)
 	srv, err := directory.NewServer(directory.ServerConfig{})
 	if err != nil {
 		t.Fatal(err)
@@ -571,6 +575,25 @@ func TestVanishedPeerWithoutDirectory(t *testing.T) {
 		}
 		if took > 20*time.Second {
 			t.Errorf("%s call ended %v after the cut, want within 10 s (20 s allowed)", c.Direction(), took)
+		}
+	}
+}
+
+// TestNoPathIsICEFailed answers a call between peers that no packet can
+// pass between: signalling works, ICE finds nothing, both sides end
+// "ice-failed".
+func TestNoPathIsICEFailed(t *testing.T) {
+	nets, cut := vnetPair(t)
+	cut.Store(true)
+	url := startDirectory(t)
+	alice := newPhone(t, url, "alice", PhoneConfig{Net: nets[0]})
+	bob := newPhone(t, url, "bob", PhoneConfig{Net: nets[1]})
+	out := dial(t, alice, "bob", DialOptions{})
+	in := nextIncoming(t, bob)
+	in.Answer()
+	for _, c := range []*Call{out, in} {
+		if _, got := result(t, c); got != EndICEFailed {
+			t.Errorf("%s call ended %s, want ice-failed", c.Direction(), got)
 		}
 	}
 }
