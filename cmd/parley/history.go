@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -98,7 +99,9 @@ const seenFile = "history.seen"
 
 // reportMissed tells the user, as they come back, of the calls that rang
 // unanswered since they last heard of missed calls.
-func reportMissed(home string) {
+func reportMissed(home string) { reportMissedTo(os.Stdout, home) }
+
+func reportMissedTo(w io.Writer, home string) {
 	recs, err := call.ReadHistory(home)
 	if err != nil {
 		return // the history's own commands say what is wrong with it
@@ -119,9 +122,9 @@ func reportMissed(home string) {
 	if len(news) == 0 {
 		return
 	}
-	fmt.Printf("%d missed call(s) since you were last here:\n", len(news))
+	fmt.Fprintf(w, "%d missed call(s) since you were last here:\n", len(news))
 	for _, r := range news {
-		fmt.Printf("  %s from %s\n", r.Time.Local().Format("Mon 15:04"), r.Peer)
+		fmt.Fprintf(w, "  %s from %s\n", r.Time.Local().Format("Mon 15:04"), r.Peer)
 	}
 	os.WriteFile(path, []byte(news[len(news)-1].Time.Format(time.RFC3339Nano)+"\n"), 0o600)
 }
