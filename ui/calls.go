@@ -184,13 +184,10 @@ func (m *Model) dial(peer string) tea.Cmd {
 		return nil
 	}
 	m.setInfo("calling " + peer + "…")
-	b := m.backend
-	return func() tea.Msg {
-		ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
-		defer cancel()
+	return m.ask(func(ctx context.Context, b Backend) tea.Msg {
 		c, err := b.Dial(ctx, peer)
 		return msgDialed{peer, c, err}
-	}
+	})
 }
 
 func (m *Model) hangup() tea.Cmd {

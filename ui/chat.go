@@ -38,13 +38,10 @@ func (m *Model) listenChats() tea.Cmd {
 
 // loadInbox fetches what was sent while this user was away.
 func (m *Model) loadInbox() tea.Cmd {
-	b := m.backend
-	return func() tea.Msg {
-		ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
-		defer cancel()
+	return m.ask(func(ctx context.Context, b Backend) tea.Msg {
 		list, err := b.Inbox(ctx)
 		return msgInbox{list, err}
-	}
+	})
 }
 
 // received files a message under its sender and says so, unless its
@@ -73,13 +70,11 @@ func (m *Model) sendChat(peer, text string) tea.Cmd {
 		m.setError(fmt.Errorf("a message is 1-%d characters", directory.MaxChatRunes))
 		return nil
 	}
-	b, now := m.backend, m.now
-	return func() tea.Msg {
-		ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
-		defer cancel()
+	now := m.now
+	return m.ask(func(ctx context.Context, b Backend) tea.Msg {
 		err := b.SendChat(ctx, peer, text)
 		return msgChatSent{to: peer, text: text, at: now(), err: err}
-	}
+	})
 }
 
 func (m *Model) chatUpdate(msg tea.Msg) tea.Cmd {

@@ -254,45 +254,50 @@ type (
 	}
 )
 
-func (m *Model) start(user string) tea.Cmd {
-	startFn := m.cfg.Start
+// inBackground runs fn off the UI goroutine, within requestTimeout, and
+// delivers the message it returns.
+func inBackground(fn func(ctx context.Context) tea.Msg) tea.Cmd {
 	return func() tea.Msg {
 		ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
 		defer cancel()
-		b, err := startFn(ctx, user)
-		return msgStarted{b, err}
+		return fn(ctx)
 	}
 }
 
-// request runs fn against the backend off the UI goroutine and reports
-// its outcome as a msgDone.
-func (m *Model) request(ok string, refresh bool, fn func(ctx context.Context, b Backend) error) tea.Cmd {
+// ask runs fn against the backend in the background.
+func (m *Model) ask(fn func(ctx context.Context, b Backend) tea.Msg) tea.Cmd {
 	b := m.backend
-	return func() tea.Msg {
-		ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
-		defer cancel()
+	return inBackground(func(ctx context.Context) tea.Msg { return fn(ctx, b) })
+}
+
+func (m *Model) start(user string) tea.Cmd {
+	startFn := m.cfg.Start
+	return inBackground(func(ctx context.Context) tea.Msg {
+		b, err := startFn(ctx, user)
+		return msgStarted{b, err}
+	})
+}
+
+// request runs fn against the backend in the background and reports its
+// outcome as a msgDone.
+func (m *Model) request(ok string, refresh bool, fn func(ctx context.Context, b Backend) error) tea.Cmd {
+	return m.ask(func(ctx context.Context, b Backend) tea.Msg {
 		return msgDone{ok: ok, err: fn(ctx, b), refresh: refresh}
-	}
+	})
 }
 
 func (m *Model) loadOwnStatus() tea.Cmd {
-	b := m.backend
-	return func() tea.Msg {
-		ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
-		defer cancel()
+	return m.ask(func(ctx context.Context, b Backend) tea.Msg {
 		status, note, err := b.OwnStatus(ctx)
 		return msgOwnStatus{status, note, err}
-	}
+	})
 }
 
 func (m *Model) loadContacts() tea.Cmd {
-	b := m.backend
-	return func() tea.Msg {
-		ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
-		defer cancel()
+	return m.ask(func(ctx context.Context, b Backend) tea.Msg {
 		list, err := b.Contacts(ctx)
 		return msgContacts{list, err}
-	}
+	})
 }
 
 // listen returns a command that waits for the next value on ch; the UI
@@ -479,13 +484,10 @@ func (m *Model) reloadHistory() tea.Cmd {
 	if m.page != pageHistory {
 		return nil
 	}
-	b := m.backend
-	return func() tea.Msg {
-		ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
-		defer cancel()
+	return m.ask(func(ctx context.Context, b Backend) tea.Msg {
 		list, err := b.History(ctx)
 		return msgHistory{list, err}
-	}
+	})
 }
 
 func (m *Model) setInfo(s string)   { m.message, m.messageBad = s, false }

@@ -68,51 +68,53 @@ func NewSession(cfg SessionConfig) *Session {
 	return s
 }
 
-// forwardRunLoop hands the phone's ringing calls to the UI as Calls.
-func (s *Session) forwardRunLoop(ctx context.Context) {
-	defer s.wg.Done()
-	defer close(s.incoming)
+// pass hands each value from in to out, converted, until ctx ends or the
+// directory session does, and then closes out; took runs after each value
+// handed over.
+func pass[T, U any](ctx context.Context, done <-chan struct{}, in <-chan T, out chan<- U, conv func(T) U, took func(T)) {
+	defer close(out)
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-s.client.Done():
+		case <-done:
 			return
-		case c := <-s.phone.Incoming():
+		case v, ok := <-in:
+			if !ok {
+				return
+			}
 			select {
-			case s.incoming <- sessionCall{c, s}:
+			case out <- conv(v):
+				took(v)
 			case <-ctx.Done():
-				c.Reject()
 				return
 			}
 		}
 	}
 }
 
+// forwardRunLoop hands the phone's ringing calls to the UI as Calls. One
+// the UI never took rings on until its timeout, as missed.
+func (s *Session) forwardRunLoop(ctx context.Context) {
+	defer s.wg.Done()
+	pass(ctx, s.client.Done(), s.phone.Incoming(), s.incoming,
+		func(c *call.Call) Call { return sessionCall{c, s} }, func(*call.Call) {})
+}
+
 // chatRunLoop hands pushed chat messages to the UI and acknowledges each
-// it took, so that the directory forgets it.
+// it took, so that the directory forgets it; one it did not take stays
+// for the next login's Inbox.
 func (s *Session) chatRunLoop(ctx context.Context) {
 	defer s.wg.Done()
-	defer close(s.chats)
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-s.client.Done():
-			return
-		case c := <-s.client.Chats():
-			select {
-			case s.chats <- c:
-			case <-ctx.Done():
-				return // not acknowledged: the next login's Inbox has it
-			}
+	pass(ctx, s.client.Done(), s.client.Chats(), s.chats,
+		func(c directory.Chat) directory.Chat { return c },
+		func(c directory.Chat) {
 			actx, cancel := context.WithTimeout(ctx, ackTimeout)
+			defer cancel()
 			if err := s.client.AckChats(actx, c.ID); err != nil {
 				s.log.Warn("acknowledge chat", "from", c.From, "err", err)
 			}
-			cancel()
-		}
-	}
+		})
 }
 
 // ackTimeout bounds acknowledging a chat message.

@@ -117,12 +117,10 @@ func (m *Model) check(what string, run func(ctx context.Context) (string, error)
 	}
 	m.checking = true
 	m.setInfo(what + "…")
-	return func() tea.Msg {
-		ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
-		defer cancel()
+	return inBackground(func(ctx context.Context) tea.Msg {
 		ok, err := run(ctx)
 		return msgChecked{ok, err}
-	}
+	})
 }
 
 func (m *Model) testTone() tea.Cmd {
