@@ -354,10 +354,7 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	// returns and net/http frees the request, its buffers and the deeper
 	// stack of its goroutine: per idle client, only the session stays.
 	handedOver = true
-	go func() {
-		defer s.sessions.Done()
-		ss.run()
-	}()
+	go ss.run(s.sessions.Done)
 }
 
 // connBufferSize is the size of a session's read and write buffers. Frames

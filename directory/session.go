@@ -174,14 +174,30 @@ func newSession(srv *Server, conn *websocket.Conn, hijacked *smallBuffers, remot
 	}
 }
 
-func (ss *session) run() {
+// run serves the session and calls done when it is over. Logging in grows
+// the goroutine's stack to 8 KiB (a signature check, storage), which it
+// would keep while the client idles, so the read loop goes on after the
+// login on a fresh goroutine, which starts small.
+func (ss *session) run(done func()) {
 	ss.timerMu.Lock()
 	ss.loginTimer = ss.afterFunc(ss.srv.loginTimeout, ss.loginDeadline)
 	ss.pingTimer = ss.afterFunc(ss.srv.pingInterval, ss.ping)
 	ss.timerMu.Unlock()
 
 	ss.send(&wire.Hello{Nonce: ss.nonce, MaxBytes: ss.srv.maxMessageBytes})
-	ss.readRunLoop()
+	if ss.readRunLoop(true) {
+		go func() {
+			ss.readRunLoop(false)
+			ss.end(done)
+		}()
+		return
+	}
+	ss.end(done)
+}
+
+// end ends the session once its read loop is over, then calls done.
+func (ss *session) end(done func()) {
+	defer done()
 	ss.srv.unregister(ss)
 	ss.close(websocket.StatusNormalClosure, "")
 	ss.timerMu.Lock()
@@ -409,24 +425,27 @@ func (ss *session) write(frame []byte) error {
 	return err
 }
 
-func (ss *session) readRunLoop() {
+// readRunLoop reads and handles the client's frames until the connection
+// ends, or with untilLogin until the client has logged in, when it reports
+// true.
+func (ss *session) readRunLoop(untilLogin bool) (loggedIn bool) {
 	limit := ss.srv.maxMessageBytes
 	for {
 		ss.awaitInput()
 		typ, r, err := ss.conn.Reader(context.Background())
 		if err != nil {
 			ss.log.Debug("directory: connection ended", "user", ss.user, "err", err)
-			return
+			return false
 		}
 		data, err := io.ReadAll(io.LimitReader(r, int64(limit)+1))
 		if err != nil {
-			return
+			return false
 		}
 		if len(data) > limit {
 			_, _ = io.Copy(io.Discard, r)
 			ss.fail("", wire.CodeTooLarge, "frame exceeds %d bytes", limit)
 			ss.close(websocket.StatusMessageTooBig, "frame too large")
-			return
+			return false
 		}
 		if typ != websocket.MessageText {
 			ss.fail("", wire.CodeBadRequest, "binary frames are not accepted; send JSON text")
@@ -434,6 +453,9 @@ func (ss *session) readRunLoop() {
 			continue
 		}
 		ss.handle(data)
+		if untilLogin && ss.user != "" {
+			return true
+		}
 	}
 }
 
