@@ -347,8 +347,13 @@ func (p *Phone) ringingFromLocked(peer string) *Call {
 	return nil
 }
 
-// holdOthers puts every call but c on hold: the user talks on c.
+// holdOthers puts every call but c on hold, with call waiting: the user
+// talks on c. (A phone of several calls without it, such as a conference's
+// host, talks on all at once.)
 func (p *Phone) holdOthers(c *Call) {
+	if !p.cfg.CallWaiting {
+		return
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for _, other := range p.calls {
