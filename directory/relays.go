@@ -49,12 +49,13 @@ type RelayConfig struct {
 	ReachTimeout time.Duration
 }
 
-func (c RelayConfig) validate() error {
+// Validate says what is wrong with c, if anything.
+func (c RelayConfig) Validate() error {
 	if c.CredentialTTL < 0 || c.Expiry < 0 || c.ReachTimeout < 0 {
 		return errors.New("relay durations must be 0 or more")
 	}
-	if c.AuthSecret != "" && (len(c.AuthSecret) < wire.MinSecretLength || len(c.AuthSecret) > wire.MaxSecretLength) {
-		return fmt.Errorf("relay auth secret: want %d-%d characters", wire.MinSecretLength, wire.MaxSecretLength)
+	if c.AuthSecret != "" && (len(c.AuthSecret) < wire.MinSecretLength || len(c.AuthSecret) > wire.MaxSecretLength || !wire.Printable(c.AuthSecret)) {
+		return fmt.Errorf("relay auth secret: want %d-%d printable ASCII characters", wire.MinSecretLength, wire.MaxSecretLength)
 	}
 	return nil
 }

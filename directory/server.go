@@ -65,7 +65,7 @@ func (c ServerConfig) validate() error {
 	if c.PingInterval < 0 {
 		return fmt.Errorf("negative PingInterval %v", c.PingInterval)
 	}
-	if err := c.Relays.validate(); err != nil {
+	if err := c.Relays.Validate(); err != nil {
 		return err
 	}
 	if c.LoginTimeout < 0 {

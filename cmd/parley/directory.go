@@ -38,6 +38,9 @@ func runDirectory(ctx context.Context, args []string) error {
 	if _, err := parseArgs(fs, args, 0); err != nil {
 		return err
 	}
+	if err := relays.Validate(); err != nil {
+		return badUsage("%v", err)
+	}
 	if (tlsCert == "") != (tlsKey == "") {
 		return badUsage("--tls-cert and --tls-key go together")
 	}
