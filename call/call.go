@@ -1229,6 +1229,15 @@ func (c *Call) finish(s *session, reason EndReason, err error) {
 	s.mediaWG.Wait()
 	c.stats = c.snapshot(s)
 	c.stats.EndReason = reason
+	if fe := s.audio.front(); fe != nil {
+		// On a sound device, the end's tone plays out before it closes.
+		switch {
+		case reason == EndBusy, reason == EndRejected && c.direction == Outgoing:
+			fe.PlayTone(media.Busy)
+		case s.connected:
+			fe.PlayTone(media.CallEnded)
+		}
+	}
 	if cerr := s.audio.close(); cerr != nil {
 		c.log.Warn("close speaker", "err", cerr)
 	}

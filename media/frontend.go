@@ -119,10 +119,13 @@ type FrontEnd struct {
 	writeMu sync.Mutex
 	scaled  []int16
 
-	// toneMu guards toneStop, which stops the tone playing and waits for
-	// it; nil when none plays.
+	// toneMu guards the tone playing: toneStop stops it and waits for it
+	// (nil when none plays), toneDone is closed when it is over, and
+	// toneEnds reports whether it ends on its own.
 	toneMu   sync.Mutex
 	toneStop func()
+	toneDone chan struct{}
+	toneEnds bool
 
 	micGain, volume  atomic.Uint64 // float64 bits: linear factors
 	micDBFS, spkDBFS atomic.Uint64 // float64 bits: the last frame's level
@@ -288,13 +291,14 @@ func (f *FrontEnd) SetSpeakerVolume(db float64) {
 
 // PlayTone plays t (NoTone: stops the tone playing) on the speaker, if it
 // is a sound device: files record only the call. A tone that repeats plays
-// until the next PlayTone.
+// until the next PlayTone; one that does not (busy, call ended) also
+// delays Close until it is over.
 func (f *FrontEnd) PlayTone(t Tone) {
 	f.toneMu.Lock()
 	defer f.toneMu.Unlock()
 	if f.toneStop != nil {
 		f.toneStop()
-		f.toneStop = nil
+		f.toneStop, f.toneEnds = nil, false
 	}
 	f.mu.Lock()
 	device := f.tapped && !f.speakerClose
@@ -314,6 +318,7 @@ func (f *FrontEnd) PlayTone(t Tone) {
 		cancel()
 		<-done
 	}
+	f.toneDone, f.toneEnds = done, !cadences[t].repeat
 }
 
 // Meter is a FrontEnd's live levels, for level meters.
@@ -358,6 +363,12 @@ func (f *FrontEnd) closeMic() error {
 }
 
 func (f *FrontEnd) closeSpeaker() error {
+	f.toneMu.Lock()
+	done, ends := f.toneDone, f.toneEnds
+	f.toneMu.Unlock()
+	if ends {
+		<-done // a busy or call-ended tone plays out (3 s at most)
+	}
 	f.PlayTone(NoTone)
 	f.mu.Lock()
 	if f.speakerClose {

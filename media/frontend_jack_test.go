@@ -38,7 +38,9 @@ func speak(ctx context.Context, t *testing.T, sink Sink) []int16 {
 // microphone in JACK, an echo path of unit gain through real device
 // streams, and plays speech: without echo cancellation the microphone
 // hears all of it; with it, the echo is down by at least 15 dB (a
-// generous bound: 28-37 dB measured) over the last two of five seconds. This checks the reference taken from what the device plays and
+// generous bound: 26-37 dB measured) over the last two of five seconds —
+// or by 6 dB if the devices glitched in those two seconds (xruns, which
+// a busy machine causes JACK's dummy driver and which move the echo). This checks the reference taken from what the device plays and
 // its alignment by the devices' latencies.
 func TestFrontEndCancelsEchoThroughJACK(t *testing.T) {
 	startJACK(t)
@@ -46,9 +48,10 @@ func TestFrontEndCancelsEchoThroughJACK(t *testing.T) {
 		name       string
 		aec        Switch
 		loDB, hiDB float64 // echo level, relative to what was played
+		glitchHiDB float64 // the same when the devices glitched
 	}{
-		{"without-aec", Off, -3, 1},
-		{"with-aec", On, -200, -15},
+		{"without-aec", Off, -3, 1, 1},
+		{"with-aec", On, -200, -15, -6},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			f, err := OpenFrontEnd(FrontEndConfig{AudioSettings: AudioSettings{AEC: tt.aec, NS: Off, AGC: Off}})
@@ -66,7 +69,24 @@ func TestFrontEndCancelsEchoThroughJACK(t *testing.T) {
 			wg.Go(func() { played = speak(ctx, t, f.Sink()) })
 			var heard []int16
 			frame := make([]int16, FrameSamples)
-			for f.Source().ReadFrame(ctx, frame) == nil {
+			glitches := func() uint64 {
+				f.mu.Lock()
+				defer f.mu.Unlock()
+				mic, spk := f.src.(StatsReporter).Stats(), f.sink.(StatsReporter).Stats()
+				return mic.HostXruns + mic.Overruns + spk.HostXruns + spk.Underruns
+			}
+			var before uint64
+			measureFrom := time.Now().Add(3 * time.Second)
+			for {
+				if before == 0 && time.Now().After(measureFrom) {
+					before = glitches() + 1
+				}
+				if err := f.Source().ReadFrame(ctx, frame); err != nil {
+					if ctx.Err() == nil {
+						t.Errorf("ReadFrame: %v", err)
+					}
+					break
+				}
 				heard = append(heard, frame...)
 			}
 			wg.Wait()
@@ -75,8 +95,13 @@ func TestFrontEndCancelsEchoThroughJACK(t *testing.T) {
 				t.Fatalf("heard %d and played %d samples, want 2 s of each", len(heard), len(played))
 			}
 			echoDB := 20 * math.Log10(max(rms(toFloat64(heard[len(heard)-tail:])), 1e-9)/rms(toFloat64(played[len(played)-tail:])))
+			hi := tt.hiDB
+			if glitched := glitches() + 1 - before; glitched > 0 {
+				t.Logf("the devices glitched %d times while measured", glitched)
+				hi = tt.glitchHiDB
+			}
 			t.Logf("echo %.1f dB relative to the far end over the last 2 s", echoDB)
-			within(t, "echo level (dB)", echoDB, tt.loDB, tt.hiDB)
+			within(t, "echo level (dB)", echoDB, tt.loDB, hi)
 		})
 	}
 }
@@ -141,7 +166,7 @@ func TestFrontEndSurvivesDeviceLoss(t *testing.T) {
 
 // TestFrontEndRingbackThroughJACK plays the ringback tone on a device
 // speaker wired to the microphone: the microphone hears 425 Hz until the
-// tone is stopped.
+// tone is stopped. A call-ended tone plays out before the speaker closes.
 func TestFrontEndRingbackThroughJACK(t *testing.T) {
 	startJACK(t)
 	f, err := OpenFrontEnd(FrontEndConfig{AudioSettings: AudioSettings{AEC: Off, NS: Off, AGC: Off}})
@@ -170,4 +195,56 @@ func TestFrontEndRingbackThroughJACK(t *testing.T) {
 		}
 	}
 	within(t, "level after the tone stopped", rms(toFloat64(frame)), 0, 0.001)
+
+	f.PlayTone(CallEnded)
+	start := time.Now()
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	within(t, "close waited for the call-ended tone", time.Since(start), 600*time.Millisecond, 2*time.Second)
+}
+
+// TestFrontEndSwitchesToDevicesThroughJACK starts on a tone and a file,
+// switches both sides to JACK's device while the microphone is being
+// read, checks that the device speaker's audio reaches the device
+// microphone, and switches back.
+func TestFrontEndSwitchesToDevicesThroughJACK(t *testing.T) {
+	startJACK(t)
+	out := t.TempDir() + "/out.wav"
+	f, err := OpenFrontEnd(FrontEndConfig{Mic: "tone:440", Speaker: "file:" + out, AudioSettings: AudioSettings{AEC: Off, NS: Off, AGC: Off}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer cancel()
+	wg.Go(func() { playTone(ctx, f.Sink(), 1000, 500) })
+	frame := make([]int16, FrameSamples)
+	read := func(n int) float64 {
+		t.Helper()
+		for range n {
+			if err := f.Source().ReadFrame(ctx, frame); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return zeroCrossingFrequency(toFloat64(frame), SampleRate)
+	}
+	within(t, "tone microphone", read(5), 430, 450)
+	if err := f.SetSpeaker("default"); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.SetMic("default"); err != nil {
+		t.Fatal(err)
+	}
+	if !loopBack(t) {
+		t.Skip("jack_connect is not installed: no way to hear the speaker")
+	}
+	within(t, "device microphone hearing the device speaker", read(25), 990, 1010)
+	if err := f.SetMic("tone:880"); err != nil {
+		t.Fatal(err)
+	}
+	within(t, "back on a tone", read(5), 870, 890)
 }

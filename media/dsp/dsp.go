@@ -43,9 +43,11 @@ const (
 	// reference that comes after its echo cannot cancel it.
 	alignMargin = 30 * time.Millisecond
 	// offsetWindow frames (5 s of 20 ms frames) of rendered-captured
-	// differences are kept; offsetJump is how far their lowest must rise
-	// before the alignment follows.
+	// differences are kept; the alignment settles in the first
+	// offsetWarmup frames (1 s), and later follows the median when it
+	// moves by more than offsetJump.
 	offsetWindow = 250
+	offsetWarmup = 50
 	offsetJump   = 5 * SampleRate / 1000
 )
 
@@ -79,6 +81,7 @@ type Processor struct {
 	// Capture; diffs holds the last rendered-captured differences and
 	// offset the one the alignment uses (see Capture).
 	captured, offset int64
+	spread           int64 // median less offset, as the warm-up left it
 	frames           int
 	diffs            [offsetWindow]int64
 }
@@ -157,21 +160,29 @@ func (p *Processor) Capture(near []int16, lead time.Duration) (bool, error) {
 	}
 	// Which far-end sample is a captured sample's echo? Render and
 	// Capture run on the devices' clocks, buffer by buffer, so the number
-	// of samples rendered when a frame is captured is a buffer more or
-	// less with the callbacks' order. The alignment follows the lowest
-	// rendered-captured difference of the last offsetWindow frames, so
-	// that the far end it needs has always been rendered: at once when it
-	// falls, and only when it has risen by more than offsetJump (clock
-	// drift, another device), as every move makes the echo canceller
-	// re-adapt.
+	// of samples rendered when a frame is captured jumps by a buffer or
+	// two with the callbacks' order. In the first offsetWarmup frames the
+	// alignment follows the lowest rendered-captured difference, so that
+	// the far end it needs has been rendered; after that it keeps its
+	// distance to the median of the last offsetWindow differences (which
+	// the jumps do not move), and moves only when the median does by more
+	// than offsetJump (clock drift, another device): every move makes the
+	// echo canceller re-adapt. A frame that comes earlier than any before
+	// finds the newest part of its reference not yet rendered, and silent.
 	p.farMu.Lock()
 	rendered := p.rendered
 	p.farMu.Unlock()
 	p.captured += int64(len(near))
 	p.diffs[p.frames%offsetWindow] = rendered - p.captured
 	p.frames++
-	if m := p.lowestDiff(); p.frames == 1 || m < p.offset || m-p.offset > offsetJump {
-		p.offset = m
+	switch median := p.medianDiff(); {
+	case p.frames <= offsetWarmup:
+		if d := rendered - p.captured; p.frames == 1 || d < p.offset {
+			p.offset = d
+		}
+		p.spread = median - p.offset
+	case median-p.spread-p.offset > offsetJump || p.offset-(median-p.spread) > offsetJump:
+		p.offset = median - p.spread
 	}
 	back := max(0, int64((lead-alignMargin)*SampleRate/time.Second))
 	// near's first sample lines up with far-end sample start.
@@ -192,9 +203,12 @@ func (p *Processor) Capture(near []int16, lead time.Duration) (bool, error) {
 	return voice, nil
 }
 
-// lowestDiff is the lowest of the rendered-captured differences kept.
-func (p *Processor) lowestDiff() int64 {
-	return slices.Min(p.diffs[:min(p.frames, offsetWindow)])
+// medianDiff is the median of the rendered-captured differences kept.
+func (p *Processor) medianDiff() int64 {
+	var sorted [offsetWindow]int64
+	n := copy(sorted[:], p.diffs[:min(p.frames, offsetWindow)])
+	slices.Sort(sorted[:n])
+	return sorted[n/2]
 }
 
 // SkipCapture tells p that the microphone dropped n samples (an overrun)
