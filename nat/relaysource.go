@@ -45,13 +45,23 @@ type RelaySource struct {
 	penalties map[string]time.Time
 }
 
-// Refresh timing: credentials are fetched again when half their life has
-// passed; a failed fetch is retried after retryWait.
+// Refresh timing: the servers are fetched again when half their
+// credentials' life has passed, and at least every maxRefreshWait, so
+// that relays that came or went — or a supernode restarted with a new
+// secret, which the old credentials no longer open — are known within
+// minutes; a failed fetch is retried after retryWait.
 const (
 	retryWait       = 5 * time.Second
 	minRefreshWait  = 10 * time.Second
+	maxRefreshWait  = 5 * time.Minute
 	relayPenaltyFor = 10 * time.Minute
 )
+
+// refreshWait is how long servers whose credentials last ttl are used
+// before they are fetched again.
+func refreshWait(ttl time.Duration) time.Duration {
+	return min(max(ttl/2, minRefreshWait), maxRefreshWait)
+}
 
 // StartRelaySource fetches the first servers (so that the first call has
 // them) and keeps them fresh until cfg.Stop is closed.
@@ -111,7 +121,7 @@ func (s *RelaySource) Penalize(host string) {
 const fetchTimeout = 10 * time.Second
 
 func (s *RelaySource) refreshRunLoop(ttl time.Duration) {
-	wait := max(ttl/2, minRefreshWait)
+	wait := refreshWait(ttl)
 	for {
 		select {
 		case <-s.cfg.Stop:
@@ -126,7 +136,7 @@ func (s *RelaySource) refreshRunLoop(ttl time.Duration) {
 			wait = retryWait
 			continue
 		}
-		wait = max(ttl/2, minRefreshWait)
+		wait = refreshWait(ttl)
 	}
 }
 

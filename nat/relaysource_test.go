@@ -183,3 +183,21 @@ func TestUDPTarget(t *testing.T) {
 		})
 	}
 }
+
+func TestRefreshWait(t *testing.T) {
+	tests := []struct {
+		name      string
+		ttl, want time.Duration
+	}{
+		{"half-of-a-short-life", 4 * time.Minute, 2 * time.Minute},
+		{"at-least-10s", time.Second, 10 * time.Second},
+		{"at-most-5min-so-new-relays-and-secrets-are-seen", 12 * time.Hour, 5 * time.Minute},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := refreshWait(tt.ttl); got != tt.want {
+				t.Errorf("refreshWait(%v) = %v, want %v", tt.ttl, got, tt.want)
+			}
+		})
+	}
+}
