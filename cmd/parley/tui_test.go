@@ -123,7 +123,8 @@ func TestTUIFirstRunCallsEcho(t *testing.T) {
 		t.Skip("end-to-end UI test skipped in -short mode")
 	}
 	home := t.TempDir()
-	p := startPane(t, uiCommand(t, home))
+	// A relay, when volunteered, on a free loopback port.
+	p := startPane(t, uiCommand(t, home, "--relay-listen", "127.0.0.1:0"))
 
 	// First run: no name yet, no directory configured: the embedded one.
 	p.await(20*time.Second, "name:", "No sound card found")
@@ -145,6 +146,23 @@ func TestTUIFirstRunCallsEcho(t *testing.T) {
 
 	p.typeLine(":hangup")
 	p.await(10*time.Second, "call ended", "call with echo ended: local-hangup after 00:0")
+
+	// Volunteering as a relay from the settings: the embedded directory
+	// checks that it can reach the relay and takes it.
+	p.tmux("send-keys", "S")
+	p.await(5*time.Second, "relay    off")
+	p.tmux("send-keys", "r")
+	p.await(10*time.Second, "relay    on", "relaying if the directory can reach this machine")
+	logPath := filepath.Join(home, logFile)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		if data, _ := os.ReadFile(logPath); strings.Contains(string(data), "relaying for contacts on turn:127.0.0.1:") {
+			break
+		}
+		if time.Now().After(deadline) {
+			data, _ := os.ReadFile(logPath)
+			t.Fatalf("the relay did not start; %s:\n%s", logFile, data)
+		}
+	}
 	p.tmux("send-keys", "q")
 	p.await(10*time.Second, "parley exited: 0")
 
