@@ -232,6 +232,7 @@ type (
 		metered bool // meter holds the levels now
 	}
 	msgBell      struct{ c Call }
+	msgRefresh   struct{}
 	msgOwnStatus struct {
 		status, note string
 		err          error
@@ -291,6 +292,15 @@ func (m *Model) loadOwnStatus() tea.Cmd {
 		status, note, err := b.OwnStatus(ctx)
 		return msgOwnStatus{status, note, err}
 	})
+}
+
+// refreshPeriod is how often the contact list is fetched whole, besides
+// the directory's pushes: a client that reconnected after a directory
+// restart may have missed some.
+const refreshPeriod = 30 * time.Second
+
+func refreshLater() tea.Cmd {
+	return tea.Tick(refreshPeriod, func(time.Time) tea.Msg { return msgRefresh{} })
 }
 
 func (m *Model) loadContacts() tea.Cmd {
@@ -361,7 +371,9 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		m.input.Blur()
 		m.setInfo(fmt.Sprintf("logged in as %s (key %s)", msg.b.User(), msg.b.Fingerprint()))
 		return m, tea.Batch(m.loadContacts(), m.listenContacts(), m.listenPresence(), m.listenIncoming(), m.listenDone(),
-			m.loadInbox(), m.listenChats(), m.loadOwnStatus())
+			m.loadInbox(), m.listenChats(), m.loadOwnStatus(), refreshLater())
+	case msgRefresh:
+		return m, tea.Batch(m.loadContacts(), refreshLater())
 	case msgOwnStatus:
 		if msg.err != nil {
 			m.setError(fmt.Errorf("your status: %w", msg.err))

@@ -832,3 +832,12 @@ func TestViewAtAnySize(t *testing.T) {
 		}
 	}
 }
+
+func TestContactListIsRefreshed(t *testing.T) {
+	b := newFakeBackend("alice", echo)
+	h := loggedIn(t, b)
+	h.wantScreen("Contacts (1)")
+	b.contacts = append(b.contacts, bob) // a change whose push was lost
+	h.send(msgRefresh{})
+	h.wantScreen("Contacts (2)", "◐ bob")
+}
