@@ -187,7 +187,8 @@ func TestFrontEndRingbackThroughJACK(t *testing.T) {
 		heard = append(heard, frame...)
 	}
 	tail := toFloat64(heard[len(heard)/2:])
-	within(t, "ringback frequency", zeroCrossingFrequency(tail, SampleRate), 420, 430)
+	// Generous: a device glitch (silence inserted) costs a few crossings.
+	within(t, "ringback frequency", zeroCrossingFrequency(tail, SampleRate), 400, 450)
 	f.PlayTone(NoTone)
 	for range 10 {
 		if err := f.Source().ReadFrame(t.Context(), frame); err != nil {
@@ -242,7 +243,7 @@ func TestFrontEndSwitchesToDevicesThroughJACK(t *testing.T) {
 	if !loopBack(t) {
 		t.Skip("jack_connect is not installed: no way to hear the speaker")
 	}
-	within(t, "device microphone hearing the device speaker", read(25), 990, 1010)
+	within(t, "device microphone hearing the device speaker", read(25), 950, 1050)
 	if err := f.SetMic("tone:880"); err != nil {
 		t.Fatal(err)
 	}
