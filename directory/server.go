@@ -335,12 +335,20 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	}()
 
 	hijack := &smallBuffers{ResponseWriter: w}
-	conn, err := websocket.Accept(hijack, r, nil)
+	// The library calls OnPingReceived from the session's read loop only,
+	// which starts after ss is set.
+	var ss *session
+	conn, err := websocket.Accept(hijack, r, &websocket.AcceptOptions{
+		OnPingReceived: func(context.Context, []byte) bool {
+			ss.heard()
+			return true
+		},
+	})
 	if err != nil {
 		s.log.Debug("directory: websocket handshake failed", "remote", r.RemoteAddr, "err", err)
 		return
 	}
-	ss := newSession(s, conn, hijack, r.RemoteAddr)
+	ss = newSession(s, conn, hijack, r.RemoteAddr)
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()

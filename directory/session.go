@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -63,6 +64,8 @@ type session struct {
 	// rmu keeps the read loop from looking into br while the writer's
 	// close handshake reads from it.
 	rmu sync.Mutex
+	// lastHeard is when the client last sent a frame or a ping (Unix ns).
+	lastHeard atomic.Int64
 
 	// qmu guards the following fields.
 	qmu     sync.Mutex
@@ -238,7 +241,15 @@ func (ss *session) loginDeadline() {
 // ping pings the client, and again one interval after each pong. A ping not
 // answered within one interval means the peer is gone: the connection is
 // dropped without a close handshake, which would only wait on it longer.
+//
+// A client heard from within the interval, its own pings included, is
+// there: it is pinged only once it has been quiet for an interval, which
+// halves the pings of clients that keep the connection alive themselves.
 func (ss *session) ping() {
+	if quiet := time.Since(time.Unix(0, ss.lastHeard.Load())); quiet < ss.srv.pingInterval {
+		ss.schedulePing(ss.srv.pingInterval - quiet)
+		return
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), ss.srv.pingInterval)
 	defer cancel()
 	if err := ss.conn.Ping(ctx); err != nil {
@@ -250,12 +261,19 @@ func (ss *session) ping() {
 		_ = ss.conn.CloseNow()
 		return
 	}
+	ss.schedulePing(ss.srv.pingInterval)
+}
+
+func (ss *session) schedulePing(after time.Duration) {
 	ss.timerMu.Lock()
 	if !ss.timersStopped {
-		ss.pingTimer.Reset(ss.srv.pingInterval)
+		ss.pingTimer.Reset(after)
 	}
 	ss.timerMu.Unlock()
 }
+
+// heard records that the client sent something just now.
+func (ss *session) heard() { ss.lastHeard.Store(time.Now().UnixNano()) }
 
 // close asks the writer to flush queued frames and close the connection with
 // code and reason. It never blocks; only the first call counts.
@@ -437,6 +455,7 @@ func (ss *session) readRunLoop(untilLogin bool) (loggedIn bool) {
 			ss.log.Debug("directory: connection ended", "user", ss.user, "err", err)
 			return false
 		}
+		ss.heard()
 		data, err := io.ReadAll(io.LimitReader(r, int64(limit)+1))
 		if err != nil {
 			return false

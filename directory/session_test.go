@@ -2,12 +2,16 @@ package directory_test
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"net"
 	"runtime"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/coder/websocket"
 
 	"github.com/parley-voip/parley/directory"
 )
@@ -72,4 +76,50 @@ func TestFrameSentWithTheHandshakeIsRead(t *testing.T) {
 // frame (RFC 6455 §5.2), with a zero mask.
 func maskedTextFrame(payload string) []byte {
 	return append([]byte{0x81, 0x80 | byte(len(payload)), 0, 0, 0, 0}, payload...)
+}
+
+// TestServerPingsOnlyQuietClients: a client that pings the directory
+// itself is not pinged too; a quiet one is, every interval.
+func TestServerPingsOnlyQuietClients(t *testing.T) {
+	const interval = 100 * time.Millisecond
+	d := startDirectory(t, directory.ServerConfig{PingInterval: interval})
+	dial := func() (*websocket.Conn, *atomic.Int32) {
+		var pinged atomic.Int32
+		conn, _, err := websocket.Dial(ctxTimeout(t), d.wsURL(), &websocket.DialOptions{
+			OnPingReceived: func(context.Context, []byte) bool {
+				pinged.Add(1)
+				return true
+			},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		read := make(chan struct{})
+		go func() { // reads frames (the hello), answers pings and takes pongs
+			defer close(read)
+			for {
+				if _, _, err := conn.Read(context.Background()); err != nil {
+					return
+				}
+			}
+		}()
+		t.Cleanup(func() {
+			_ = conn.CloseNow()
+			<-read
+		})
+		return conn, &pinged
+	}
+	talker, talkerPinged := dial()
+	_, quietPinged := dial()
+	for end := time.Now().Add(8 * interval); time.Now().Before(end); time.Sleep(interval / 3) {
+		if err := talker.Ping(ctxTimeout(t)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := talkerPinged.Load(); n > 1 {
+		t.Errorf("a client pinging every %v was pinged %d times", interval/3, n)
+	}
+	if n := quietPinged.Load(); n < 3 {
+		t.Errorf("a quiet client was pinged %d times in 8 intervals, want one an interval", n)
+	}
 }
