@@ -116,7 +116,7 @@ func TestServerPingsOnlyQuietClients(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if n := talkerPinged.Load(); n > 1 {
+	if n := talkerPinged.Load(); n > 3 { // 8 without the rule; a loaded machine may delay a ping of the talker's
 		t.Errorf("a client pinging every %v was pinged %d times", interval/3, n)
 	}
 	if n := quietPinged.Load(); n < 3 {
