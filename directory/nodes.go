@@ -21,8 +21,8 @@ import (
 // each survivor asks whether the node's users have a session elsewhere and
 // tells its own watchers of those who have not that they are offline.
 //
-// Where a user is held comes with every presence publication and every
-// status reply (presenceInfo.Node). A login that is not the user's first
+// Where a user is held comes with every presence publication, status
+// reply (presenceInfo.Node) and presence push (nodeHeader). A login that is not the user's first
 // session, and a logout that leaves another, publish a holder-only update
 // (no Status), so the holder is always a node with a live session of the
 // user or a dead one that the probes will find.
