@@ -258,11 +258,10 @@ func (r *relayRegistry) known(key string, now time.Time) (relayRecord, bool) {
 	return rec, ok && now.Sub(rec.Updated) < r.cfg.Expiry
 }
 
-// pick returns the relays user may use, least loaded first, at most
-// relaysPerClient: operator supernodes, volunteers relaying for anyone,
-// and volunteers relaying for contacts when contact reports that user is
-// one of the owner's. Full relays and relays past their expiry are left out.
-func (r *relayRegistry) pick(user string, contact func(owner string) bool, now time.Time) []relayRecord {
+// pick returns the relays user may use (as mayUse says), least loaded
+// first, at most relaysPerClient. Full relays, relays past their expiry
+// and the user's own are left out.
+func (r *relayRegistry) pick(user string, mayUse func(relayRecord) bool, now time.Time) []relayRecord {
 	r.mu.Lock()
 	var out []relayRecord
 	keys := make([]string, 0, len(r.relays))
@@ -283,19 +282,17 @@ func (r *relayRegistry) pick(user string, contact func(owner string) bool, now t
 		out = append(out, r.relays[key])
 	}
 	r.mu.Unlock()
-	// contact takes the server's lock: call it without the registry's.
-	out = slices.DeleteFunc(out, func(rec relayRecord) bool {
-		return rec.Owner != "" && rec.RelayFor != wire.RelayForAnyone && !contact(rec.Owner)
-	})
+	// mayUse may read storage: call it without the registry's lock.
+	out = slices.DeleteFunc(out, func(rec relayRecord) bool { return !mayUse(rec) })
 	slices.SortStableFunc(out, func(a, b relayRecord) int { return cmp.Compare(a.share(), b.share()) })
 	return out[:min(len(out), relaysPerClient)]
 }
 
 // iceServers returns user's ICE servers: each picked relay's URLs with
 // TURN REST credentials made with its secret.
-func (r *relayRegistry) iceServers(user string, contact func(string) bool, now time.Time) []wire.ICEServer {
+func (r *relayRegistry) iceServers(user string, mayUse func(relayRecord) bool, now time.Time) []wire.ICEServer {
 	var out []wire.ICEServer
-	for _, rec := range r.pick(user, contact, now) {
+	for _, rec := range r.pick(user, mayUse, now) {
 		username, password := nat.TURNCredentials(cmp.Or(rec.Secret, r.cfg.AuthSecret), user, now, r.cfg.CredentialTTL)
 		out = append(out, wire.ICEServer{URLs: rec.URLs, Username: username, Credential: password})
 	}
@@ -315,17 +312,48 @@ func checkRelayURLs(urls []string) error {
 // iceServers answers a client's ICE request.
 func (ss *session) iceServers(m *wire.ICERequest) {
 	r := ss.srv.relays
-	contact := func(owner string) bool {
-		ss.srv.mu.Lock()
-		defer ss.srv.mu.Unlock()
-		return ss.contacts[owner] == ContactAccepted
-	}
 	r.iceRequests.Add(1)
 	ss.send(&wire.ICEResult{
 		Header:     wire.Header{ID: m.ID},
-		Servers:    r.iceServers(ss.user, contact, time.Now()),
+		Servers:    r.iceServers(ss.user, ss.mayUseRelay(), time.Now()),
 		TTLSeconds: int(r.cfg.CredentialTTL / time.Second),
 	})
+}
+
+// mayUseRelay returns whether the session's user may use a relay: any
+// operator supernode; a volunteer's relay if its owner relays for anyone
+// or the two are contacts, and never if the owner blocked the user. The
+// user's contact records say all that (ContactRecord.BlockedByPeer); they
+// are read once, and only when a volunteer's relay is at stake. If they
+// cannot be read, no volunteer's relay is offered.
+func (ss *session) mayUseRelay() func(relayRecord) bool {
+	var (
+		records map[string]ContactRecord
+		err     error
+		loaded  bool
+	)
+	return func(rec relayRecord) bool {
+		if rec.Owner == "" {
+			return true
+		}
+		if !loaded {
+			ctx, cancel := context.WithTimeout(ss.srv.ctx, storeTimeout)
+			records, err = ss.srv.store.Contacts(ctx, ss.user)
+			cancel()
+			loaded = true
+			if err != nil {
+				ss.log.Warn("directory: read contacts for relays", "err", err)
+			}
+		}
+		c, known := records[rec.Owner]
+		switch {
+		case err != nil, known && c.BlockedByPeer:
+			return false
+		case rec.RelayFor == wire.RelayForAnyone:
+			return true
+		}
+		return c.mutual()
+	}
 }
 
 // registerRelay registers or renews the session's volunteer relay. A new

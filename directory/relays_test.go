@@ -209,8 +209,8 @@ func first[A, B any](a A, _ B) A { return a }
 
 // TestVolunteerRelays runs a real relay for carol and checks who is
 // offered it: her contacts by default, anyone when she says so, never
-// herself, and nobody once she logs out; and that a relay the directory
-// cannot reach is refused.
+// herself or a user she blocked, and nobody once she logs out; and that a
+// relay the directory cannot reach is refused.
 func TestVolunteerRelays(t *testing.T) {
 	sn, err := nat.NewSupernode(nat.SupernodeConfig{Listen: "127.0.0.1:0", PublicIP: netip.MustParseAddr("127.0.0.1"),
 		AuthSecret: testSecret, Logger: slog.New(slog.DiscardHandler)})
@@ -250,6 +250,20 @@ func TestVolunteerRelays(t *testing.T) {
 		})
 	}
 
+	t.Run("never-to-a-user-the-owner-blocked", func(t *testing.T) {
+		if err := carol.Contact(ctxTimeout(t), directory.ContactBlock, "alice", ""); err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range []struct {
+			who  *directory.Client
+			want int
+		}{{alice, 0}, {bob, 1}} {
+			if got := relayHosts(first(iceServers(t, c.who))); len(got) != c.want {
+				t.Errorf("%s is offered relays %v, want %d", c.who.User(), got, c.want)
+			}
+		}
+	})
+
 	t.Run("unreachable-relay-is-refused", func(t *testing.T) {
 		dave := d.dial(t, "dave", newIdentity(t))
 		closed := fmt.Sprintf("127.0.0.1:%d", freeUDPPort(t))
@@ -262,7 +276,7 @@ func TestVolunteerRelays(t *testing.T) {
 
 	t.Run("withdrawn-when-its-session-ends", func(t *testing.T) {
 		carol.Close()
-		eventually(t, "carol's relay is withdrawn", func() bool { return len(relayHosts(first(iceServers(t, alice)))) == 0 })
+		eventually(t, "carol's relay is withdrawn", func() bool { return len(relayHosts(first(iceServers(t, bob)))) == 0 })
 	})
 }
 
