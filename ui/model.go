@@ -31,6 +31,9 @@ type Config struct {
 	// Banner is a notice kept above everything, such as that this machine
 	// has no sound card.
 	Banner string
+	// Welcome is the status line after logging in: what to do first.
+	// "" → the user's key fingerprint.
+	Welcome string
 	// Mic and Speaker are the devices calls start with (media specs).
 	Mic, Speaker string
 	// Devices lists the sound devices for the settings; nil shows none.
@@ -370,6 +373,9 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		m.input.Reset()
 		m.input.Blur()
 		m.setInfo(fmt.Sprintf("logged in as %s (key %s)", msg.b.User(), msg.b.Fingerprint()))
+		if m.cfg.Welcome != "" {
+			m.setInfo(m.cfg.Welcome)
+		}
 		return m, tea.Batch(m.loadContacts(), m.listenContacts(), m.listenPresence(), m.listenIncoming(), m.listenDone(),
 			m.loadInbox(), m.listenChats(), m.loadOwnStatus(), refreshLater())
 	case msgRefresh:

@@ -360,6 +360,15 @@ func TestFirstRunAsksForAName(t *testing.T) {
 	}
 }
 
+func TestWelcome(t *testing.T) {
+	b := newFakeBackend("alice", echo)
+	h := newHarness(t, Config{User: "alice", Welcome: "Press Enter to call echo",
+		Start: func(context.Context, string) (Backend, error) { return b, nil }})
+	h.wantScreen("Press Enter to call echo")
+	h = loggedIn(t, b)
+	h.wantScreen("logged in as alice (key abcd efgh)")
+}
+
 func TestLoginFailureCanBeRetried(t *testing.T) {
 	b := newFakeBackend("alice", echo)
 	fail := true

@@ -80,6 +80,10 @@ func runUI(ctx context.Context, args []string) error {
 	}
 	audio, banner := chooseAudio(call.MediaConfig{Mic: firstNonEmpty(mic, fc.Mic), Speaker: firstNonEmpty(speaker, fc.Speaker)})
 
+	welcome := ""
+	if !configured {
+		welcome = "Press Enter to call echo: it plays you back, so you hear yourself."
+	}
 	var sessions sessionSet
 	defer sessions.close()
 	firstRun := o.user == ""
@@ -87,6 +91,7 @@ func runUI(ctx context.Context, args []string) error {
 		User:      o.user,
 		Directory: o.directory,
 		Banner:    banner,
+		Welcome:   welcome,
 		Mic:       audio.Mic,
 		Speaker:   audio.Speaker,
 		Devices:   media.Devices,
