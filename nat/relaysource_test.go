@@ -112,30 +112,17 @@ func TestRelaySourceFetchFails(t *testing.T) {
 // after delay, standing in for a relay that far away.
 func slowSTUN(t *testing.T, addr string, delay time.Duration) string {
 	t.Helper()
-	pc, err := net.ListenPacket("udp4", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { pc.Close() })
-	go func() {
-		buf := make([]byte, 1500)
-		for {
-			n, from, err := pc.ReadFrom(buf)
-			if err != nil {
-				return
-			}
-			req := &stun.Message{Raw: append([]byte(nil), buf[:n]...)}
-			if req.Decode() != nil {
-				continue
-			}
-			udp := from.(*net.UDPAddr)
-			res, err := stun.Build(req, stun.BindingSuccess, &stun.XORMappedAddress{IP: udp.IP, Port: udp.Port}, stun.Fingerprint)
-			if err != nil {
-				continue
-			}
+	pc := udpServer(t, addr, func(pc net.PacketConn, p []byte, from net.Addr) {
+		req := &stun.Message{Raw: append([]byte(nil), p...)}
+		if req.Decode() != nil {
+			return
+		}
+		udp := from.(*net.UDPAddr)
+		res, err := stun.Build(req, stun.BindingSuccess, &stun.XORMappedAddress{IP: udp.IP, Port: udp.Port}, stun.Fingerprint)
+		if err == nil {
 			time.AfterFunc(delay, func() { pc.WriteTo(res.Raw, from) })
 		}
-	}()
+	})
 	return pc.LocalAddr().String()
 }
 

@@ -84,7 +84,14 @@ func turnClient(t *testing.T, s *Supernode, tcp bool, secret, user string, ttl t
 // echoPeer is a UDP peer that answers every packet with the same bytes.
 func echoPeer(t *testing.T) net.PacketConn {
 	t.Helper()
-	pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	return udpServer(t, "127.0.0.1:0", func(pc net.PacketConn, p []byte, from net.Addr) { pc.WriteTo(p, from) })
+}
+
+// udpServer hands every packet that reaches a UDP socket on addr to
+// handle, until the test ends.
+func udpServer(t *testing.T, addr string, handle func(pc net.PacketConn, p []byte, from net.Addr)) net.PacketConn {
+	t.Helper()
+	pc, err := net.ListenPacket("udp4", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,7 +103,7 @@ func echoPeer(t *testing.T) net.PacketConn {
 			if err != nil {
 				return
 			}
-			pc.WriteTo(buf[:n], from)
+			handle(pc, buf[:n], from)
 		}
 	}()
 	return pc
