@@ -82,7 +82,7 @@ func runUI(ctx context.Context, args []string) error {
 
 	welcome := ""
 	if !configured {
-		welcome = "Press Enter to call echo: it plays you back, so you hear yourself."
+		welcome = "Enter on echo (or :call echo) calls the echo service: you hear yourself."
 	}
 	var sessions sessionSet
 	defer sessions.close()

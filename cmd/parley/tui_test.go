@@ -129,7 +129,7 @@ func TestTUIFirstRunCallsEcho(t *testing.T) {
 	// First run: no name yet, no directory configured: the embedded one.
 	p.await(20*time.Second, "name:", "No sound card found")
 	p.typeLine("alice")
-	contacts := p.await(20*time.Second, "Parley  alice", "● echo", "online", "directory 127.0.0.1:", "Press Enter to call echo")
+	contacts := p.await(20*time.Second, "Parley  alice", "● echo", "online", "directory 127.0.0.1:", "Enter on echo (or :call echo)")
 	t.Logf("the contact list:\n%s", contacts)
 
 	p.typeLine(":call echo")
