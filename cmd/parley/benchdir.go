@@ -325,6 +325,7 @@ func startBenchDirectory(ctx context.Context, natsURL string) (*benchDirectory, 
 		return nil, err
 	}
 	cmd := exec.CommandContext(ctx, exe, "directory", "--listen", "127.0.0.1:0", "--nats", natsURL, "--log-level", "error")
+	cmd.SysProcAttr = diesWithParent()
 	cmd.Stderr = os.Stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -342,6 +343,12 @@ func startBenchDirectory(ctx context.Context, natsURL string) (*benchDirectory, 
 	}
 	go io.Copy(io.Discard, out)
 	return &benchDirectory{cmd: cmd, addr: addr}, nil
+}
+
+// diesWithParent makes a child process get SIGKILL if the benchmark dies,
+// so that no directory or generator outlives it.
+func diesWithParent() *syscall.SysProcAttr {
+	return &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 }
 
 func (d *benchDirectory) kill() {
@@ -410,6 +417,7 @@ func startBenchGenerator(ctx context.Context, cfg generatorConfig) (*benchGenera
 		return nil, err
 	}
 	cmd := exec.CommandContext(ctx, exe, "bench", "directory")
+	cmd.SysProcAttr = diesWithParent()
 	cmd.Env = append(os.Environ(), benchGeneratorEnv+"=1")
 	cmd.Stderr = os.Stderr
 	in, err := cmd.StdinPipe()
