@@ -20,27 +20,25 @@ type Rate struct {
 	// Ethernet header not: the figure VoIP bandwidth is quoted in); 0 lifts
 	// the cap.
 	Kbps int
-	// Queue is the most a packet may wait for tokens (0: 100 ms); a packet
-	// that would wait longer is dropped. A deep queue at a low rate turns a
-	// cap into seconds of delay instead of loss.
-	Queue time.Duration
 }
 
+// A capped link queues what waits for tokens for up to rateQueue, and
+// drops the rest: a deep queue at a low rate turns a cap into seconds of
+// delay instead of loss (tc's usual 1.6 kB is half a second at 24 kbit/s).
 // minQueueBytes keeps a queue able to hold a few packets at any rate, so a
 // small one is delayed rather than dropped the moment a larger one waits.
-const minQueueBytes = 600
+const (
+	rateQueue     = 100 * time.Millisecond
+	minQueueBytes = 600
+)
 
 // tbfArgs are tc's arguments for r: a bucket of one full packet (at least
-// 10 ms at the rate) and a queue of r.Queue at the rate, sizes counted
+// 10 ms at the rate) and a queue of rateQueue at the rate, sizes counted
 // without the 14-byte Ethernet header (a size table's overhead).
 func (r Rate) tbfArgs() []string {
-	queue := r.Queue
-	if queue == 0 {
-		queue = 100 * time.Millisecond
-	}
 	bytesPerSecond := r.Kbps * 1000 / 8
 	burst := max(bytesPerSecond/100, 1600)
-	limit := max(int(float64(bytesPerSecond)*queue.Seconds()), minQueueBytes)
+	limit := max(int(float64(bytesPerSecond)*rateQueue.Seconds()), minQueueBytes)
 	return []string{"stab", "overhead", "-14", "tbf", "rate", strconv.Itoa(r.Kbps) + "kbit", "burst", strconv.Itoa(burst), "limit", strconv.Itoa(limit)}
 }
 
@@ -58,8 +56,8 @@ func (l *Lab) SetRate(ctx context.Context, lan int, r Rate) error {
 	if lan < 0 || lan >= len(l.cfg.LANs) {
 		return fmt.Errorf("natlab: set rate: no LAN %d", lan)
 	}
-	if r.Kbps < 0 || r.Queue < 0 {
-		return fmt.Errorf("natlab: set rate: %d kbit/s, queue %v: want both ≥ 0", r.Kbps, r.Queue)
+	if r.Kbps < 0 {
+		return fmt.Errorf("natlab: set rate: %d kbit/s: want ≥ 0", r.Kbps)
 	}
 	up, down := l.rateLinks(lan)
 	for _, link := range [][2]string{up, down} {
