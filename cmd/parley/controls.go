@@ -17,13 +17,36 @@ type eventLines struct {
 	mu sync.Mutex // lines from several calls stay whole
 }
 
-// onEvent is the phone's OnEvent for --events: nil without it.
+// onEvent is the phone's OnEvent: JSON lines with --events, else a line in
+// words for what the user should know as it happens.
 func onEvent(events bool) func(call.Event) {
 	if !events {
-		return nil
+		return sayEvent
 	}
 	var e eventLines
 	return e.print
+}
+
+// sayEvent prints the call events a person at the terminal wants to see;
+// the call's end is reported when the command finishes.
+func sayEvent(ev call.Event) {
+	var line string
+	switch ev.Event {
+	case string(call.StateActive):
+		line = fmt.Sprintf("talking to %s; SAS %s (the same digits on both sides: nobody is in the middle)", ev.Peer, ev.SAS)
+	case call.EventHold, call.EventResume, call.EventMute, call.EventUnmute:
+		line = fmt.Sprintf("call with %s: %s", ev.Peer, map[string]string{
+			call.EventHold: "on hold", call.EventResume: "resumed", call.EventMute: "muted", call.EventUnmute: "unmuted",
+		}[ev.Event])
+	case call.EventPeerHold, call.EventPeerResume, call.EventPeerMute, call.EventPeerUnmute:
+		line = fmt.Sprintf("%s %s", ev.Peer, map[string]string{
+			call.EventPeerHold: "put the call on hold", call.EventPeerResume: "took the call off hold",
+			call.EventPeerMute: "muted their microphone", call.EventPeerUnmute: "unmuted their microphone",
+		}[ev.Event])
+	default:
+		return
+	}
+	fmt.Println(line)
 }
 
 func (e *eventLines) print(ev call.Event) {
