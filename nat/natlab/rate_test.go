@@ -93,4 +93,15 @@ func TestSetRate(t *testing.T) {
 	if err := l.SetRate(t.Context(), 0, Rate{}); err != nil {
 		t.Errorf("lifting twice: %v", err)
 	}
+	for _, bad := range []struct {
+		lan int
+		r   Rate
+	}{{1, Rate{Kbps: 24}}, {-1, Rate{}}, {0, Rate{Kbps: -24}}} {
+		if err := l.SetRate(t.Context(), bad.lan, bad.r); err == nil {
+			t.Errorf("SetRate(LAN %d, %+v) of a one-LAN lab: no error", bad.lan, bad.r)
+		}
+	}
+	if _, _, err := l.RateStats(t.Context(), 1); err == nil {
+		t.Error("RateStats of LAN 1 of a one-LAN lab: no error")
+	}
 }
