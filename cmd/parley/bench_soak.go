@@ -42,8 +42,13 @@ func runBenchSoak(ctx context.Context, args []string) error {
 	if _, err := parseArgs(fs, args, 0); err != nil {
 		return err
 	}
-	if cfg.Duration < time.Minute {
+	switch {
+	case cfg.Duration < time.Minute:
 		return badUsage("--duration must be at least 1m: the first 30s are a warm-up")
+	case cfg.LossPercent < 1 || cfg.LossPercent > 50:
+		return badUsage("--loss %d: want 1-50", cfg.LossPercent)
+	case cfg.MaxJitter <= 0:
+		return badUsage("--jitter %v: want more than 0", cfg.MaxJitter)
 	}
 	fmt.Fprintf(os.Stderr, "bench soak: a %v call, %d %% loss and up to %v jitter each way\n", cfg.Duration, cfg.LossPercent, cfg.MaxJitter)
 	next := time.Minute

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"os/exec"
 	"testing"
 	"time"
@@ -44,6 +45,21 @@ func TestBenchSoak(t *testing.T) {
 	}
 	if res.BufferDelayMedian <= 0 || res.BufferDelayMedian > 200 {
 		t.Errorf("jitter buffer delay median %.0f ms, want a delay in (0, 200] ms for 30 ms of jitter", res.BufferDelayMedian)
+	}
+}
+
+func TestBenchSoakRefusesBadFlags(t *testing.T) {
+	for _, args := range [][]string{
+		{"--duration", "30s"},
+		{"--loss", "0"},
+		{"--loss", "60"},
+		{"--jitter", "0s"},
+		{"--jitter", "-5ms"},
+	} {
+		var bad usageError
+		if err := runBenchSoak(t.Context(), args); !errors.As(err, &bad) {
+			t.Errorf("bench soak %v: %v, want a usage error", args, err)
+		}
 	}
 }
 
