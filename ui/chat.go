@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	tea "charm.land/bubbletea/v2"
 
+	"github.com/parley-voip/parley/call"
 	"github.com/parley-voip/parley/directory"
 )
 
@@ -46,14 +48,21 @@ func (m *Model) loadInbox() tea.Cmd {
 
 // received files a message under its sender and says so, unless its
 // conversation is open.
-func (m *Model) received(c directory.Chat) {
+// A caller who finds this user offline leaves call.MissedCallNote, which
+// is told as a missed call rather than as a message.
+func (m *Model) received(c directory.Chat) (missedCall bool) {
 	c.From, c.Text = printable(c.From, false), printable(c.Text, true)
 	m.chats[c.From] = append(m.chats[c.From], chatLine{at: c.Sent, from: c.From, text: c.Text})
+	if c.Text == call.MissedCallNote {
+		m.setInfo(fmt.Sprintf("missed call from %s at %s, while you were offline", c.From, c.Sent.Local().Format("Mon 15:04")))
+		return true
+	}
 	if m.page == pageChat && m.chatPeer == c.From {
-		return
+		return false
 	}
 	m.unread[c.From]++
 	m.setInfo(fmt.Sprintf("%s: %s  (t to reply)", c.From, firstLine(c.Text)))
+	return false
 }
 
 // openChat shows the conversation with peer, with the input line ready.
@@ -86,10 +95,18 @@ func (m *Model) chatUpdate(msg tea.Msg) tea.Cmd {
 		if msg.err != nil {
 			m.setError(msg.err)
 		}
+		var missed []string
 		for _, c := range msg.list {
-			m.received(c)
+			if m.received(c) {
+				missed = append(missed, c.From)
+			}
 		}
-		if n := len(msg.list); n > 0 {
+		switch n := len(msg.list) - len(missed); {
+		case len(missed) > 0 && n > 0:
+			m.setInfo(fmt.Sprintf("while you were away: %d message(s), and missed calls from %s", n, strings.Join(missed, ", ")))
+		case len(missed) > 0:
+			m.setInfo("while you were away: missed calls from " + strings.Join(missed, ", "))
+		case n > 0:
 			m.setInfo(fmt.Sprintf("%d message(s) came while you were away: t on a contact reads them", n))
 		}
 	case msgChatSent:

@@ -753,9 +753,15 @@ func TestSettings(t *testing.T) {
 func TestChat(t *testing.T) {
 	b := newFakeBackend("alice", echo, bob)
 	sent := time.Date(2026, 11, 30, 9, 15, 0, 0, time.Local)
-	b.inbox = []directory.Chat{{ID: "1", From: "bob", To: "alice", Text: "are you there?", Sent: sent}}
+	b.inbox = []directory.Chat{
+		{ID: "1", From: "bob", To: "alice", Text: "are you there?", Sent: sent},
+		{ID: "2", From: "echo", To: "alice", Text: call.MissedCallNote, Sent: sent},
+	}
 	h := loggedIn(t, b)
-	h.wantScreen("bob ✉1", "1 message(s) came while you were away")
+	h.wantScreen("bob ✉1", "while you were away: 1 message(s), and missed calls from echo")
+	if strings.Contains(h.screen(), "echo ✉") {
+		t.Errorf("a missed call counts as an unread message:\n%s", h.screen())
+	}
 
 	h.keys("<down>t") // bob, below echo
 	h.wantScreen("Chat with bob", "09:15 bob: are you there?", "> ")
