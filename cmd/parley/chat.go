@@ -146,13 +146,42 @@ type chatEvent struct {
 	ChatID  string    `json:"chat_id"`
 }
 
-// showChats prints the messages the directory pushes while a phone runs
-// ('parley call', 'answer', 'conference') and acknowledges each once
+// showChats prints the messages kept for the user since the last time
+// (the inbox) and then those the directory pushes while a phone runs
+// ('parley call', 'answer', 'conference'), and acknowledges each once
 // printed; the returned stop waits for it to end.
 func showChats(ctx context.Context, client *directory.Client, events bool) (stop func()) {
 	ctx, cancel := context.WithCancel(ctx)
+	show := func(m directory.Chat) {
+		if events {
+			line, _ := json.Marshal(chatEvent{Time: m.Sent, Event: "chat", Peer: m.From, Message: m.Text, Via: "directory", ChatID: m.ID})
+			fmt.Println(string(line))
+		} else {
+			fmt.Println(chatLine(m))
+		}
+	}
 	var wg sync.WaitGroup
 	wg.Go(func() {
+		// A message pushed while the inbox is read is in both: shown once.
+		shown := make(map[string]bool)
+		for {
+			ictx, icancel := context.WithTimeout(ctx, chatTimeout)
+			chats, more, err := client.Inbox(ictx)
+			if err == nil {
+				for _, m := range chats {
+					show(m)
+					shown[m.ID] = true
+				}
+				err = ackChats(ictx, client, chats)
+			}
+			icancel()
+			if err != nil {
+				fmt.Fprintln(os.Stderr, "parley: chat messages stay in the inbox:", err)
+			}
+			if err != nil || !more {
+				break
+			}
+		}
 		for {
 			select {
 			case <-ctx.Done():
@@ -160,11 +189,8 @@ func showChats(ctx context.Context, client *directory.Client, events bool) (stop
 			case <-client.Done():
 				return
 			case m := <-client.Chats():
-				if events {
-					line, _ := json.Marshal(chatEvent{Time: m.Sent, Event: "chat", Peer: m.From, Message: m.Text, Via: "directory", ChatID: m.ID})
-					fmt.Println(string(line))
-				} else {
-					fmt.Println(chatLine(m))
+				if !shown[m.ID] {
+					show(m)
 				}
 				actx, acancel := context.WithTimeout(ctx, chatTimeout)
 				if err := client.AckChats(actx, m.ID); err != nil {

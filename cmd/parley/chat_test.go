@@ -56,14 +56,20 @@ func TestChatThroughTheCLI(t *testing.T) {
 		}
 	}
 
+	// A phone shows what waited for it, then what comes while it runs.
+	runParley(t, as("alice", "chat", "bob", "kept for you")...)
 	bob := startParley(t, as("bob", "answer", "--events")...)
-	bob.await(t, "waiting for calls", 10*time.Second)
-	runParley(t, as("alice", "chat", "bob", "are you there?")...)
-	line := bob.await(t, `"event":"chat"`, 10*time.Second)
-	var ev chatEvent
-	if err := json.Unmarshal([]byte(line), &ev); err != nil || ev.Peer != "alice" || ev.Message != "are you there?" || ev.Via != "directory" {
-		t.Errorf("bob's event %q (%v)", line, err)
+	chatFromAlice := func(want string) {
+		t.Helper()
+		line := bob.await(t, `"event":"chat"`, 10*time.Second)
+		var ev chatEvent
+		if err := json.Unmarshal([]byte(line), &ev); err != nil || ev.Peer != "alice" || ev.Message != want || ev.Via != "directory" {
+			t.Errorf("bob's event %q (%v), want alice's %q", line, err, want)
+		}
 	}
+	chatFromAlice("kept for you")
+	runParley(t, as("alice", "chat", "bob", "are you there?")...)
+	chatFromAlice("are you there?")
 	// Shown is delivered: the inbox forgets it.
 	deadline := time.Now().Add(5 * time.Second)
 	for len(inbox()) != 0 {
