@@ -271,7 +271,11 @@ func runEcho(ctx context.Context, args []string) error {
 	var o clientOptions
 	fs := newFlagSet("echo", "echo [flags]", os.Stderr)
 	o.register(fs)
+	o.relay.register(fs)
 	if _, err := parseArgs(fs, args, 0); err != nil {
+		return err
+	}
+	if err := o.relay.validate(); err != nil {
 		return err
 	}
 	// The service is "echo" unless --user says otherwise: a PARLEY_USER or
@@ -296,6 +300,12 @@ func serveEcho(ctx context.Context, o *clientOptions, up func()) error {
 	}
 	defer client.Close()
 	defer phone.Close()
+	log, _ := o.logger() // checked by resolve
+	stopRelay, err := o.relay.start(ctx, client, o.directory, log)
+	if err != nil {
+		return err
+	}
+	defer stopRelay()
 	up()
 	for {
 		select {

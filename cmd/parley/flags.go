@@ -31,6 +31,9 @@ type clientOptions struct {
 	// session holds the directory session's settings other than URL, user
 	// and key (who may call, control sessions); subcommands set them.
 	session directory.ClientConfig
+	// relay volunteers a relay (--relay) where a subcommand registers its
+	// flags; off otherwise.
+	relay relayOptions
 }
 
 // fileConfig is $PARLEY_HOME/config.toml.

@@ -180,16 +180,31 @@ func TestCallOverTURNS(t *testing.T) {
 	r.checkHeard(t)
 }
 
-// TestRelayNotReachable: a volunteer relay the directory cannot reach
-// (its advertised address leads nowhere) is not offered, and the client
-// says so and carries on answering.
-func TestRelayNotReachable(t *testing.T) {
+// TestVolunteerRelayStarts runs --relay on both commands that take it: a
+// relay the directory can reach is registered and said so; one whose
+// advertised address leads nowhere is not, and the client says why and
+// carries on.
+func TestVolunteerRelayStarts(t *testing.T) {
 	dirAddr := startDirectory(t)
-	p := startParley(t, "answer", "--user", "carol", "--home", filepath.Join(t.TempDir(), "carol"), "--directory", dirAddr,
-		"--speaker", "null", "--relay", "--relay-listen", "127.0.0.1:0", "--relay-public-ip", "192.0.2.1")
-	line := p.await(t, "not relaying", 10*time.Second)
-	if !strings.Contains(line, "cannot reach your relay at 192.0.2.1:") {
-		t.Errorf("said %q, want that the directory cannot reach it", line)
+	tests := []struct {
+		name     string
+		args     []string
+		want     string // what it says about its relay
+		wantLine string // then, that it serves
+	}{
+		{"echo-relays", []string{"echo", "--relay-public-ip", "127.0.0.1"}, "relaying for contacts on turn:127.0.0.1:", "echo service is up"},
+		{"answer-behind-a-nat-does-not", []string{"answer", "--speaker", "null", "--relay-public-ip", "192.0.2.1"},
+			"not relaying: the directory cannot reach your relay at 192.0.2.1:", "waiting for calls"},
 	}
-	p.await(t, "waiting for calls", 10*time.Second)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			args := append(tt.args, "--user", "carol-"+tt.args[0], "--home", filepath.Join(t.TempDir(), "carol"), "--directory", dirAddr,
+				"--relay", "--relay-listen", "127.0.0.1:0")
+			p := startParley(t, args...)
+			if line := p.await(t, "relaying", 10*time.Second); !strings.Contains(line, tt.want) {
+				t.Errorf("said %q, want %q", line, tt.want)
+			}
+			p.await(t, tt.wantLine, 10*time.Second)
+		})
+	}
 }
