@@ -207,12 +207,11 @@ func runAnswer(ctx context.Context, args []string) error {
 		o     clientOptions
 		m     mediaOptions
 		calls int
-		relay relayOptions
 	)
 	fs := newFlagSet("answer", "answer [flags]", os.Stderr)
 	o.register(fs)
 	m.register(fs)
-	relay.register(fs)
+	o.relay.register(fs)
 	fs.IntVar(&calls, "calls", 0, "answer this many calls, then exit (0: until interrupted)")
 	events := fs.Bool("events", false, "print call events as JSON lines on stdout")
 	callWaiting := fs.Bool("call-waiting", false, "let a second call ring during a call ('answer' on stdin takes it, holding the first) instead of answering it busy")
@@ -223,7 +222,7 @@ func runAnswer(ctx context.Context, args []string) error {
 	if calls < 0 {
 		return badUsage("--calls must be 0 or more")
 	}
-	if err := relay.validate(); err != nil {
+	if err := o.relay.validate(); err != nil {
 		return err
 	}
 	if from := o.session.CallsFrom; from != directory.CallsFromContacts && from != directory.CallsFromAnyone {
@@ -242,7 +241,7 @@ func runAnswer(ctx context.Context, args []string) error {
 	defer phone.Close()
 	defer showChats(ctx, client, *events)()
 	log, _ := o.logger() // checked by resolve
-	stopRelay, err := relay.start(ctx, client, o.directory, log)
+	stopRelay, err := o.relay.start(ctx, client, o.directory, log)
 	if err != nil {
 		return err
 	}
