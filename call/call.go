@@ -326,7 +326,9 @@ func (c *Call) runLoop(ctx context.Context, offer *directory.Signal, refusal err
 	var err error
 	if refusal != nil {
 		reason, err = refusedReason(refusal), refusal
-		s.refusedBy = reason
+		if reason != EndFailed {
+			s.refusedBy = reason
+		}
 	} else {
 		reason, err = c.run(ctx, s, offer)
 	}
@@ -344,13 +346,17 @@ func (c *Call) runLoop(ctx context.Context, offer *directory.Signal, refusal err
 	close(c.done)
 }
 
-// refusedReason is the end reason of a call refused for err, which wraps
-// errKeyChanged or errBadSignature.
+// refusedReason is the end reason of a call refused for err: errKeyChanged,
+// errBadSignature, or a failure to read the pinned keys (which refuses
+// too, since nothing can be checked).
 func refusedReason(err error) EndReason {
-	if errors.Is(err, errKeyChanged) {
+	switch {
+	case errors.Is(err, errKeyChanged):
 		return EndKeyChanged
+	case errors.Is(err, errBadSignature):
+		return EndBadSignature
 	}
-	return EndBadSignature
+	return EndFailed
 }
 
 // tellPeer tells the peer the call has ended: over the control channel
@@ -364,8 +370,11 @@ func (c *Call) tellPeer(s *session, reason EndReason) {
 		}
 	}
 	p := legPayload{Leg: c.phone.leg}
-	if s.refusedBy != "" {
+	switch {
+	case s.refusedBy != "":
 		p.Reason = EndIdentityRefused
+	case reason == EndICEFailed:
+		p.Reason = EndICEFailed // the peer's checks found no path either
 	}
 	kind := directory.SignalHangup
 	if c.direction == Incoming && !s.answered && (reason == EndRejected || s.refusedBy != "") {
@@ -495,8 +504,7 @@ func (c *Call) run(ctx context.Context, s *session, offer *directory.Signal) (En
 				}
 				p, err := c.phone.verifySDP(sig)
 				if err != nil {
-					s.refusedBy = refusedReason(err)
-					return s.refusedBy, err
+					return c.failReason(s, err), err
 				}
 				if s.answered && p.Leg != s.winner {
 					continue
@@ -527,9 +535,10 @@ func (c *Call) run(ctx context.Context, s *session, offer *directory.Signal) (En
 					return EndAnsweredElsewhere, nil
 				}
 			case directory.SignalReject, directory.SignalBusy, directory.SignalHangup:
-				if leg.Reason == EndIdentityRefused {
+				// The peer's reason, where it is one both sides share.
+				if leg.Reason == EndIdentityRefused || leg.Reason == EndICEFailed && s.answered && !s.connected {
 					s.peerEnded = true
-					return EndIdentityRefused, nil
+					return leg.Reason, nil
 				}
 				if c.direction == Outgoing && !s.answered {
 					// One device's refusal: the call goes on while

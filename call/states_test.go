@@ -4,6 +4,8 @@ import (
 	"crypto/ed25519"
 	"encoding/json"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -316,6 +318,14 @@ func TestPins(t *testing.T) {
 	}
 	if err := pins.check("bob", pub1); err == nil {
 		t.Error("the old key is still accepted after re-verifying")
+	}
+
+	if err := os.WriteFile(filepath.Join(home, PinsFile), []byte("{not json"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	err = pins.check("bob", pub2)
+	if err == nil || refusedReason(err) != EndFailed || !strings.Contains(err.Error(), PinsFile) {
+		t.Errorf("with the pins file garbled: %v (%s); want a refusal naming the file, as a local failure", err, refusedReason(err))
 	}
 }
 

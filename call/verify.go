@@ -64,8 +64,9 @@ func decodeSDP(sig directory.Signal, to string) (sdpPayload, error) {
 // device whose answer won, so that the others stop ringing.
 type legPayload struct {
 	Leg string `json:"leg,omitempty"`
-	// Reason says why a reject was sent when it was not the user's choice:
-	// a reason the caller reports as its end (identity-refused).
+	// Reason says why a reject or hang-up was sent when it was not the
+	// user's choice, for the peer to end the call with the same reason:
+	// identity-refused, or ice-failed while connecting.
 	Reason EndReason `json:"reason,omitempty"`
 }
 
