@@ -53,6 +53,10 @@ func (m *Model) callEnded(msg msgCallEnded) tea.Cmd {
 			m.setInfo("missed call from " + msg.c.Peer())
 		}
 		return m.reloadHistory()
+	case m.held:
+		m.held = nil
+		m.setInfo(fmt.Sprintf("the held call with %s ended: %s", msg.c.Peer(), msg.st.EndReason))
+		return m.reloadHistory()
 	case m.cur:
 		m.cur, m.hasLive = nil, false
 	default:
@@ -65,7 +69,16 @@ func (m *Model) callEnded(msg msgCallEnded) tea.Cmd {
 		err:      msg.err,
 	}
 	m.setInfo(fmt.Sprintf("call ended: %s, %s", msg.st.EndReason, formatDuration(m.ended.duration)))
-	return m.reloadHistory()
+	if m.held == nil {
+		return m.reloadHistory()
+	}
+	// Back to the call on hold, which stays held until resumed.
+	c, since := m.held, m.heldSince
+	m.held = nil
+	m.follow(c)
+	m.curState, m.curSince = callActive, since
+	m.setInfo(fmt.Sprintf("call with %s ended; back to %s, on hold: o resumes", msg.c.Peer(), c.Peer()))
+	return tea.Batch(m.reloadHistory(), tick(c))
 }
 
 // updateLevels derives the levels since the last tick from the running
@@ -109,7 +122,8 @@ const ringPeriod = 5 * time.Second
 // ring announces c: the ringtone on a sound device, or else the terminal
 // bell at each ring, until stopRinging.
 func (m *Model) ring(c Call) tea.Cmd {
-	if !isDevice(m.speaker) {
+	// During a call the device is the call's: only the bell rings.
+	if !isDevice(m.speaker) || m.cur != nil {
 		return tea.Batch(tea.Raw("\a"), bellAfter(c))
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -148,6 +162,11 @@ func (m *Model) answer() tea.Cmd {
 	c := m.ringing
 	m.ringing = nil
 	m.stopRinging()
+	if m.cur != nil {
+		// The phone holds the call in progress when the waiting one is
+		// answered; its figures stop until it is back.
+		m.held, m.heldSince = m.cur, m.curSince
+	}
 	m.follow(c)
 	m.setInfo("answering " + c.Peer() + "…")
 	return tea.Batch(callDo(c, Call.Answer), tick(c))

@@ -49,6 +49,9 @@ type Config struct {
 	// nil hides the setting. RelayOn says whether it starts on.
 	Relay   func(on bool) error
 	RelayOn bool
+	// CallWaiting lets a call ring during another (the phone's
+	// CallWaiting); answering it puts the other on hold.
+	CallWaiting bool
 	// Now is the clock; nil → time.Now.
 	Now func() time.Time
 }
@@ -127,8 +130,10 @@ type Model struct {
 	// The meters' levels, in dBFS.
 	micLevel, speakerLevel float64
 
-	ringing    Call   // an incoming call waiting for an answer
-	ringingFP  string // its caller's pinned key fingerprint, if known
+	held       Call      // the call put on hold for a waiting one, if any
+	heldSince  time.Time // when it became active
+	ringing    Call      // an incoming call waiting for an answer
+	ringingFP  string    // its caller's pinned key fingerprint, if known
 	stopRing   context.CancelFunc
 	ended      *endedCall // how the last call ended, until the next
 	history    []call.HistoryRecord
@@ -405,8 +410,9 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		m.updatePresence(directory.Presence(msg))
 		return m, m.listenPresence()
 	case msgIncoming:
-		if m.ringing != nil || m.cur != nil {
-			// One call at a time: the phone says busy before this.
+		if m.ringing != nil || m.held != nil || (m.cur != nil && !m.cfg.CallWaiting) {
+			// One call rings at a time, and one waits on hold at most;
+			// the phone says busy before this.
 			return m, tea.Batch(callDo(msg.c, Call.Reject), m.listenIncoming())
 		}
 		m.ringing, m.ringingFP = msg.c, ""

@@ -856,3 +856,45 @@ func TestContactListIsRefreshed(t *testing.T) {
 	h.send(msgRefresh{})
 	h.wantScreen("Contacts (2)", "◐ bob")
 }
+
+func TestCallWaiting(t *testing.T) {
+	b := newFakeBackend("alice", echo, bob)
+	h := newHarness(t, Config{User: "alice", CallWaiting: true, Ring: func(context.Context, string) error {
+		t.Error("the ringtone played on the device the call has")
+		return nil
+	}, Start: func(context.Context, string) (Backend, error) { return b, nil }})
+	h.keys(":call echo<enter>")
+	first := b.calls[0]
+	close(first.active)
+	h.settle()
+
+	second := newFakeCall("bob", call.Incoming)
+	b.incoming <- second
+	h.settle()
+	h.wantScreen("Incoming call from bob", "a answer, holding echo")
+	if h.bells != 1 {
+		t.Errorf("%d bells, want 1: the bell rings during a call", h.bells)
+	}
+	h.keys("a")
+	close(second.active)
+	h.settle()
+	h.wantScreen("call with bob  active", "on hold: echo")
+
+	second.end(call.Stats{Peer: "bob", Direction: call.Incoming, EndReason: call.EndRemoteHangup, DurationS: 3})
+	h.settle()
+	h.wantScreen("back to echo, on hold: o resumes", "call with echo  active")
+	if h.m.cur != Call(first) || h.m.held != nil {
+		t.Fatalf("the call in progress is %v (held %v), want echo's", h.m.cur, h.m.held)
+	}
+
+	// Without call waiting, a call during another is declined.
+	b2 := newFakeBackend("alice", echo, bob)
+	h2 := loggedIn(t, b2)
+	h2.keys(":call echo<enter>")
+	third := newFakeCall("bob", call.Incoming)
+	b2.incoming <- third
+	h2.settle()
+	if got := third.recordedCommands(); !reflect.DeepEqual(got, []string{"reject"}) {
+		t.Errorf("a call during another got %q, want a reject", got)
+	}
+}

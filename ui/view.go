@@ -308,6 +308,8 @@ func (m *Model) callLines() []string {
 			what = "calling "
 		}
 		return []string{"", m.rule(what + m.cur.Peer() + "…"), "  h hangs up"}
+	case m.cur != nil && m.held != nil:
+		return append(m.activeLines(), fmt.Sprintf("  on hold: %s (back when this call ends)", m.held.Peer()))
 	case m.cur != nil:
 		return m.activeLines()
 	case m.ended != nil:
@@ -394,11 +396,15 @@ func (m *Model) ringingLines(room int) []string {
 	if m.ringingFP != "" {
 		key = "key " + m.ringingFP
 	}
+	answer := " answer"
+	if m.cur != nil {
+		answer = " answer, holding " + m.cur.Peer()
+	}
 	box := styleOverlay.Render(strings.Join([]string{
 		styleTitle.Render("Incoming call from " + c.Peer()),
 		styleDim.Render(key),
 		"",
-		styleKey.Render("a") + " answer    " + styleKey.Render("d") + " decline",
+		styleKey.Render("a") + answer + "    " + styleKey.Render("d") + " decline",
 	}, "\n"))
 	return strings.Split(lipgloss.Place(m.width, max(room, 5), lipgloss.Center, lipgloss.Center, box), "\n")
 }

@@ -88,14 +88,15 @@ func runUI(ctx context.Context, args []string) error {
 	defer sessions.close()
 	firstRun := o.user == ""
 	model := ui.New(ui.Config{
-		User:      o.user,
-		Directory: o.directory,
-		Banner:    banner,
-		Welcome:   welcome,
-		Mic:       audio.Mic,
-		Speaker:   audio.Speaker,
-		Devices:   media.Devices,
-		RelayOn:   relay.on,
+		User:        o.user,
+		Directory:   o.directory,
+		Banner:      banner,
+		Welcome:     welcome,
+		CallWaiting: true, // as the phone's: a second call rings; answering it holds the first
+		Mic:         audio.Mic,
+		Speaker:     audio.Speaker,
+		Devices:     media.Devices,
+		RelayOn:     relay.on,
 		Relay: func(on bool) error {
 			s := sessions.last()
 			if s == nil {
@@ -267,7 +268,7 @@ func startSession(ctx context.Context, o *clientOptions, m call.MediaConfig, emb
 	if err != nil {
 		return nil, fmt.Errorf("identity: %w", err)
 	}
-	phone, client, err := startPhone(ctx, o, call.PhoneConfig{Media: m, Identity: id, Home: o.home})
+	phone, client, err := startPhone(ctx, o, call.PhoneConfig{Media: m, Identity: id, Home: o.home, CallWaiting: true})
 	if err != nil {
 		return nil, err
 	}

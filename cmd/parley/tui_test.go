@@ -191,8 +191,15 @@ func TestTUIAnswersAgainstATestDirectory(t *testing.T) {
 	p.tmux("send-keys", "a")
 	p.await(10*time.Second, "alice is now a contact", "○ alice", "offline")
 
+	// carol asks too; bob accepts from the command line.
+	carolHome := filepath.Join(dir, "carol")
+	runParley(t, "contacts", "add", "bob", "--user", "carol", "--home", carolHome, "--directory", addr)
+	p.await(10*time.Second, "? carol")
+	p.typeLine(":accept carol")
+	p.await(10*time.Second, "carol is now a contact")
+
 	alice := startParley(t, "call", "bob", "--user", "alice", "--home", aliceHome, "--directory", addr,
-		"--duration", "3s", "--mic", "tone:300", "--speaker", "null")
+		"--duration", "6s", "--mic", "tone:300", "--speaker", "null")
 	ringing := p.await(20*time.Second, "Incoming call from alice", "key ")
 	t.Logf("an incoming call:\n%s", ringing)
 	fingerprint := regexp.MustCompile(`key ([A-Z0-9]{4}(-[A-Z0-9]{4}){4})`).FindStringSubmatch(ringing)
@@ -205,6 +212,19 @@ func TestTUIAnswersAgainstATestDirectory(t *testing.T) {
 	}
 	p.tmux("send-keys", "a")
 	p.await(20*time.Second, "call with alice  active")
+
+	// Call waiting: carol calls during alice's call; answering holds alice,
+	// and when carol hangs up, alice's call is back.
+	carol := startParley(t, "call", "bob", "--user", "carol", "--home", carolHome, "--directory", addr,
+		"--duration", "1s", "--mic", "tone:500", "--speaker", "null")
+	p.await(20*time.Second, "Incoming call from carol", "a answer, holding alice")
+	p.tmux("send-keys", "a")
+	p.await(20*time.Second, "call with carol  active", "on hold: alice")
+	if err := carol.wait(t, 30*time.Second); err != nil {
+		t.Fatalf("parley call bob (carol): %v\n%s", err, carol.stderr.String())
+	}
+	p.await(10*time.Second, "back to alice, on hold: o resumes", "call with alice  active")
+	p.tmux("send-keys", "o")
 	if err := alice.wait(t, 30*time.Second); err != nil {
 		t.Fatalf("parley call bob: %v\n%s", err, alice.stderr.String())
 	}
