@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"io"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -188,4 +189,42 @@ func TestMissedWhileOffline(t *testing.T) {
 	if !strings.Contains(inbox, "alice") || !strings.Contains(inbox, call.MissedCallNote) {
 		t.Errorf("bob's inbox after alice called him offline:\n%s", inbox)
 	}
+}
+
+// TestChangedKeyIsRefusedUntilVerified pins another key for bob at alice's
+// (as if bob's key had changed, or a directory had once put itself in the
+// middle): alice's call is refused, loudly, until she verifies bob's key
+// with the fingerprint he reads her.
+func TestChangedKeyIsRefusedUntilVerified(t *testing.T) {
+	dirAddr := startDirectory(t)
+	dir := t.TempDir()
+	home := func(user string) string { return filepath.Join(dir, user) }
+	as := func(user string, args ...string) []string {
+		return append(args, "--user", user, "--home", home(user), "--directory", dirAddr, "--mic", "tone:440", "--speaker", "null")
+	}
+	bob := startParley(t, as("bob", "answer", "--calls", "2", "--accept-calls-from", "anyone")...)
+	bob.await(t, "waiting for calls", 10*time.Second)
+	var fingerprint string
+	for line := range strings.Lines(runParley(t, "whoami", "--user", "bob", "--home", home("bob"))) {
+		if fp, ok := strings.CutPrefix(line, "fingerprint"); ok {
+			fingerprint = strings.TrimSpace(fp)
+		}
+	}
+	if err := os.MkdirAll(home("alice"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	stale, _ := json.Marshal(map[string]call.Pin{"bob": {Key: make([]byte, 32), Pinned: time.Now()}})
+	if err := os.WriteFile(filepath.Join(home("alice"), call.PinsFile), stale, 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	_, errOut, code := runParleyCode(t, as("alice", "call", "bob", "--duration", "1s")...)
+	if code != 1 || !strings.Contains(errOut, "REFUSED") || !strings.Contains(errOut, "parley verify bob") || !strings.Contains(errOut, fingerprint) {
+		t.Fatalf("call with a changed key exited %d:\n%s", code, errOut)
+	}
+	if _, errOut, code := runParleyCode(t, "verify", "bob", "--fingerprint", "AAAA-AAAA-AAAA-AAAA-AAAA", "--home", home("alice")); code != 1 {
+		t.Errorf("verify with the wrong fingerprint exited %d: %s", code, errOut)
+	}
+	runParley(t, "verify", "bob", "--fingerprint", fingerprint, "--home", home("alice"))
+	runParley(t, as("alice", "call", "bob", "--duration", "1s")...)
 }
