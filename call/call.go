@@ -509,13 +509,16 @@ func (c *Call) run(ctx context.Context, s *session, offer *directory.Signal) (En
 				if s.answered && p.Leg != s.winner {
 					continue
 				}
+				// The winner is known before the candidates that came early
+				// are added: those of the other devices are left out.
+				s.winner = p.Leg
 				if err := c.setRemote(s, webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: p.SDP}); err != nil {
 					return EndFailed, err
 				}
 				if s.answered {
 					continue // the restart's answer
 				}
-				s.answered, s.winner = true, p.Leg
+				s.answered = true
 				// Every device of the callee hears which one won; the
 				// others stop ringing.
 				s.outbox.put(c.signal(directory.SignalAccept, legPayload{Leg: p.Leg}))
