@@ -538,6 +538,9 @@ func (c *Call) run(ctx context.Context, s *session, offer *directory.Signal) (En
 					return EndAnsweredElsewhere, nil
 				}
 			case directory.SignalReject, directory.SignalBusy, directory.SignalHangup:
+				if s.winner != "" && leg.Leg != "" && leg.Leg != s.winner {
+					continue // a device whose answer lost, or that rang on
+				}
 				// The peer's reason, where it is one both sides share.
 				if leg.Reason == EndIdentityRefused || leg.Reason == EndICEFailed && s.answered && !s.connected {
 					s.peerEnded = true

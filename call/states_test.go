@@ -607,3 +607,39 @@ func TestNoPathIsICEFailed(t *testing.T) {
 		}
 	}
 }
+
+// TestLosingDeviceCannotEndTheCall has a device of bob's that did not win
+// the answer hang up late (it never heard the caller's accept): alice's
+// call with the device that answered goes on.
+func TestLosingDeviceCannotEndTheCall(t *testing.T) {
+	url := startDirectory(t)
+	alice := newPhone(t, url, "alice", PhoneConfig{})
+	bobHome := t.TempDir()
+	bob := newPhone(t, url, "bob", PhoneConfig{Home: bobHome})
+	id, err := identity.LoadOrCreate(bobHome)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := directory.Dial(t.Context(), directory.ClientConfig{URL: url, User: "bob", Identity: id, CallsFrom: directory.CallsFromAnyone})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+
+	out := dial(t, alice, "bob", DialOptions{})
+	in := nextIncoming(t, bob)
+	in.Answer()
+	active(t, out)
+	late, _ := json.Marshal(legPayload{Leg: "another-device"})
+	if err := other.Send(t.Context(), directory.Signal{To: "alice", CallID: out.ID(), Kind: directory.SignalHangup, Payload: late}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(500 * time.Millisecond)
+	if st := out.Status().State; st != StateActive {
+		t.Fatalf("after another device's hang-up alice's call is %s, want active", st)
+	}
+	in.Hangup()
+	if _, got := result(t, out); got != EndRemoteHangup {
+		t.Errorf("alice's call ended %s, want remote-hangup", got)
+	}
+}
