@@ -20,6 +20,7 @@ func TestPionOpusCrossChecksTheBitstream(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	speech = append(speech, speech...) // twice: enough 60 ms packets too
 	tests := []struct {
 		bitrate, frameSamples, lossPercent int
 		fec                                bool
@@ -29,6 +30,7 @@ func TestPionOpusCrossChecksTheBitstream(t *testing.T) {
 		{32000, 480, 0, false},
 		{64000, 960, 0, false},
 		{16000, 1920, 20, true},
+		{12000, 2880, 30, true}, // under a tight cap
 	}
 	for _, tt := range tests {
 		name := fmt.Sprintf("%dbps-%dms-fec-%v", tt.bitrate, tt.frameSamples*1000/SampleRate, tt.fec)
