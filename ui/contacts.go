@@ -129,9 +129,14 @@ func (m *Model) updatePresence(p directory.Presence) {
 	if i < 0 {
 		return
 	}
+	was := m.contacts[i].Status
 	m.contacts[i].Status, m.contacts[i].Note = p.Status, printable(p.Note, false)
 	if p.Status == directory.StatusOffline {
 		m.contacts[i].LastSeen = m.now()
+	}
+	// Coming online is news, as in Skype; the rest shows in the list.
+	if (was == directory.StatusOffline || was == "") && p.Status == directory.StatusOnline {
+		m.notify(p.User + " is online")
 	}
 	m.sortContacts()
 }

@@ -120,6 +120,7 @@ type Model struct {
 	// The status line: the last outcome or error.
 	message    string
 	messageBad bool
+	messageAt  time.Time
 
 	cur       Call // the call in progress, if any
 	curState  callState
@@ -514,5 +515,19 @@ func (m *Model) reloadHistory() tea.Cmd {
 	})
 }
 
-func (m *Model) setInfo(s string)   { m.message, m.messageBad = s, false }
-func (m *Model) setError(err error) { m.message, m.messageBad = err.Error(), true }
+func (m *Model) setInfo(s string) { m.message, m.messageBad, m.messageAt = s, false, m.now() }
+func (m *Model) setError(err error) {
+	m.message, m.messageBad, m.messageAt = err.Error(), true, m.now()
+}
+
+// noticeAfter is how long a message stays before a mere notice may take
+// the status line.
+const noticeAfter = 5 * time.Second
+
+// notify says something of little weight, unless the status line says
+// something fresher.
+func (m *Model) notify(s string) {
+	if m.now().Sub(m.messageAt) >= noticeAfter {
+		m.setInfo(s)
+	}
+}

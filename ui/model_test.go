@@ -399,11 +399,18 @@ func TestContactListShowsPresenceWithoutColour(t *testing.T) {
 	}
 	h.wantScreen("request", "hi, it's carol", "away", "offline")
 
+	h.m.messageAt = time.Time{} // the login's message is old news
 	h.send(msgPresence{User: "dave", Status: directory.StatusOnline, Note: "back"})
-	h.wantScreen("● dave")
+	h.wantScreen("● dave", "dave is online")
 	if strings.Index(h.screen(), "● dave") > strings.Index(h.screen(), "◐ bob") {
 		t.Errorf("dave, now online, is not above bob, away:\n%s", h.screen())
 	}
+
+	// A fresher message keeps the status line.
+	h.m.setInfo("something fresher")
+	h.send(msgPresence{User: "bob", Status: directory.StatusOffline})
+	h.send(msgPresence{User: "bob", Status: directory.StatusOnline})
+	h.wantScreen("something fresher")
 }
 
 func TestOwnStatusFromLastTime(t *testing.T) {
