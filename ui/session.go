@@ -38,7 +38,7 @@ type SessionConfig struct {
 	Client   *directory.Client // logged in
 	Phone    *call.Phone       // ringing on Client
 	Media    call.MediaConfig  // the devices of calls until SetDevices
-	Home     string            // $PARLEY_HOME: pinned keys and history
+	Home     string            // $PARLEY_HOME: pinned keys and history; "" → none
 	Identity *identity.Identity
 	Logger   *slog.Logger // nil → slog.Default()
 }
@@ -262,6 +262,9 @@ func (s *Session) PeerFingerprint(peer string) string {
 
 // History returns the calls recorded in the user's home, oldest first.
 func (s *Session) History(context.Context) ([]call.HistoryRecord, error) {
+	if s.home == "" {
+		return nil, nil // a phone without a home records none
+	}
 	return call.ReadHistory(s.home)
 }
 
