@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http/httptest"
+	"runtime"
 	"testing"
 	"time"
 
@@ -51,6 +52,7 @@ func TestSessionOverARealDirectory(t *testing.T) {
 	if testing.Short() {
 		t.Skip("real directory and call skipped in -short mode")
 	}
+	checkGoroutinesEnd(t)
 	srv, err := directory.NewServer(directory.ServerConfig{Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
@@ -156,6 +158,23 @@ func TestSessionOverARealDirectory(t *testing.T) {
 	if hist, err := alice.History(ctx); err != nil || len(hist) != 1 || hist[0].Peer != "bob" || hist[0].EndReason != call.EndLocalHangup {
 		t.Errorf("alice's history %+v (%v), want the call to bob", hist, err)
 	}
+}
+
+// checkGoroutinesEnd checks, once the test and its other cleanups are
+// done, that the goroutines it started have ended (within 10 s: pion and
+// the directory wind down asynchronously).
+func checkGoroutinesEnd(t *testing.T) {
+	before := runtime.NumGoroutine()
+	t.Cleanup(func() {
+		deadline := time.Now().Add(10 * time.Second)
+		for runtime.NumGoroutine() > before {
+			if time.Now().After(deadline) {
+				buf := make([]byte, 1<<20)
+				t.Fatalf("%d goroutines left running, %d before:\n%s", runtime.NumGoroutine(), before, buf[:runtime.Stack(buf, true)])
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	})
 }
 
 // receive waits for the next value on ch.
