@@ -329,7 +329,13 @@ func (p *Phone) lineFreeLocked(dir Direction) bool {
 	if p.cfg.CallWaiting && dir == Incoming {
 		limit++
 	}
-	return len(p.calls) < limit
+	up := 0
+	for _, c := range p.calls {
+		if c.Status().State != StateEnded { // one that is closing frees its line
+			up++
+		}
+	}
+	return up < limit
 }
 
 // errRingingHere: startCall found the peer's call to us ringing, and
