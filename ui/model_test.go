@@ -190,6 +190,21 @@ func (c *fakeCall) SwitchDevices(mic, speaker string) error {
 	return nil
 }
 
+// awaitCommands waits until the call has had n commands, which come from
+// goroutines of their own, and returns them sorted.
+func (c *fakeCall) awaitCommands(t *testing.T, n int) []string {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		got := c.recordedCommands()
+		if len(got) >= n || time.Now().After(deadline) {
+			slices.Sort(got)
+			return got
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
 func (c *fakeCall) recordedCommands() []string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -289,13 +304,26 @@ func (h *harness) keys(s string) {
 // screen is the view as plain text.
 func (h *harness) screen() string { return ansi.Strip(h.m.View().Content) }
 
+// wantScreen checks that the screen shows every one of subs, giving
+// commands that a loaded machine runs late a few seconds to report.
 func (h *harness) wantScreen(subs ...string) {
 	h.t.Helper()
-	s := h.screen()
-	for _, sub := range subs {
-		if !strings.Contains(s, sub) {
-			h.t.Fatalf("screen lacks %q:\n%s", sub, s)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		s, missing := h.screen(), ""
+		for _, sub := range subs {
+			if !strings.Contains(s, sub) {
+				missing = sub
+				break
+			}
 		}
+		if missing == "" {
+			return
+		}
+		if time.Now().After(deadline) {
+			h.t.Fatalf("screen lacks %q:\n%s", missing, s)
+		}
+		h.settle()
 	}
 }
 
@@ -530,9 +558,8 @@ func TestCallEchoShowsStatsAndEnd(t *testing.T) {
 	h.fits()
 
 	h.keys("mmo:resume<enter>h")
-	// Each command goes to the call from its own goroutine.
-	got, want := c.recordedCommands(), []string{"hangup", "hold", "mute", "resume", "unmute"}
-	if slices.Sort(got); !reflect.DeepEqual(got, want) {
+	got, want := c.awaitCommands(t, 5), []string{"hangup", "hold", "mute", "resume", "unmute"}
+	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("call got %q, want %q", got, want)
 	}
 	c.end(call.Stats{Peer: "echo", EndReason: call.EndLocalHangup, DurationS: 12.4})
@@ -610,7 +637,7 @@ func TestIncomingCall(t *testing.T) {
 			h.settle()
 			h.wantScreen("Incoming call from bob", "key b0b0 b0b0 b0b0 b0b0 b0b0", "a answer")
 			h.keys(tt.key)
-			if got := c.recordedCommands(); !reflect.DeepEqual(got, []string{tt.command}) {
+			if got := c.awaitCommands(t, 1); !reflect.DeepEqual(got, []string{tt.command}) {
 				t.Fatalf("call got %q, want %s", got, tt.command)
 			}
 			h.wantScreen(tt.screen)
@@ -827,7 +854,7 @@ func TestSwitchDevicesDuringACall(t *testing.T) {
 	h.settle()
 	h.keys("Si:speaker null<enter>")
 	h.wantScreen("the call now uses mic device:USB headset and speaker null")
-	if got, want := c.recordedCommands(), []string{"switch device:USB headset ", "switch  null"}; !reflect.DeepEqual(got, want) {
+	if got, want := c.awaitCommands(t, 2), []string{"switch  null", "switch device:USB headset "}; !reflect.DeepEqual(got, want) {
 		t.Errorf("call got %q, want %q", got, want)
 	}
 }
@@ -901,7 +928,7 @@ func TestCallWaiting(t *testing.T) {
 	third := newFakeCall("bob", call.Incoming)
 	b2.incoming <- third
 	h2.settle()
-	if got := third.recordedCommands(); !reflect.DeepEqual(got, []string{"reject"}) {
+	if got := third.awaitCommands(t, 1); !reflect.DeepEqual(got, []string{"reject"}) {
 		t.Errorf("a call during another got %q, want a reject", got)
 	}
 }
