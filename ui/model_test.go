@@ -711,7 +711,7 @@ func TestScreenFitsAt80x24(t *testing.T) {
 		Start: func(context.Context, string) (Backend, error) { return b, nil }})
 	h.keys("?")
 	h.fits()
-	h.wantScreen("history, settings, help, quit")
+	h.wantScreen("history, settings, help, quit", "your key abcd efgh")
 	for _, keys := range []string{"", "<esc>H", "<esc>S", "<esc>" + strings.Repeat("<down>", 25)} {
 		h.keys(keys)
 		lines := strings.Split(h.screen(), "\n")

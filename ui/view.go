@@ -477,7 +477,7 @@ func (m *Model) helpLines() []string {
 		"  ↑/↓ j/k select   ↵ or c call   a/d accept/decline   h hang up   / filter",
 		"  m mute/unmute    o hold/resume   t chat with the selected contact",
 		"  s next status    n note        + add contact        H history   S settings",
-		"  esc back         q quit",
+		"  esc back         q quit        your key " + m.backend.Fingerprint(),
 		"", styleTitle.Render("Commands (after :)"),
 	}
 	for _, c := range commandHelp {
