@@ -787,8 +787,11 @@ func (c *Call) stateMessage() controlMsg {
 	return controlMsg{Type: controlState, Hold: st.Hold, Mute: st.Mute}
 }
 
+// signal is a signal of the call. Its ID is the actor's own (stats'), which
+// glare changes only when the actor adopts the peer's call; the router may
+// re-key the call a moment before, and our first offer must keep ours.
 func (c *Call) signal(kind directory.SignalKind, payload any) directory.Signal {
-	sig := directory.Signal{To: c.peer, CallID: c.ID(), Kind: kind}
+	sig := directory.Signal{To: c.peer, CallID: c.stats.CallID, Kind: kind}
 	if payload != nil {
 		b, err := json.Marshal(payload)
 		if err != nil {
@@ -803,7 +806,7 @@ func (c *Call) signal(kind directory.SignalKind, payload any) directory.Signal {
 func (c *Call) sdpSignal(kind directory.SignalKind, sdp string) directory.Signal {
 	id := c.phone.cfg.Identity
 	leg := c.phone.leg
-	msg := signedSDP(kind, c.ID(), c.phone.cfg.Directory.User(), c.peer, leg, sdp)
+	msg := signedSDP(kind, c.stats.CallID, c.phone.cfg.Directory.User(), c.peer, leg, sdp)
 	return c.signal(kind, sdpPayload{SDP: sdp, Leg: leg, Key: id.Public(), Sig: ed25519.Sign(id.Private, msg)})
 }
 
@@ -1054,6 +1057,8 @@ func (c *Call) adopt(s *session, offer directory.Signal) error {
 	}
 	s.pc, s.control, s.remoteSet, s.pendingRemote, s.pendingTrack = nil, nil, false, nil, nil
 	s.offerer = false
+	// Our own call may ring on the peer's other devices: it is off.
+	s.outbox.put(c.signal(directory.SignalHangup, legPayload{Leg: c.phone.leg}))
 	c.stats.CallID = offer.CallID
 	return c.answer(s, &offer, MediaConfig{})
 }

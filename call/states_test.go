@@ -643,3 +643,42 @@ func TestLosingDeviceCannotEndTheCall(t *testing.T) {
 		t.Errorf("alice's call ended %s, want remote-hangup", got)
 	}
 }
+
+// TestGlareWithSeveralDevices: alice and one of bob's two devices call each
+// other at once. They get one call, and bob's other device, where alice's
+// call rang, stops ringing at once whichever call is kept.
+func TestGlareWithSeveralDevices(t *testing.T) {
+	url := startDirectory(t)
+	alice := newPhone(t, url, "alice", PhoneConfig{})
+	bobHome := t.TempDir()
+	bob1 := newPhone(t, url, "bob", PhoneConfig{Home: bobHome})
+	bob2 := newPhone(t, url, "bob", PhoneConfig{Home: bobHome})
+	var wg sync.WaitGroup
+	var a, b *Call
+	wg.Go(func() { a = dial(t, alice, "bob", DialOptions{}) })
+	wg.Go(func() { b = dial(t, bob1, "alice", DialOptions{}) })
+	wg.Wait()
+	active(t, a)
+	active(t, b)
+	if a.ID() != b.ID() {
+		t.Errorf("alice is in call %s, bob in %s; want one call", a.ID(), b.ID())
+	}
+	// Alice's call rang there unless bob's reached alice before she
+	// dialled, and she answered it instead.
+	select {
+	case in2 := <-bob2.Incoming():
+		select {
+		case <-in2.Done():
+		case <-time.After(5 * time.Second):
+			t.Fatal("alice's call still rings on bob's other device 5 s after the glare")
+		}
+		if _, got := result(t, in2); got != EndAnsweredElsewhere && got != EndMissed {
+			t.Errorf("bob's other device ended %s, want answered-elsewhere or missed", got)
+		}
+	case <-time.After(time.Second):
+	}
+	a.Hangup()
+	if _, got := result(t, b); got != EndRemoteHangup {
+		t.Errorf("bob's call ended %s, want remote-hangup", got)
+	}
+}
