@@ -175,7 +175,7 @@ func runCall(ctx context.Context, args []string) error {
 	defer client.Close()
 	defer phone.Close()
 	defer showChats(ctx, client, *events)()
-	reportMissed(o.home)
+	reportMissed(o.home, *events)
 
 	c, err := phone.Dial(ctx, peer, call.DialOptions{Duration: duration})
 	if err != nil {
@@ -246,7 +246,7 @@ func runAnswer(ctx context.Context, args []string) error {
 		return err
 	}
 	defer stopRelay()
-	reportMissed(o.home)
+	reportMissed(o.home, *events)
 	fmt.Printf("%s is waiting for calls\n", o.user)
 	return answerCalls(ctx, phone, client, media, calls, &m, readCommands(ctx, os.Stdin))
 }

@@ -98,10 +98,11 @@ func missedCalls(recs []call.HistoryRecord) []call.HistoryRecord {
 const seenFile = "history.seen"
 
 // reportMissed tells the user, as they come back, of the calls that rang
-// unanswered since they last heard of missed calls.
-func reportMissed(home string) { reportMissedTo(os.Stdout, home) }
+// unanswered since they last heard of missed calls: in words, or with
+// --events as "missed" events.
+func reportMissed(home string, events bool) { reportMissedTo(os.Stdout, home, events) }
 
-func reportMissedTo(w io.Writer, home string) {
+func reportMissedTo(w io.Writer, home string, events bool) {
 	recs, err := call.ReadHistory(home)
 	if err != nil {
 		return // the history's own commands say what is wrong with it
@@ -122,9 +123,17 @@ func reportMissedTo(w io.Writer, home string) {
 	if len(news) == 0 {
 		return
 	}
-	fmt.Fprintf(w, "%d missed call(s) since you were last here:\n", len(news))
+	if !events {
+		fmt.Fprintf(w, "%d missed call(s) since you were last here:\n", len(news))
+	}
 	for _, r := range news {
-		fmt.Fprintf(w, "  %s from %s\n", r.Time.Local().Format("Mon 15:04"), r.Peer)
+		if !events {
+			fmt.Fprintf(w, "  %s from %s\n", r.Time.Local().Format("Mon 15:04"), r.Peer)
+			continue
+		}
+		line, _ := json.Marshal(call.Event{Time: r.Time, Event: string(call.EndMissed), CallID: r.CallID, Peer: r.Peer,
+			Direction: r.Direction, Status: call.Status{State: call.StateEnded}, EndReason: r.EndReason})
+		fmt.Fprintln(w, string(line))
 	}
 	os.WriteFile(path, []byte(news[len(news)-1].Time.Format(time.RFC3339Nano)+"\n"), 0o600)
 }

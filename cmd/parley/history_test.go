@@ -33,21 +33,22 @@ func TestMissedCallsAreReportedOnce(t *testing.T) {
 		call.HistoryRecord{Time: at.Add(2 * time.Minute), Peer: "dave", Direction: call.Outgoing, EndReason: call.EndMissed},
 	)
 	var first strings.Builder
-	reportMissedTo(&first, home)
+	reportMissedTo(&first, home, false)
 	if !strings.Contains(first.String(), "1 missed call") || !strings.Contains(first.String(), "alice") ||
 		strings.Contains(first.String(), "carol") || strings.Contains(first.String(), "dave") {
 		t.Errorf("first report:\n%s\nwant alice's call alone", first.String())
 	}
 	var again strings.Builder
-	reportMissedTo(&again, home)
+	reportMissedTo(&again, home, false)
 	if again.Len() != 0 {
 		t.Errorf("reported again:\n%s", again.String())
 	}
 	writeHistory(t, home, call.HistoryRecord{Time: at.Add(time.Hour), Peer: "erin", Direction: call.Incoming, EndReason: call.EndMissed})
 	var later strings.Builder
-	reportMissedTo(&later, home)
-	if !strings.Contains(later.String(), "erin") || strings.Contains(later.String(), "alice") {
-		t.Errorf("later report:\n%s\nwant erin's call alone", later.String())
+	reportMissedTo(&later, home, true)
+	var ev call.Event
+	if err := json.Unmarshal([]byte(later.String()), &ev); err != nil || ev.Event != "missed" || ev.Peer != "erin" {
+		t.Errorf("later report, as events:\n%s\nwant one missed event for erin's call (%v)", later.String(), err)
 	}
 }
 
