@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
-	"flag"
 	"fmt"
 	"os"
 	"strings"
@@ -21,12 +19,10 @@ func runChat(ctx context.Context, args []string) error {
 	var o clientOptions
 	fs := newFlagSet("chat", "chat NAME TEXT...", os.Stderr)
 	o.register(fs)
-	pos, err := parseInterleaved(fs, args)
+	pos, err := parseFlags(fs, args)
 	switch {
-	case errors.Is(err, flag.ErrHelp):
-		return errHelp
 	case err != nil:
-		return errUsage
+		return err
 	case len(pos) < 2:
 		fmt.Fprintln(fs.Output(), "want NAME and the message")
 		fs.Usage()

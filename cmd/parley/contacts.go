@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"os"
 	"strings"
@@ -48,12 +47,9 @@ func runContacts(ctx context.Context, args []string) error {
 	o.register(fs)
 	fs.StringVar(&message, "message", "", "with add: a short message for the request (up to 140 characters)")
 	fs.BoolVar(&asJSON, "json", false, "with list: print the list as JSON")
-	pos, err := parseInterleaved(fs, args)
-	if errors.Is(err, flag.ErrHelp) {
-		return errHelp
-	}
+	pos, err := parseFlags(fs, args)
 	if err != nil {
-		return errUsage // the flag package has printed what is wrong
+		return err
 	}
 	if len(pos) == 0 {
 		fs.Usage()

@@ -154,15 +154,25 @@ func newFlagSet(name, synopsis string, stderr io.Writer) *flag.FlagSet {
 	return fs
 }
 
-// parseArgs parses a subcommand's command line and checks how many
-// positional arguments it has.
-func parseArgs(fs *flag.FlagSet, args []string, wantPositional int) ([]string, error) {
+// parseFlags parses a subcommand's command line (parseInterleaved) and
+// returns its positional arguments, or errHelp or errUsage.
+func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
 	pos, err := parseInterleaved(fs, args)
 	if errors.Is(err, flag.ErrHelp) {
 		return nil, errHelp
 	}
 	if err != nil {
 		return nil, errUsage // the flag package has printed what is wrong
+	}
+	return pos, nil
+}
+
+// parseArgs parses a subcommand's command line and checks how many
+// positional arguments it has.
+func parseArgs(fs *flag.FlagSet, args []string, wantPositional int) ([]string, error) {
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return nil, err
 	}
 	if len(pos) != wantPositional {
 		if wantPositional == 0 {
