@@ -45,7 +45,7 @@ type fileConfig struct {
 }
 
 func (o *clientOptions) register(fs *flag.FlagSet) {
-	fs.StringVar(&o.home, "home", "", "Parley's home directory: identity, config.toml (env PARLEY_HOME; default ~/.parley)")
+	o.registerHome(fs)
 	fs.StringVar(&o.directory, "directory", "", "directory URL: http[s]://, ws[s]:// or host:port (env PARLEY_DIRECTORY; default "+defaultDirectory+")")
 	fs.StringVar(&o.user, "user", "", "your username (env PARLEY_USER)")
 	fs.StringVar(&o.logLevel, "log-level", "warn", "log detail on stderr: debug, info, warn or error")
@@ -62,6 +62,12 @@ func (o *clientOptions) register(fs *flag.FlagSet) {
 	fs.BoolVar(&o.ice.RelayOnly, "relay-only", false, "send every call through a TURN relay")
 }
 
+// registerHome registers --home alone, for the commands that only read
+// the user's files there (history, verify).
+func (o *clientOptions) registerHome(fs *flag.FlagSet) {
+	fs.StringVar(&o.home, "home", "", "Parley's home directory: identity, config.toml (env PARLEY_HOME; default ~/.parley)")
+}
+
 func (o *clientOptions) lastICEServer(set func(*nat.ICEServer)) error {
 	if len(o.ice.Servers) == 0 {
 		return errors.New("give --ice-server first")
@@ -73,13 +79,8 @@ func (o *clientOptions) lastICEServer(set func(*nat.ICEServer)) error {
 // resolve fills what the flags left empty from the environment and the
 // config file, and returns the config file for subcommand-specific values.
 func (o *clientOptions) resolve() (fileConfig, error) {
-	o.home = firstNonEmpty(o.home, os.Getenv("PARLEY_HOME"))
-	if o.home == "" {
-		dir, err := os.UserHomeDir()
-		if err != nil {
-			return fileConfig{}, fmt.Errorf("no --home given and no home directory: %w", err)
-		}
-		o.home = filepath.Join(dir, ".parley")
+	if err := o.resolveHome(); err != nil {
+		return fileConfig{}, err
 	}
 	var fc fileConfig
 	path := filepath.Join(o.home, "config.toml")
@@ -98,6 +99,20 @@ func (o *clientOptions) resolve() (fileConfig, error) {
 		return fileConfig{}, badUsage("%v", err)
 	}
 	return fc, nil
+}
+
+// resolveHome fills the home directory from the environment if --home
+// left it empty, or else picks ~/.parley.
+func (o *clientOptions) resolveHome() error {
+	o.home = firstNonEmpty(o.home, os.Getenv("PARLEY_HOME"))
+	if o.home == "" {
+		dir, err := os.UserHomeDir()
+		if err != nil {
+			return fmt.Errorf("no --home given and no home directory: %w", err)
+		}
+		o.home = filepath.Join(dir, ".parley")
+	}
+	return nil
 }
 
 func (o *clientOptions) logger() (*slog.Logger, error) {

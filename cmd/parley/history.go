@@ -24,7 +24,7 @@ func runHistory(_ context.Context, args []string) error {
 		limit  int
 	)
 	fs := newFlagSet("history", "history [flags]", os.Stderr)
-	o.register(fs)
+	o.registerHome(fs)
 	fs.BoolVar(&asJSON, "json", false, "print the records as JSON lines, as history.jsonl keeps them")
 	fs.BoolVar(&missed, "missed", false, "only calls that rang here unanswered")
 	fs.IntVar(&limit, "limit", 0, "only the last N calls (0: all)")
@@ -34,7 +34,7 @@ func runHistory(_ context.Context, args []string) error {
 	if limit < 0 {
 		return badUsage("--limit must be 0 or more")
 	}
-	if _, err := o.resolve(); err != nil {
+	if err := o.resolveHome(); err != nil {
 		return err
 	}
 	recs, err := call.ReadHistory(o.home)
@@ -144,13 +144,13 @@ func runVerify(_ context.Context, args []string) error {
 		fingerprint string
 	)
 	fs := newFlagSet("verify", "verify NAME [--fingerprint FP]", os.Stderr)
-	o.register(fs)
+	o.registerHome(fs)
 	fs.StringVar(&fingerprint, "fingerprint", "", "the fingerprint NAME read you from their 'parley whoami' (recommended)")
 	pos, err := parseArgs(fs, args, 1)
 	if err != nil {
 		return err
 	}
-	if _, err := o.resolve(); err != nil {
+	if err := o.resolveHome(); err != nil {
 		return err
 	}
 	peer := pos[0]
