@@ -135,7 +135,9 @@ func reportMissedTo(w io.Writer, home string, events bool) {
 			Direction: r.Direction, Status: call.Status{State: call.StateEnded}, EndReason: r.EndReason})
 		fmt.Fprintln(w, string(line))
 	}
-	os.WriteFile(path, []byte(news[len(news)-1].Time.Format(time.RFC3339Nano)+"\n"), 0o600)
+	if err := os.WriteFile(path, []byte(news[len(news)-1].Time.Format(time.RFC3339Nano)+"\n"), 0o600); err != nil {
+		fmt.Fprintln(os.Stderr, "parley: these missed calls will be reported again:", err)
+	}
 }
 
 func runVerify(_ context.Context, args []string) error {
