@@ -82,6 +82,29 @@ func (c *Client) Inbox(ctx context.Context) (chats []Chat, more bool, err error)
 	return chats, res.More, nil
 }
 
+// TakeInbox hands every message the directory keeps for the user to
+// show, a page at a time, oldest first, and acknowledges each page once
+// show has returned, so that the directory forgets only what was shown.
+func (c *Client) TakeInbox(ctx context.Context, show func([]Chat)) error {
+	for {
+		chats, more, err := c.Inbox(ctx)
+		if err != nil || len(chats) == 0 {
+			return err
+		}
+		show(chats)
+		ids := make([]string, len(chats))
+		for i, m := range chats {
+			ids[i] = m.ID
+		}
+		if err := c.AckChats(ctx, ids...); err != nil {
+			return err
+		}
+		if !more {
+			return nil
+		}
+	}
+}
+
 // AckChats tells the directory that the messages ids were delivered, so
 // that it forgets them.
 func (c *Client) AckChats(ctx context.Context, ids ...string) error {

@@ -135,7 +135,8 @@ func TestChatOnlyBetweenContacts(t *testing.T) {
 }
 
 // TestInboxPages: an inbox larger than a frame comes in pages, oldest
-// first, each fetched after the one before was acknowledged.
+// first, each fetched after the one before was acknowledged (TakeInbox),
+// which leaves the inbox empty.
 func TestInboxPages(t *testing.T) {
 	d := startContactsDirectory(t)
 	alice := d.login(t, "alice", directory.ClientConfig{})
@@ -147,26 +148,23 @@ func TestInboxPages(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	var got []string
-	for pages := 1; ; pages++ {
-		chats, more, err := bob.Inbox(ctxTimeout(t))
-		if err != nil {
-			t.Fatal(err)
-		}
-		var ids []string
+	var (
+		got   []string
+		pages int
+	)
+	if err := bob.TakeInbox(ctxTimeout(t), func(chats []directory.Chat) {
+		pages++
 		for _, m := range chats {
 			got = append(got, m.Text[:2])
-			ids = append(ids, m.ID)
 		}
-		if err := bob.AckChats(ctxTimeout(t), ids...); err != nil {
-			t.Fatal(err)
-		}
-		if !more {
-			if pages < 2 {
-				t.Errorf("%d messages of %d characters came in one page", sent, directory.MaxChatRunes)
-			}
-			break
-		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if pages < 2 {
+		t.Errorf("%d messages of %d characters came in %d page(s), want 2 or more", sent, directory.MaxChatRunes, pages)
+	}
+	if left := inbox(t, bob); len(left) != 0 {
+		t.Errorf("%d messages left in the inbox after TakeInbox", len(left))
 	}
 	if want := "[00 01 02 03 04 05 06 07 08 09]"; fmt.Sprint(got) != want {
 		t.Errorf("bob read %v, want %s", got, want)

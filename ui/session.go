@@ -129,23 +129,8 @@ func (s *Session) SendChat(ctx context.Context, to, text string) error {
 // of them, acknowledging each page.
 func (s *Session) Inbox(ctx context.Context) ([]directory.Chat, error) {
 	var all []directory.Chat
-	for {
-		page, more, err := s.client.Inbox(ctx)
-		if err != nil {
-			return all, err
-		}
-		ids := make([]string, len(page))
-		for i, c := range page {
-			ids[i] = c.ID
-		}
-		if err := s.client.AckChats(ctx, ids...); err != nil {
-			return all, err
-		}
-		all = append(all, page...)
-		if !more || len(page) == 0 {
-			return all, nil
-		}
-	}
+	err := s.client.TakeInbox(ctx, func(page []directory.Chat) { all = append(all, page...) })
+	return all, err
 }
 
 // Chats returns the messages pushed while the UI runs.

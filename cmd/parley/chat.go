@@ -74,52 +74,37 @@ func runInbox(ctx context.Context, args []string) error {
 		return err
 	}
 	return chatSession(ctx, &o, func(ctx context.Context, client *directory.Client) error {
+		// Text lines are printed as each page comes, before it is acknowledged.
 		all := []directory.Chat{}
-		for {
-			chats, more, err := client.Inbox(ctx)
+		show := func(chats []directory.Chat) {
+			all = append(all, chats...)
+			if !asJSON {
+				for _, m := range chats {
+					fmt.Println(chatLine(m))
+				}
+			}
+		}
+		if keep {
+			chats, _, err := client.Inbox(ctx)
 			if err != nil {
 				return err
 			}
-			all = append(all, chats...)
-			if keep || !more {
-				break
-			}
-			if err := ackChats(ctx, client, chats); err != nil {
-				return err
-			}
+			show(chats)
+		} else if err := client.TakeInbox(ctx, show); err != nil {
+			return err
 		}
-		if asJSON {
+		switch {
+		case asJSON:
 			out, err := json.Marshal(all)
 			if err != nil {
 				return err
 			}
 			fmt.Println(string(out))
-		} else {
-			if len(all) == 0 {
-				fmt.Println("no messages")
-			}
-			for _, m := range all {
-				fmt.Println(chatLine(m))
-			}
+		case len(all) == 0:
+			fmt.Println("no messages")
 		}
-		if keep {
-			return nil
-		}
-		return ackChats(ctx, client, all)
-	})
-}
-
-// ackChats acknowledges chats, those of a page not yet acknowledged
-// included (acknowledging twice does no harm).
-func ackChats(ctx context.Context, client *directory.Client, chats []directory.Chat) error {
-	if len(chats) == 0 {
 		return nil
-	}
-	ids := make([]string, len(chats))
-	for i, m := range chats {
-		ids[i] = m.ID
-	}
-	return client.AckChats(ctx, ids...)
+	})
 }
 
 // chatLine is how a message reads in a terminal: its time, sender and
@@ -160,23 +145,16 @@ func showChats(ctx context.Context, client *directory.Client, events bool) (stop
 	wg.Go(func() {
 		// A message pushed while the inbox is read is in both: shown once.
 		shown := make(map[string]bool)
-		for {
-			ictx, icancel := context.WithTimeout(ctx, chatTimeout)
-			chats, more, err := client.Inbox(ictx)
-			if err == nil {
-				for _, m := range chats {
-					show(m)
-					shown[m.ID] = true
-				}
-				err = ackChats(ictx, client, chats)
+		ictx, icancel := context.WithTimeout(ctx, chatTimeout)
+		err := client.TakeInbox(ictx, func(chats []directory.Chat) {
+			for _, m := range chats {
+				show(m)
+				shown[m.ID] = true
 			}
-			icancel()
-			if err != nil {
-				fmt.Fprintln(os.Stderr, "parley: chat messages stay in the inbox:", err)
-			}
-			if err != nil || !more {
-				break
-			}
+		})
+		icancel()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "parley: chat messages stay in the inbox:", err)
 		}
 		for {
 			select {
