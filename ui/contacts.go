@@ -130,7 +130,7 @@ func (m *Model) updatePresence(p directory.Presence) {
 		return
 	}
 	was := m.contacts[i].Status
-	m.contacts[i].Status, m.contacts[i].Note = p.Status, printable(p.Note, false)
+	m.contacts[i].Status, m.contacts[i].Note = printable(p.Status, false), printable(p.Note, false)
 	if p.Status == directory.StatusOffline {
 		m.contacts[i].LastSeen = m.now()
 	}

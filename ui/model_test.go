@@ -10,6 +10,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode"
 
 	tea "charm.land/bubbletea/v2"
 	"github.com/charmbracelet/x/ansi"
@@ -439,6 +440,21 @@ func TestContactListShowsPresenceWithoutColour(t *testing.T) {
 	h.send(msgPresence{User: "bob", Status: directory.StatusOffline})
 	h.send(msgPresence{User: "bob", Status: directory.StatusOnline})
 	h.wantScreen("something fresher")
+}
+
+// TestPresenceIsMadePrintable: a status the UI does not know is shown as
+// a word, so what a directory sends there reaches the terminal without its
+// control characters, as notes do.
+func TestPresenceIsMadePrintable(t *testing.T) {
+	h := loggedIn(t, newFakeBackend("alice", bob))
+	h.send(msgPresence{User: "bob", Status: "away\x1b]0;owned\x07", Note: "back\x1b[2J"})
+	i := slices.IndexFunc(h.m.contacts, func(c directory.Contact) bool { return c.User == "bob" })
+	if i < 0 {
+		t.Fatal("bob is not in the contact list")
+	}
+	if c := h.m.contacts[i]; strings.ContainsFunc(c.Status+c.Note, unicode.IsControl) {
+		t.Errorf("bob's status %q and note %q keep control characters", c.Status, c.Note)
+	}
 }
 
 func TestOwnStatusFromLastTime(t *testing.T) {

@@ -29,6 +29,7 @@ func printable(s string, keepNewlines bool) string {
 // printableContact is c with its text fields made printable.
 func printableContact(c directory.Contact) directory.Contact {
 	c.User = printable(c.User, false)
+	c.Status = printable(c.Status, false) // shown as a word when it is none Parley knows
 	c.Note = printable(c.Note, false)
 	c.Message = printable(c.Message, false)
 	return c
