@@ -81,7 +81,7 @@ func formatDuration(s float64) string {
 	if s <= 0 {
 		return "-"
 	}
-	return (time.Duration(s) * time.Second).Round(time.Second).String()
+	return time.Duration(s * float64(time.Second)).Round(time.Second).String()
 }
 
 func missedCalls(recs []call.HistoryRecord) []call.HistoryRecord {

@@ -73,3 +73,22 @@ func TestHistoryAndVerifyCommands(t *testing.T) {
 		t.Errorf("verify with no changed key exited %d: %s", code, errOut)
 	}
 }
+
+func TestFormatDuration(t *testing.T) {
+	tests := []struct {
+		name string
+		s    float64
+		want string
+	}{
+		{"never-connected", 0, "-"},
+		{"rounds-up", 2.7, "3s"},
+		{"rounds-down", 61.4, "1m1s"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := formatDuration(tt.s); got != tt.want {
+				t.Errorf("formatDuration(%v) = %q, want %q", tt.s, got, tt.want)
+			}
+		})
+	}
+}
