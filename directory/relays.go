@@ -54,7 +54,7 @@ func (c RelayConfig) Validate() error {
 	if c.CredentialTTL < 0 || c.Expiry < 0 || c.ReachTimeout < 0 {
 		return errors.New("relay durations must be 0 or more")
 	}
-	if c.AuthSecret != "" && (len(c.AuthSecret) < wire.MinSecretLength || len(c.AuthSecret) > wire.MaxSecretLength || !wire.Printable(c.AuthSecret)) {
+	if c.AuthSecret != "" && !wire.ValidSecret(c.AuthSecret) {
 		return fmt.Errorf("relay auth secret: want %d-%d printable ASCII characters", wire.MinSecretLength, wire.MaxSecretLength)
 	}
 	return nil

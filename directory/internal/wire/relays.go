@@ -70,13 +70,13 @@ func CheckRelayFields(urls []string, secret string, capacity, load int) error {
 	for _, u := range urls {
 		scheme, _, _ := strings.Cut(u, ":")
 		switch {
-		case len(u) > MaxRelayURLLength || !Printable(u):
+		case len(u) > MaxRelayURLLength || !printable(u):
 			return errors.New(`field "urls": each at most 256 printable ASCII characters`)
 		case scheme != "stun" && scheme != "turn" && scheme != "turns":
 			return errors.New(`field "urls": each a stun:, turn: or turns: URL`)
 		}
 	}
-	if secret != "" && (len(secret) < MinSecretLength || len(secret) > MaxSecretLength || !Printable(secret)) {
+	if secret != "" && !ValidSecret(secret) {
 		return errors.New(`field "secret" must be 16-128 printable ASCII characters`)
 	}
 	if capacity < 0 || load < 0 {
@@ -85,8 +85,14 @@ func CheckRelayFields(urls []string, secret string, capacity, load int) error {
 	return nil
 }
 
-// Printable reports whether s is all printable ASCII (0x21-0x7E).
-func Printable(s string) bool {
+// ValidSecret reports whether s can be a relay's TURN REST secret:
+// MinSecretLength to MaxSecretLength printable ASCII characters.
+func ValidSecret(s string) bool {
+	return len(s) >= MinSecretLength && len(s) <= MaxSecretLength && printable(s)
+}
+
+// printable reports whether s is all printable ASCII (0x21-0x7E).
+func printable(s string) bool {
 	for i := range len(s) {
 		if s[i] < 0x21 || s[i] > 0x7e {
 			return false
