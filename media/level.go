@@ -39,3 +39,7 @@ func (m *levelMeter) meanDBFS() float64 {
 	}
 	return max(SilenceDBFS, 10*math.Log10(e/float64(n)))
 }
+
+// FrameDBFS is the RMS level of one frame in dBFS, SilenceDBFS for
+// silence: what a level meter shows.
+func FrameDBFS(pcm []int16) float64 { return frameDBFS(pcm) }

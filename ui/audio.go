@@ -3,7 +3,6 @@ package ui
 import (
 	"context"
 	"fmt"
-	"math"
 
 	"github.com/parley-voip/parley/media"
 )
@@ -54,20 +53,7 @@ func MicLevel(ctx context.Context, mic string) (float64, error) {
 		if err := src.ReadFrame(ctx, pcm); err != nil {
 			return 0, fmt.Errorf("mic check: %w", err)
 		}
-		loudest = max(loudest, levelDBFS(pcm))
+		loudest = max(loudest, media.FrameDBFS(pcm))
 	}
 	return loudest, nil
-}
-
-// levelDBFS is a frame's RMS level over full scale, in dB.
-func levelDBFS(pcm []int16) float64 {
-	var sum float64
-	for _, v := range pcm {
-		f := float64(v) / 32768
-		sum += f * f
-	}
-	if sum == 0 {
-		return media.SilenceDBFS
-	}
-	return max(media.SilenceDBFS, 10*math.Log10(sum/float64(len(pcm))))
 }
