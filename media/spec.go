@@ -81,3 +81,7 @@ func OpenSink(spec string) (Sink, error) {
 	}
 	return nil, fmt.Errorf("media: unknown speaker %q (want default, device:NAME, file:PATH.wav or null)", spec)
 }
+
+// IsDevice reports whether a microphone or speaker spec names a sound
+// device ("default", "device:NAME") rather than a file, a tone or nothing.
+func IsDevice(spec string) bool { return isDevice(spec) }

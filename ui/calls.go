@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"strings"
 	"time"
 
 	tea "charm.land/bubbletea/v2"
@@ -123,7 +122,7 @@ const ringPeriod = 5 * time.Second
 // bell at each ring, until stopRinging.
 func (m *Model) ring(c Call) tea.Cmd {
 	// During a call the device is the call's: only the bell rings.
-	if !isDevice(m.speaker) || m.cur != nil {
+	if !media.IsDevice(orDefault(m.speaker)) || m.cur != nil {
 		return tea.Batch(tea.Raw("\a"), bellAfter(c))
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -146,11 +145,6 @@ func (m *Model) stopRinging() {
 		m.stopRing()
 		m.stopRing = nil
 	}
-}
-
-// isDevice reports whether a speaker spec is a sound device.
-func isDevice(spec string) bool {
-	return spec == "" || spec == "default" || strings.HasPrefix(spec, "device:")
 }
 
 // answer takes the ringing call; watchCall has followed it since it rang.
