@@ -83,7 +83,9 @@ func checkDirectory(ctx context.Context, w io.Writer, o *clientOptions) []nat.IC
 			if err = cerr; err == nil {
 				defer client.Close()
 				fmt.Fprintf(w, "directory %s: reachable, logged in as %s\n", o.directory, o.user)
-				servers, _, err := client.ICEServers(ctx)
+				ictx, cancel := context.WithTimeout(ctx, dialTimeout)
+				defer cancel()
+				servers, _, err := client.ICEServers(ictx)
 				if err != nil {
 					fmt.Fprintf(w, "directory %s: no ICE servers: %v\n", o.directory, err)
 				} else {
