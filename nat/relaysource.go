@@ -64,7 +64,8 @@ func refreshWait(ttl time.Duration) time.Duration {
 }
 
 // StartRelaySource fetches the first servers (so that the first call has
-// them) and keeps them fresh until cfg.Stop is closed.
+// them; a directory that does not answer within fetchTimeout is an error)
+// and keeps them fresh until cfg.Stop is closed.
 func StartRelaySource(ctx context.Context, cfg RelaySourceConfig) (*RelaySource, error) {
 	if cfg.Fetch == nil || cfg.Stop == nil {
 		return nil, errors.New("nat: relay source needs Fetch and Stop")
@@ -76,7 +77,9 @@ func StartRelaySource(ctx context.Context, cfg RelaySourceConfig) (*RelaySource,
 		cfg.Logger = slog.Default()
 	}
 	s := &RelaySource{cfg: cfg, log: cfg.Logger, done: make(chan struct{}), penalties: make(map[string]time.Time)}
-	ttl, err := s.refresh(ctx)
+	fctx, cancel := context.WithTimeout(ctx, fetchTimeout)
+	ttl, err := s.refresh(fctx)
+	cancel()
 	if err != nil {
 		return nil, err
 	}
