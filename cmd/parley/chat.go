@@ -84,26 +84,28 @@ func runInbox(ctx context.Context, args []string) error {
 				}
 			}
 		}
+		var err error
 		if keep {
-			chats, _, err := client.Inbox(ctx)
-			if err != nil {
-				return err
+			var chats []directory.Chat
+			if chats, _, err = client.Inbox(ctx); err == nil {
+				show(chats)
 			}
-			show(chats)
-		} else if err := client.TakeInbox(ctx, show); err != nil {
-			return err
+		} else {
+			err = client.TakeInbox(ctx, show)
 		}
+		// What was taken is printed even if a later page failed: it may
+		// have been acknowledged already.
 		switch {
-		case asJSON:
-			out, err := json.Marshal(all)
-			if err != nil {
-				return err
+		case asJSON && (err == nil || len(all) > 0):
+			out, merr := json.Marshal(all)
+			if merr != nil {
+				return merr
 			}
 			fmt.Println(string(out))
-		case len(all) == 0:
+		case err == nil && len(all) == 0:
 			fmt.Println("no messages")
 		}
-		return nil
+		return err
 	})
 }
 

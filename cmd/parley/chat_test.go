@@ -31,6 +31,16 @@ func TestChatThroughTheCLI(t *testing.T) {
 	if out := runParley(t, as("alice", "chat", "bob", "lunch", "at", "noon?")...); !strings.Contains(out, "sent to bob") {
 		t.Errorf("parley chat: %q", out)
 	}
+	// --keep shows the message and leaves it; the plain listing takes it.
+	for _, args := range [][]string{{"inbox", "--keep"}, {"inbox"}} {
+		if out := runParley(t, as("bob", args...)...); !strings.Contains(out, "alice: lunch at noon?") {
+			t.Errorf("parley %s: %q, want alice's message", strings.Join(args, " "), out)
+		}
+	}
+	if out := runParley(t, as("bob", "inbox")...); !strings.Contains(out, "no messages") {
+		t.Errorf("parley inbox after the messages were taken: %q, want no messages", out)
+	}
+	runParley(t, as("alice", "chat", "bob", "lunch", "at", "noon?")...)
 	inbox := func() []directory.Chat {
 		t.Helper()
 		var chats []directory.Chat
