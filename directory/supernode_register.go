@@ -51,6 +51,10 @@ var ErrRegistrationRefused = errors.New("supernode registration refused")
 // registrarTimeout bounds one registration request.
 const registrarTimeout = 5 * time.Second
 
+// minHeartbeat is the shortest heartbeat a registrar takes from a
+// directory (tests run directories with expiries of well under a second).
+const minHeartbeat = 100 * time.Millisecond
+
 // NewSupernodeRegistrar checks cfg; Register and Run do the work.
 func NewSupernodeRegistrar(cfg SupernodeRegistrarConfig) (*SupernodeRegistrar, error) {
 	r := &SupernodeRegistrar{cfg: cfg, log: cmp.Or(cfg.Logger, slog.Default()), client: &http.Client{Timeout: registrarTimeout}, heartbeat: RelayHeartbeat}
@@ -85,7 +89,8 @@ func (r *SupernodeRegistrar) Register(ctx context.Context) error {
 		lastErr = r.do(ctx, http.MethodPost, endpoint, body, &answer)
 		if lastErr == nil {
 			if answer.HeartbeatMS > 0 {
-				r.heartbeat = time.Duration(answer.HeartbeatMS) * time.Millisecond
+				// Bounded below, so that a directory cannot make it spin.
+				r.heartbeat = max(time.Duration(answer.HeartbeatMS)*time.Millisecond, minHeartbeat)
 			}
 			return nil
 		}
