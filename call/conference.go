@@ -23,6 +23,10 @@ type ConferenceConfig struct {
 	// Media is the host's microphone and speaker (Source and Sink unused)
 	// and the encoder and frame of every participant's call.
 	Media MediaConfig
+	// From, if set, is a two-party call of Phone's that becomes the
+	// conference without a break: its peer is the first participant, and
+	// its devices (not Media's) are the host's.
+	From *Call
 	// OnEvent, if set, hears of participants joining and leaving; it is
 	// called from the conference's goroutines and must not block for long.
 	OnEvent func(ConferenceEvent)
@@ -79,6 +83,9 @@ func StartConference(cfg ConferenceConfig) (*Conference, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = cfg.Phone.log
 	}
+	if cfg.From != nil {
+		return fromCall(cfg)
+	}
 	// The host's devices through a front end, as a call's: the speaker
 	// plays everyone, so on a sound device echo cancellation keeps them
 	// out of the host's microphone, and so out of every mix.
@@ -89,9 +96,40 @@ func StartConference(cfg ConferenceConfig) (*Conference, error) {
 	if err != nil {
 		return nil, err
 	}
-	mixer, err := mix.New(mix.Config{Mic: fe.Source(), Speaker: fe.Sink(), FrameSamples: cfg.Media.FrameSamples})
+	c, err := startMixing(cfg, fe, fe.Source(), fe.Sink())
 	if err != nil {
 		fe.Close()
+	}
+	return c, err
+}
+
+// fromCall turns cfg.From into a conference: the call's front end is
+// diverted onto its port in the mix, and the mixer takes its devices.
+func fromCall(cfg ConferenceConfig) (*Conference, error) {
+	call := cfg.From
+	fe := call.FrontEnd()
+	if fe == nil {
+		return nil, errors.New("call: only a call with devices of its own becomes a conference")
+	}
+	if cfg.Media.FrameSamples == 0 {
+		cfg.Media.FrameSamples = call.phone.cfg.Media.FrameSamples
+	}
+	mic, speaker := fe.Direct()
+	c, err := startMixing(cfg, fe, mic, speaker)
+	if err != nil {
+		return nil, err
+	}
+	port := c.mixer.AddPort(call.Peer())
+	fe.Divert(port, port)
+	c.watch(call, port)
+	return c, nil
+}
+
+// startMixing starts the conference's mixer over the host's processed
+// microphone and speaker, which fe owns.
+func startMixing(cfg ConferenceConfig, fe *media.FrontEnd, mic media.Source, speaker media.Sink) (*Conference, error) {
+	mixer, err := mix.New(mix.Config{Mic: mic, Speaker: speaker, FrameSamples: cfg.Media.FrameSamples})
+	if err != nil {
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())

@@ -281,6 +281,14 @@ func (p *Phone) checkReachable(ctx context.Context, peer string) error {
 // Incoming delivers calls that are ringing here; Answer or Reject each.
 func (p *Phone) Incoming() <-chan *Call { return p.incoming }
 
+// SetMaxCalls changes how many calls may run at once (n ≥ 1): a call that
+// becomes a conference makes room for its participants.
+func (p *Phone) SetMaxCalls(n int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.cfg.MaxCalls = max(n, 1)
+}
+
 // Close hangs up every call and stops the phone.
 func (p *Phone) Close() error {
 	p.mu.Lock()

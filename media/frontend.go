@@ -110,8 +110,10 @@ type FrontEnd struct {
 	log  *slog.Logger
 	proc *dsp.Processor
 
-	// Owned by the microphone's reader: the VAD's state, and the
+	// readMu makes one microphone reader at a time (a call's sender, and
+	// from a Divert on a mixer's), which owns the VAD's state and the
 	// microphone's overruns counted so far.
+	readMu     sync.Mutex
 	sinceVoice int // samples since the VAD last heard speech
 	overruns   uint64
 	// writeMu serialises the speaker's writers (the call's receiver, a
@@ -126,6 +128,9 @@ type FrontEnd struct {
 	toneStop func()
 	toneDone chan struct{}
 	toneEnds bool
+
+	// diverted, once set, is where Source and Sink lead (Divert).
+	diverted atomic.Pointer[diversion]
 
 	micGain, volume  atomic.Uint64 // float64 bits: linear factors
 	micDBFS, spkDBFS atomic.Uint64 // float64 bits: the last frame's level
@@ -214,6 +219,27 @@ func (f *FrontEnd) Source() Source { return frontMic{f} }
 
 // Sink returns the speaker side.
 func (f *FrontEnd) Sink() Sink { return frontSpeaker{f} }
+
+// diversion is where a diverted FrontEnd's Source and Sink lead.
+type diversion struct {
+	src  Source
+	sink Sink
+}
+
+// Divert turns a call's sound into a conference's without stopping the
+// call: from now on Source reads src and Sink writes sink, and closing them
+// closes src and sink, not the devices (Close does). A mixer between src
+// and sink and the devices reaches them through Direct.
+func (f *FrontEnd) Divert(src Source, sink Sink) {
+	f.diverted.Store(&diversion{src: src, sink: sink})
+}
+
+// Direct returns the microphone and speaker themselves, processed as
+// Source and Sink are, but past any Divert. Devices can still be switched
+// and tones played.
+func (f *FrontEnd) Direct() (mic Source, speaker Sink) {
+	return deviceMic{f}, deviceSpeaker{f}
+}
 
 // SetMic switches to the microphone spec, keeping the old one until the
 // new one is open.
@@ -310,7 +336,7 @@ func (f *FrontEnd) PlayTone(t Tone) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		if err := PlayTone(ctx, f.Sink(), t); err != nil {
+		if err := PlayTone(ctx, deviceSpeaker{f}, t); err != nil {
 			f.log.Debug("tone", "tone", t, "err", err)
 		}
 	}()
@@ -394,6 +420,8 @@ func (f *FrontEnd) freeLocked() {
 
 // readMic reads the next frame from whichever microphone is current.
 func (f *FrontEnd) readMic(ctx context.Context, pcm []int16) error {
+	f.readMu.Lock()
+	defer f.readMu.Unlock()
 	var src Source
 	for {
 		f.mu.Lock()
@@ -540,23 +568,62 @@ func (f *FrontEnd) speakerFallback(spec string, cause error) {
 	f.swapSpeaker(next, sink)
 }
 
-// frontMic is a FrontEnd's Source.
+// frontMic is a FrontEnd's Source: the microphone, or where Divert
+// leads.
 type frontMic struct{ f *FrontEnd }
 
 // ReadFrame implements Source.
-func (m frontMic) ReadFrame(ctx context.Context, pcm []int16) error { return m.f.readMic(ctx, pcm) }
+func (m frontMic) ReadFrame(ctx context.Context, pcm []int16) error {
+	if d := m.f.diverted.Load(); d != nil {
+		return d.src.ReadFrame(ctx, pcm)
+	}
+	return m.f.readMic(ctx, pcm)
+}
 
 // Close implements Source.
-func (m frontMic) Close() error { return m.f.closeMic() }
+func (m frontMic) Close() error {
+	if d := m.f.diverted.Load(); d != nil {
+		return d.src.Close()
+	}
+	return m.f.closeMic()
+}
 
-// frontSpeaker is a FrontEnd's Sink.
+// frontSpeaker is a FrontEnd's Sink: the speaker, or where Divert leads.
 type frontSpeaker struct{ f *FrontEnd }
 
 // WriteFrame implements Sink.
-func (s frontSpeaker) WriteFrame(pcm []int16) error { return s.f.writeSpeaker(pcm) }
+func (s frontSpeaker) WriteFrame(pcm []int16) error {
+	if d := s.f.diverted.Load(); d != nil {
+		return d.sink.WriteFrame(pcm)
+	}
+	return s.f.writeSpeaker(pcm)
+}
 
 // Close implements Sink.
-func (s frontSpeaker) Close() error { return s.f.closeSpeaker() }
+func (s frontSpeaker) Close() error {
+	if d := s.f.diverted.Load(); d != nil {
+		return d.sink.Close()
+	}
+	return s.f.closeSpeaker()
+}
+
+// deviceMic is the microphone itself, diverted or not.
+type deviceMic struct{ f *FrontEnd }
+
+// ReadFrame implements Source.
+func (m deviceMic) ReadFrame(ctx context.Context, pcm []int16) error { return m.f.readMic(ctx, pcm) }
+
+// Close implements Source.
+func (m deviceMic) Close() error { return m.f.closeMic() }
+
+// deviceSpeaker is the speaker itself, diverted or not.
+type deviceSpeaker struct{ f *FrontEnd }
+
+// WriteFrame implements Sink.
+func (s deviceSpeaker) WriteFrame(pcm []int16) error { return s.f.writeSpeaker(pcm) }
+
+// Close implements Sink.
+func (s deviceSpeaker) Close() error { return s.f.closeSpeaker() }
 
 // scale writes src times gain into dst, saturating; gain 1 copies.
 func scale(dst, src []int16, gain float64) {

@@ -184,7 +184,11 @@ func runCall(ctx context.Context, args []string) error {
 		}
 		return fmt.Errorf("call %s: %w", peer, err)
 	}
-	awaitCall(ctx, c, readCommands(ctx, os.Stdin))
+	commands := readCommands(ctx, os.Stdin)
+	if first := awaitCall(ctx, c, commands); first != "" {
+		conf := &conferenceOptions{o: o, m: m, ringTimeout: ringTimeout, events: *events}
+		return hostFromCall(ctx, conf, phone, c, first, m.config(fc), commands)
+	}
 	return reportCall(c, &m)
 }
 
@@ -248,7 +252,8 @@ func runAnswer(ctx context.Context, args []string) error {
 	defer stopRelay()
 	reportMissed(o.home, *events)
 	fmt.Printf("%s is waiting for calls\n", o.user)
-	return answerCalls(ctx, phone, client, media, calls, &m, readCommands(ctx, os.Stdin))
+	host := &conferenceOptions{o: o, m: m, events: *events}
+	return answerCalls(ctx, phone, client, media, calls, &m, host, readCommands(ctx, os.Stdin))
 }
 
 // numberedRecording keeps every call's recording when 'parley answer'

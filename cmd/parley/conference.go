@@ -107,8 +107,7 @@ func (r *conferenceReport) event(kind, peer, text string, extra map[string]any) 
 }
 
 // hostConference dials peers into a conference hosted here, admits
-// contacts who call in, and follows commands on stdin ("add NAME",
-// "remove NAME", "chat TEXT", "hangup") until it ends.
+// contacts who call in, and follows commands on stdin until it ends.
 func hostConference(ctx context.Context, c *conferenceOptions, peers []string, stdin io.Reader) error {
 	for _, p := range peers {
 		if !directory.ValidUsername(p) {
@@ -147,54 +146,98 @@ func hostConference(ctx context.Context, c *conferenceOptions, peers []string, s
 	defer phone.Close()
 
 	defer showChats(ctx, client, c.events)()
-	report := &conferenceReport{events: c.events}
-	changes := make(chan call.ConferenceEvent, 2*conferenceMaxParticipants)
-	conf, err = call.StartConference(call.ConferenceConfig{
-		Phone: phone,
-		Media: c.m.config(fc),
-		// The watchers never wait on the main loop: it has room for every
-		// participant's join and leave.
-		OnEvent: func(ev call.ConferenceEvent) { changes <- ev },
-	})
-	if err != nil {
+	h := newHosting(c, phone)
+	if conf, err = h.start(call.ConferenceConfig{Phone: phone, Media: c.m.config(fc)}); err != nil {
 		return err
 	}
-	report.event("conference-started", "", fmt.Sprintf("%s hosts a conference", c.o.user), nil)
-
-	add := func(peer string) {
-		report.event("calling", peer, "calling "+peer, nil)
-		if _, err := conf.Add(ctx, peer); err != nil {
-			report.event("failed", peer, fmt.Sprintf("cannot add %s: %v", peer, err), map[string]any{"error": err.Error()})
-		}
-	}
 	for _, p := range peers {
-		add(p)
+		h.add(ctx, p)
 	}
+	cmdCtx, stopCommands := context.WithCancel(ctx)
+	defer stopCommands()
+	return h.run(ctx, readCommands(cmdCtx, stdin))
+}
 
-	joined := 0
-	var durationTimer, statsTicks <-chan time.Time
-	if c.events {
+// hostFromCall turns from, a two-party call in progress, into a conference
+// hosted here without a break ("add NAME" typed during 'parley call' or
+// 'parley answer'), dials first into it, and runs it as hostConference
+// does; the caller's commands go on to the conference.
+func hostFromCall(ctx context.Context, c *conferenceOptions, phone *call.Phone, from *call.Call, first string, media call.MediaConfig, commands <-chan string) error {
+	phone.SetMaxCalls(conferenceMaxParticipants)
+	h := newHosting(c, phone)
+	if _, err := h.start(call.ConferenceConfig{Phone: phone, Media: media, From: from}); err != nil {
+		return fmt.Errorf("conference: %w", err)
+	}
+	h.add(ctx, first)
+	return h.run(ctx, commands)
+}
+
+// hosting is a conference run from the command line.
+type hosting struct {
+	c       *conferenceOptions
+	phone   *call.Phone
+	conf    *call.Conference
+	report  *conferenceReport
+	changes chan call.ConferenceEvent
+	joined  int
+	// durationTimer fires --duration after the first participant joined.
+	durationTimer <-chan time.Time
+}
+
+func newHosting(c *conferenceOptions, phone *call.Phone) *hosting {
+	return &hosting{
+		c: c, phone: phone, report: &conferenceReport{events: c.events},
+		// The watchers never wait on the main loop: it has room for every
+		// participant's join and leave.
+		changes: make(chan call.ConferenceEvent, 2*conferenceMaxParticipants),
+	}
+}
+
+// start starts the conference of cfg, whose OnEvent it sets.
+func (h *hosting) start(cfg call.ConferenceConfig) (*call.Conference, error) {
+	cfg.OnEvent = func(ev call.ConferenceEvent) { h.changes <- ev }
+	conf, err := call.StartConference(cfg)
+	if err != nil {
+		return nil, err
+	}
+	h.conf = conf
+	h.report.event("conference-started", "", fmt.Sprintf("%s hosts a conference", h.c.o.user), nil)
+	return conf, nil
+}
+
+func (h *hosting) add(ctx context.Context, peer string) {
+	h.report.event("calling", peer, "calling "+peer, nil)
+	if _, err := h.conf.Add(ctx, peer); err != nil {
+		h.report.event("failed", peer, fmt.Sprintf("cannot add %s: %v", peer, err), map[string]any{"error": err.Error()})
+	}
+}
+
+func (h *hosting) changed(ev call.ConferenceEvent) {
+	switch ev.Kind {
+	case "joined":
+		h.joined++
+		h.report.event("joined", ev.Peer, ev.Peer+" joined", nil)
+		if h.joined == 1 && h.c.duration > 0 {
+			h.durationTimer = time.After(h.c.duration)
+		}
+	case "left":
+		r := ev.Result
+		h.report.event("left", ev.Peer, fmt.Sprintf("%s left (%s)", ev.Peer, r.EndReason),
+			map[string]any{"end_reason": r.EndReason, "duration_s": r.DurationS})
+	}
+}
+
+// run follows the conference and the commands ("add NAME", "remove
+// NAME", "chat TEXT", "hangup") until it ends, then closes it and
+// records every participant's stats.
+func (h *hosting) run(ctx context.Context, commands <-chan string) error {
+	conf := h.conf
+	var statsTicks <-chan time.Time
+	if h.c.events {
 		ticker := time.NewTicker(conferenceStatsInterval)
 		defer ticker.Stop()
 		statsTicks = ticker.C
 	}
-	changed := func(ev call.ConferenceEvent) {
-		switch ev.Kind {
-		case "joined":
-			joined++
-			report.event("joined", ev.Peer, ev.Peer+" joined", nil)
-			if joined == 1 && c.duration > 0 {
-				durationTimer = time.After(c.duration)
-			}
-		case "left":
-			r := ev.Result
-			report.event("left", ev.Peer, fmt.Sprintf("%s left (%s)", ev.Peer, r.EndReason),
-				map[string]any{"end_reason": r.EndReason, "duration_s": r.DurationS})
-		}
-	}
-	cmdCtx, stopCommands := context.WithCancel(ctx)
-	defer stopCommands()
-	commands := readCommands(cmdCtx, stdin)
 loop:
 	for {
 		if len(conf.Participants()) == 0 {
@@ -203,34 +246,34 @@ loop:
 		select {
 		case <-ctx.Done():
 			break loop
-		case <-durationTimer:
+		case <-h.durationTimer:
 			break loop
 		case <-conf.MixerDone():
 			break loop
-		case ev := <-changes:
-			changed(ev)
+		case ev := <-h.changes:
+			h.changed(ev)
 		case <-statsTicks:
 			for _, r := range conf.Snapshot() {
-				report.event("stats", r.Peer, "", map[string]any{
+				h.report.event("stats", r.Peer, "", map[string]any{
 					"path": r.Path, "rtt_ms": r.RTTMS, "packets_sent": r.PacketsSent, "packets_received": r.PacketsReceived,
 					"packets_lost": r.PacketsLost, "jitter_ms": r.JitterMS, "jitter_buffer_delay_ms": r.JitterBufferDelayMS,
 					"mix_underruns": r.Mix.Underruns,
 				})
 			}
-		case in := <-phone.Incoming():
-			report.event("calling-in", in.Peer(), in.Peer()+" calls in", nil)
+		case in := <-h.phone.Incoming():
+			h.report.event("calling-in", in.Peer(), in.Peer()+" calls in", nil)
 			if err := conf.Admit(in); err != nil {
-				report.event("failed", in.Peer(), fmt.Sprintf("cannot admit %s: %v", in.Peer(), err), map[string]any{"error": err.Error()})
+				h.report.event("failed", in.Peer(), fmt.Sprintf("cannot admit %s: %v", in.Peer(), err), map[string]any{"error": err.Error()})
 			}
 		case line := <-commands:
 			verb, arg, _ := strings.Cut(strings.TrimSpace(line), " ")
 			arg = strings.TrimSpace(arg)
 			switch {
 			case verb == "add" && directory.ValidUsername(arg):
-				add(arg)
+				h.add(ctx, arg)
 			case verb == "remove" && arg != "":
 				if err := conf.Remove(arg); err != nil {
-					report.event("failed", arg, err.Error(), map[string]any{"error": err.Error()})
+					h.report.event("failed", arg, err.Error(), map[string]any{"error": err.Error()})
 				}
 			case verb == "chat" && arg != "":
 				if err := conf.Chat(arg); err != nil {
@@ -245,19 +288,19 @@ loop:
 		}
 	}
 	results, closeErr := conf.Close()
-	for len(changes) > 0 {
-		changed(<-changes)
+	for len(h.changes) > 0 {
+		h.changed(<-h.changes)
 	}
 	for _, r := range results {
-		if err := c.m.writeStats(r); err != nil {
+		if err := h.c.m.writeStats(r); err != nil {
 			return err
 		}
 	}
-	report.event("conference-ended", "", fmt.Sprintf("conference ended: %d joined", joined), map[string]any{"joined": joined})
+	h.report.event("conference-ended", "", fmt.Sprintf("conference ended: %d joined", h.joined), map[string]any{"joined": h.joined})
 	if closeErr != nil {
 		return fmt.Errorf("conference: %w", closeErr)
 	}
-	if joined == 0 {
+	if h.joined == 0 {
 		return errors.New("conference: nobody joined")
 	}
 	return nil

@@ -61,19 +61,23 @@ func (e *eventLines) print(ev call.Event) {
 
 // awaitCall waits for c to end, hanging it up if ctx ends first, and carries
 // out the commands that come meanwhile (hold, resume, mute, unmute,
-// hangup).
-func awaitCall(ctx context.Context, c *call.Call, commands <-chan string) {
+// hangup). It returns early, with the name, on "add NAME": the call is to
+// become a conference.
+func awaitCall(ctx context.Context, c *call.Call, commands <-chan string) (add string) {
 	for {
 		select {
 		case <-c.Done():
-			return
+			return ""
 		case <-ctx.Done():
 			c.Hangup()
 			<-c.Done()
-			return
+			return ""
 		case line := <-commands:
 			if strings.TrimSpace(line) == "" {
 				continue
+			}
+			if name, ok := addCommand(line); ok {
+				return name
 			}
 			if err := c.Do(line); err != nil {
 				fmt.Fprintln(os.Stderr, "parley:", err)
@@ -82,12 +86,23 @@ func awaitCall(ctx context.Context, c *call.Call, commands <-chan string) {
 	}
 }
 
+// addCommand reports whether line is "add NAME", which makes a call a
+// conference hosted here, and returns the name.
+func addCommand(line string) (string, bool) {
+	verb, name, _ := strings.Cut(strings.TrimSpace(line), " ")
+	name = strings.TrimSpace(name)
+	return name, verb == "add" && directory.ValidUsername(name)
+}
+
 // answerCalls answers calls until calls of them have ended (0: until ctx
 // ends), following the commands on stdin. Commands go to the call in
 // progress; with call waiting, a call that comes meanwhile rings until
-// "answer" (which holds the first) or "reject".
-func answerCalls(ctx context.Context, phone *call.Phone, client *directory.Client, media call.MediaConfig, calls int, m *mediaOptions, commands <-chan string) error {
+// "answer" (which holds the first) or "reject". "add NAME" makes the call
+// in progress a conference hosted here, as host says, which runs until it
+// ends.
+func answerCalls(ctx context.Context, phone *call.Phone, client *directory.Client, media call.MediaConfig, calls int, m *mediaOptions, host *conferenceOptions, commands <-chan string) error {
 	var (
+		hosted   = map[*call.Call]bool{} // became a conference, which reported them
 		failed   error
 		answered int
 		finished int
@@ -142,6 +157,9 @@ func answerCalls(ctx context.Context, phone *call.Phone, client *directory.Clien
 			waiting = c
 			fmt.Printf("call waiting: %s ('answer' takes it and holds %s, 'reject' declines it)\n", c.Peer(), live[len(live)-1].Peer())
 		case c := <-ended:
+			if hosted[c] {
+				continue
+			}
 			if c == waiting {
 				waiting = nil
 			}
@@ -168,6 +186,21 @@ func answerCalls(ctx context.Context, phone *call.Phone, client *directory.Clien
 				waiting = nil
 			case line == "reject":
 				waiting.Reject()
+			case strings.HasPrefix(line, "add "):
+				name, ok := addCommand(line)
+				c := inProgress(live)
+				if !ok || c == nil || len(live) > 1 || waiting != nil {
+					fmt.Fprintf(os.Stderr, "parley: %s: 'add NAME' needs a call in progress and none other\n", line)
+					continue
+				}
+				// The call goes on in the conference, which reports it.
+				live = deleteCall(live, c)
+				finished++
+				hosted[c] = true
+				if err := hostFromCall(ctx, host, phone, c, name, media, commands); err != nil {
+					fmt.Fprintln(os.Stderr, "parley:", err)
+					failed = err
+				}
 			default:
 				if line == "resume" {
 					// Resuming takes back a held call, which holds the
