@@ -82,13 +82,13 @@ type FrontEndConfig struct {
 	Logger *slog.Logger
 }
 
-// maxGainDB bounds --speaker-volume and --mic-gain: beyond it, noise and
+// MaxGainDB bounds --speaker-volume and --mic-gain: beyond it, noise and
 // clipping are all that grow.
-const maxGainDB = 20
+const MaxGainDB = 20
 
 func (c *FrontEndConfig) validate() error {
-	if !(c.SpeakerVolumeDB <= maxGainDB) || !(c.MicGainDB <= maxGainDB) { // NaN too
-		return fmt.Errorf("media: speaker volume and microphone gain are in dB, at most +%d", maxGainDB)
+	if !(c.SpeakerVolumeDB <= MaxGainDB) || !(c.MicGainDB <= MaxGainDB) { // NaN too
+		return fmt.Errorf("media: speaker volume and microphone gain are in dB, at most +%d", MaxGainDB)
 	}
 	return nil
 }
@@ -307,12 +307,12 @@ func (f *FrontEnd) SetProcessing(aec, ns, agc Switch) error {
 
 // SetMicGain sets the microphone's gain in dB (at most +20).
 func (f *FrontEnd) SetMicGain(db float64) {
-	f.micGain.Store(math.Float64bits(math.Pow(10, min(db, maxGainDB)/20)))
+	f.micGain.Store(math.Float64bits(math.Pow(10, min(db, MaxGainDB)/20)))
 }
 
 // SetSpeakerVolume sets the speaker's volume in dB (at most +20).
 func (f *FrontEnd) SetSpeakerVolume(db float64) {
-	f.volume.Store(math.Float64bits(math.Pow(10, min(db, maxGainDB)/20)))
+	f.volume.Store(math.Float64bits(math.Pow(10, min(db, MaxGainDB)/20)))
 }
 
 // PlayTone plays t (NoTone: stops the tone playing) on the speaker, if it
@@ -671,8 +671,8 @@ func (f *FrontEnd) Do(text string) (bool, error) {
 		return true, f.SetProcessing(set.AEC, set.NS, set.AGC)
 	case "volume", "mic-gain":
 		db, err := strconv.ParseFloat(arg, 64)
-		if err != nil || !(db <= maxGainDB) {
-			return true, fmt.Errorf("%s %q: want dB, at most +%d", name, arg, maxGainDB)
+		if err != nil || !(db <= MaxGainDB) {
+			return true, fmt.Errorf("%s %q: want dB, at most +%d", name, arg, MaxGainDB)
 		}
 		if name == "volume" {
 			f.SetSpeakerVolume(db)

@@ -40,8 +40,8 @@ func (m *mediaOptions) register(fs *flag.FlagSet) {
 	fs.Var(&m.audio.AEC, "aec", "echo cancellation: on, off or auto (auto: on for a sound device's microphone)")
 	fs.Var(&m.audio.NS, "ns", "noise suppression: on, off or auto")
 	fs.Var(&m.audio.AGC, "agc", "automatic gain control: on, off or auto")
-	fs.Float64Var(&m.audio.SpeakerVolumeDB, "speaker-volume", 0, "speaker volume in dB: 0 as is, at most +20")
-	fs.Float64Var(&m.audio.MicGainDB, "mic-gain", 0, "microphone gain in dB: 0 as is, at most +20")
+	fs.Var(gainFlag{&m.audio.SpeakerVolumeDB}, "speaker-volume", "speaker volume in dB: 0 as is, at most +20")
+	fs.Var(gainFlag{&m.audio.MicGainDB}, "mic-gain", "microphone gain in dB: 0 as is, at most +20")
 }
 
 // config returns the call package's media settings, the config file

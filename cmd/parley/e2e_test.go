@@ -457,6 +457,8 @@ func TestCallFailures(t *testing.T) {
 		{"bad-ice-server", []string{"call", "bob", "--ice-server", "http://x"}, "ice server", 2, ""},
 		{"negative-duration", []string{"call", "bob", "--duration", "-5s"}, "--duration", 2, ""},
 		{"negative-calls", []string{"answer", "--calls", "-1"}, "--calls", 2, ""},
+		{"mic-gain-too-high", []string{"call", "bob", "--mic-gain", "21"}, "at most +20", 2, ""},
+		{"speaker-volume-too-high", []string{"answer", "--speaker-volume", "30"}, "at most +20", 2, ""},
 	}
 	if _, err := os.Stat("/dev/snd"); errors.Is(err, os.ErrNotExist) {
 		tests = append(tests, failure{"no-sound-card", []string{"call", "echo", "--directory", addr, "--mic", "default"}, "sound card", 1, call.EndFailed})
