@@ -212,6 +212,17 @@ func (c *Call) Do(text string) error {
 	return nil
 }
 
+// setFrontEnd makes fe (nil: none) the call's sound; a device of it that
+// stops and is replaced is a call event as well as a warning.
+func (c *Call) setFrontEnd(fe *media.FrontEnd) {
+	c.frontEnd.Store(fe)
+	if fe != nil {
+		fe.OnFallback(func(fb media.Fallback) {
+			c.emit(EventDevice, fmt.Sprintf("%s %s stopped; switched to %s", fb.Side, fb.Was, fb.Now))
+		})
+	}
+}
+
 // FrontEnd returns the call's sound, to switch devices and settings while
 // it runs; nil before its devices are open, and for the echo service.
 func (c *Call) FrontEnd() *media.FrontEnd { return c.frontEnd.Load() }
@@ -319,7 +330,7 @@ func (c *Call) runLoop(ctx context.Context, offer *directory.Signal, refusal err
 		audio: a, offerer: c.direction == Outgoing, ringing: make(map[string]bool),
 		outbox: newMailbox[directory.Signal](), outboxDone: make(chan struct{}),
 	}
-	c.frontEnd.Store(a.front())
+	c.setFrontEnd(a.front())
 	go c.sendLoop(ctx, s.outbox, s.outboxDone)
 
 	var reason EndReason
@@ -1016,7 +1027,7 @@ func (c *Call) answer(s *session, offer *directory.Signal, m MediaConfig) error 
 		if s.audio, err = openAudio(m); err != nil {
 			return err
 		}
-		c.frontEnd.Store(s.audio.front())
+		c.setFrontEnd(s.audio.front())
 	}
 	if err := c.newPeerConnection(s); err != nil {
 		return err

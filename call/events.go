@@ -55,4 +55,7 @@ const (
 	EventPeerResume = "peer-resume"
 	EventPeerMute   = "peer-mute"
 	EventPeerUnmute = "peer-unmute"
+	// EventDevice: a microphone or speaker stopped and another replaced
+	// it (Event.Message says which).
+	EventDevice = "device"
 )

@@ -131,6 +131,8 @@ type FrontEnd struct {
 
 	// diverted, once set, is where Source and Sink lead (Divert).
 	diverted atomic.Pointer[diversion]
+	// onFallback, if set, hears of a device replaced (OnFallback).
+	onFallback atomic.Pointer[func(Fallback)]
 
 	micGain, volume  atomic.Uint64 // float64 bits: linear factors
 	micDBFS, spkDBFS atomic.Uint64 // float64 bits: the last frame's level
@@ -347,6 +349,25 @@ func (f *FrontEnd) PlayTone(t Tone) {
 	f.toneDone, f.toneEnds = done, !cadences[t].repeat
 }
 
+// Fallback is a device that stopped and what replaced it.
+type Fallback struct {
+	Side     string // "microphone" or "speaker"
+	Was, Now string // the specs
+	Err      error  // why it stopped
+}
+
+// OnFallback has fn told, as well as the Logger, of every device that
+// stops and is replaced; fn is called on the microphone's reader or the
+// speaker's writer and must not block.
+func (f *FrontEnd) OnFallback(fn func(Fallback)) { f.onFallback.Store(&fn) }
+
+func (f *FrontEnd) fellBack(fb Fallback) {
+	f.log.Warn(fb.Side+" stopped; switched to "+fb.Now, "was", fb.Was, "err", fb.Err)
+	if fn := f.onFallback.Load(); fn != nil {
+		(*fn)(fb)
+	}
+}
+
 // Meter is a FrontEnd's live levels, for level meters.
 type Meter struct {
 	MicDBFS, SpeakerDBFS float64 // the last frame sent and played
@@ -465,8 +486,8 @@ func (f *FrontEnd) micFallback(spec string, cause error) {
 	if err != nil {
 		next, src = "silence", newSilenceSource()
 	}
-	f.log.Warn("microphone stopped; switched to "+next, "was", spec, "err", cause)
 	f.swapMic(next, src)
+	f.fellBack(Fallback{Side: "microphone", Was: spec, Now: next, Err: cause})
 }
 
 // process runs the processing on a frame captured by src and gates
@@ -564,8 +585,8 @@ func (f *FrontEnd) speakerFallback(spec string, cause error) {
 	if err != nil {
 		next, sink = "null", &nullSink{}
 	}
-	f.log.Warn("speaker stopped; switched to "+next, "was", spec, "err", cause)
 	f.swapSpeaker(next, sink)
+	f.fellBack(Fallback{Side: "speaker", Was: spec, Now: next, Err: cause})
 }
 
 // frontMic is a FrontEnd's Source: the microphone, or where Divert

@@ -5,6 +5,7 @@ package media
 import (
 	"context"
 	"log/slog"
+	"maps"
 	"math"
 	"os"
 	"strings"
@@ -126,6 +127,8 @@ func TestFrontEndSurvivesDeviceLoss(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Close()
+	told := make(chan Fallback, 2)
+	f.OnFallback(func(fb Fallback) { told <- fb })
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
 	var wg sync.WaitGroup
@@ -161,6 +164,15 @@ func TestFrontEndSurvivesDeviceLoss(t *testing.T) {
 		if !strings.Contains(logs.String(), want) {
 			t.Errorf("log lacks %q", want)
 		}
+	}
+	wg.Wait() // the speaker's writer has stopped: both fallbacks were told
+	got := map[string]string{}
+	for len(told) > 0 {
+		fb := <-told
+		got[fb.Side] = fb.Was + " → " + fb.Now
+	}
+	if want := map[string]string{"microphone": "default → silence", "speaker": "default → null"}; !maps.Equal(got, want) {
+		t.Errorf("OnFallback was told %v, want %v", got, want)
 	}
 }
 
