@@ -109,3 +109,40 @@ func TestConferenceMixesNMinusOne(t *testing.T) {
 }
 
 func fmtHz(hz float64) string { return strconv.FormatFloat(hz, 'f', -1, 64) }
+
+// TestConferenceHostMicIsProcessed: the host's microphone goes through the
+// front end's processing as a call's does (--aec/--ns/--agc): with it on,
+// the VAD finds a silent microphone silent; with it off (auto, on a
+// non-device) it is not consulted.
+func TestConferenceHostMicIsProcessed(t *testing.T) {
+	url := startDirectory(t)
+	tests := []struct {
+		name      string
+		audio     media.AudioSettings
+		wantVoice bool
+	}{
+		{"processing-on", media.AudioSettings{AEC: media.On, NS: media.On, AGC: media.On}, false},
+		{"auto-off-for-a-file", media.AudioSettings{}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			conf, err := StartConference(ConferenceConfig{Phone: newPhone(t, url, "host-"+tt.name, PhoneConfig{}),
+				Media: MediaConfig{Mic: "silence", Speaker: "null", Audio: tt.audio}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conf.Close()
+			port := conf.mixer.AddPort("probe") // a participant's sender: it starts the mixer
+			defer port.Close()
+			frame := make([]int16, media.FrameSamples)
+			for range 50 { // a second: past the VAD's hangover
+				if err := port.ReadFrame(t.Context(), frame); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if got := conf.devices.Meter().Voice; got != tt.wantVoice {
+				t.Errorf("the host's VAD says voice %v, want %v", got, tt.wantVoice)
+			}
+		})
+	}
+}
