@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"maps"
 	"path/filepath"
 	"testing"
 	"time"
@@ -126,6 +127,49 @@ func TestAddToATwoPartyCall(t *testing.T) {
 			case speaker != listener && res.STOI < minSTOIHeard:
 				t.Errorf("%s does not hear %s (STOI %.2f, want ≥ %.2f)", listener.user, speaker.user, res.STOI, minSTOIHeard)
 			}
+		}
+	}
+}
+
+// TestAddDuringAnsweredCall: "add NAME" works on the answering side too:
+// bob, in alice's call, adds carol; hanging up ends it for both, and bob's
+// 'parley answer --calls 1' counts the conference as its call.
+func TestAddDuringAnsweredCall(t *testing.T) {
+	addr := startDirectory(t)
+	dir := t.TempDir()
+	as := func(user string, args ...string) []string {
+		return append(args, "--user", user, "--home", filepath.Join(dir, user), "--directory", addr,
+			"--mic", "tone:440", "--speaker", "null", "--stats", filepath.Join(dir, user+".json"), "--events")
+	}
+	bob, bobTypes := startWithCommands(t, as("bob", "answer", "--calls", "1", "--accept-calls-from", "anyone")...)
+	carol := startParley(t, as("carol", "answer", "--calls", "1", "--accept-calls-from", "anyone")...)
+	for _, p := range []*proc{bob, carol} {
+		p.await(t, "waiting for calls", 10*time.Second)
+	}
+	alice := startParley(t, as("alice", "call", "bob")...)
+	bob.awaitEvent(t, string(call.StateActive), 20*time.Second)
+	bobTypes.send(t, "add carol")
+	if line := bob.await(t, `"event":"joined","peer":"carol"`, 20*time.Second); line == "" {
+		t.Fatal("carol did not join")
+	}
+	bobTypes.send(t, "hangup")
+	bobTypes.w.Close()
+	for who, p := range map[string]*proc{"bob": bob, "alice": alice, "carol": carol} {
+		if err := p.wait(t, 20*time.Second); err != nil {
+			t.Fatalf("%s: %v\n%s", who, err, p.stderr.String())
+		}
+	}
+	hostStats := readParticipantResults(t, filepath.Join(dir, "bob.json"))
+	ends := map[string]string{}
+	for _, r := range hostStats {
+		ends[r.Peer] = string(r.Direction) + " " + string(r.EndReason)
+	}
+	if want := map[string]string{"alice": "incoming local-hangup", "carol": "outgoing local-hangup"}; !maps.Equal(ends, want) {
+		t.Errorf("bob's stats: %v, want %v", ends, want)
+	}
+	for _, who := range []string{"alice", "carol"} {
+		if st := readStats(t, filepath.Join(dir, who+".json")); len(st) != 1 || st[0].EndReason != call.EndRemoteHangup {
+			t.Errorf("%s's stats: %+v, want one call ended remote-hangup", who, st)
 		}
 	}
 }
