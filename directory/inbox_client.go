@@ -85,9 +85,18 @@ func (c *Client) Inbox(ctx context.Context) (chats []Chat, more bool, err error)
 // TakeInbox hands every message the directory keeps for the user to
 // show, a page at a time, oldest first, and acknowledges each page once
 // show has returned, so that the directory forgets only what was shown.
+// A request the directory refuses as rate-limited (a full inbox takes
+// many pages) is tried again after rateLimitWait, while ctx lasts.
 func (c *Client) TakeInbox(ctx context.Context, show func([]Chat)) error {
 	for {
-		chats, more, err := c.Inbox(ctx)
+		var (
+			chats []Chat
+			more  bool
+		)
+		err := retryRateLimited(ctx, func() (err error) {
+			chats, more, err = c.Inbox(ctx)
+			return err
+		})
 		if err != nil || len(chats) == 0 {
 			return err
 		}
@@ -96,11 +105,31 @@ func (c *Client) TakeInbox(ctx context.Context, show func([]Chat)) error {
 		for i, m := range chats {
 			ids[i] = m.ID
 		}
-		if err := c.AckChats(ctx, ids...); err != nil {
+		if err := retryRateLimited(ctx, func() error { return c.AckChats(ctx, ids...) }); err != nil {
 			return err
 		}
 		if !more {
 			return nil
+		}
+	}
+}
+
+// rateLimitWait is how long TakeInbox waits after a rate-limited request:
+// the directory's contact limit refills two requests in 400 ms.
+const rateLimitWait = 500 * time.Millisecond
+
+// retryRateLimited runs f until it succeeds, fails otherwise than
+// rate-limited, or ctx ends.
+func retryRateLimited(ctx context.Context, f func() error) error {
+	for {
+		err := f()
+		if !errors.Is(err, ErrRateLimited) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(rateLimitWait):
 		}
 	}
 }

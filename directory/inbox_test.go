@@ -135,8 +135,8 @@ func TestChatOnlyBetweenContacts(t *testing.T) {
 }
 
 // TestInboxPages: an inbox larger than a frame comes in pages, oldest
-// first, each fetched after the one before was acknowledged (TakeInbox),
-// which leaves the inbox empty.
+// first, each fetched after the one before was acknowledged (TakeInbox,
+// which waits out the rate limit), leaving the inbox empty.
 func TestInboxPages(t *testing.T) {
 	d := startContactsDirectory(t)
 	alice := d.login(t, "alice", directory.ClientConfig{})
@@ -147,6 +147,10 @@ func TestInboxPages(t *testing.T) {
 		if err := alice.SendChat(ctxTimeout(t), "bob", fmt.Sprintf("%02d %s", i, strings.Repeat("é", directory.MaxChatRunes-3))); err != nil {
 			t.Fatal(err)
 		}
+	}
+	// With bob's request budget spent, TakeInbox waits for it to refill.
+	for range 25 {
+		bob.Contacts(ctxTimeout(t))
 	}
 	var (
 		got   []string
