@@ -24,7 +24,11 @@ const (
 
 // String names the tone.
 func (t Tone) String() string {
-	return [...]string{"none", "ringback", "ringtone", "busy", "call-ended"}[t]
+	names := [...]string{"none", "ringback", "ringtone", "busy", "call-ended"}
+	if t < 0 || int(t) >= len(names) {
+		return fmt.Sprintf("tone(%d)", t)
+	}
+	return names[t]
 }
 
 // toneLevel is each tone's peak: -15 dBFS, clearly heard and no louder

@@ -99,3 +99,22 @@ func TestRingWithoutDevice(t *testing.T) {
 		t.Errorf("terminal got %q, want one bell", got)
 	}
 }
+
+func TestToneString(t *testing.T) {
+	tests := []struct {
+		name string
+		tone Tone
+		want string
+	}{
+		{"known", CallEnded, "call-ended"},
+		{"unknown", Tone(42), "tone(42)"},
+		{"negative", Tone(-1), "tone(-1)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := tt.tone.String(); got != tt.want {
+				t.Errorf("Tone(%d).String() = %q, want %q", int(tt.tone), got, tt.want)
+			}
+		})
+	}
+}
