@@ -28,7 +28,7 @@ fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$out" ]; then echo "gofmt would change: $$out"; exit 1; fi
 
-# Unit and fuzz-seed tests in parallel; the end-to-end tests (processes,
-# real calls) run one package at a time.
+# Every package's tests (unit, fuzz seeds, end to end), one package at a
+# time: the end-to-end tests start processes and real calls.
 test: build fmt-check vet
 	$(GO) test -count=1 -timeout 20m -p 1 ./...
