@@ -120,13 +120,7 @@ func TestAddToATwoPartyCall(t *testing.T) {
 				t.Errorf("%s hearing %s: %v", listener.user, speaker.user, err)
 				continue
 			}
-			t.Logf("%s hears %s: correlation %.3f, STOI %.2f, lag %v", listener.user, speaker.user, res.Correlation, res.STOI, res.Lag)
-			switch {
-			case speaker == listener && (res.STOI >= maxSTOIOther || res.Correlation >= maxCorrelationOther):
-				t.Errorf("%s hears itself (STOI %.2f, correlation %.3f)", listener.user, res.STOI, res.Correlation)
-			case speaker != listener && res.STOI < minSTOIHeard:
-				t.Errorf("%s does not hear %s (STOI %.2f, want ≥ %.2f)", listener.user, speaker.user, res.STOI, minSTOIHeard)
-			}
+			judgeHearing(t, listener, speaker, res)
 		}
 	}
 }
