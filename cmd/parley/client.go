@@ -163,11 +163,12 @@ func runCall(ctx context.Context, args []string) error {
 		return err
 	}
 	start := time.Now()
+	relay := &chatRelay{print: onEvent(*events)} // for 'add NAME'
 	phone, client, err := startPhone(ctx, &o, call.PhoneConfig{
 		Media:          m.config(fc),
 		RingTimeout:    ringTimeout,
 		RefuseIncoming: true, // nobody is there to answer
-		OnEvent:        onEvent(*events),
+		OnEvent:        relay.onEvent,
 	})
 	if err != nil {
 		return err
@@ -187,7 +188,7 @@ func runCall(ctx context.Context, args []string) error {
 	commands := readCommands(ctx, os.Stdin)
 	if first := awaitCall(ctx, c, commands); first != "" {
 		conf := &conferenceOptions{o: o, m: m, ringTimeout: ringTimeout, events: *events}
-		return hostFromCall(ctx, conf, phone, c, first, m.config(fc), commands)
+		return hostFromCall(ctx, conf, phone, relay, c, first, m.config(fc), commands)
 	}
 	return reportCall(c, &m)
 }
@@ -237,7 +238,8 @@ func runAnswer(ctx context.Context, args []string) error {
 		return err
 	}
 	media := m.config(fc)
-	phone, client, err := startPhone(ctx, &o, call.PhoneConfig{Media: media, CallWaiting: *callWaiting, OnEvent: onEvent(*events)})
+	relay := &chatRelay{print: onEvent(*events)} // for 'add NAME'
+	phone, client, err := startPhone(ctx, &o, call.PhoneConfig{Media: media, CallWaiting: *callWaiting, OnEvent: relay.onEvent})
 	if err != nil {
 		return err
 	}
@@ -253,7 +255,7 @@ func runAnswer(ctx context.Context, args []string) error {
 	reportMissed(o.home, *events)
 	fmt.Printf("%s is waiting for calls\n", o.user)
 	host := &conferenceOptions{o: o, m: m, events: *events}
-	return answerCalls(ctx, phone, client, media, calls, &m, host, readCommands(ctx, os.Stdin))
+	return answerCalls(ctx, phone, client, media, calls, &m, host, relay, readCommands(ctx, os.Stdin))
 }
 
 // numberedRecording keeps every call's recording when 'parley answer'

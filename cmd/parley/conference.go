@@ -11,6 +11,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/parley-voip/parley/call"
@@ -121,23 +122,12 @@ func hostConference(ctx context.Context, c *conferenceOptions, peers []string, s
 	if err != nil {
 		return err
 	}
-	// A participant's chat message is shown and passed on to the others.
-	var conf *call.Conference // set before any call can chat
-	printEvent := onEvent(c.events)
+	relay := &chatRelay{print: onEvent(c.events)}
 	phone, client, err := startPhone(ctx, &c.o, call.PhoneConfig{
 		Media:       c.m.config(fc),
 		MaxCalls:    conferenceMaxParticipants,
 		RingTimeout: c.ringTimeout,
-		OnEvent: func(ev call.Event) {
-			if printEvent != nil {
-				printEvent(ev)
-			} else if ev.Event == call.EventChat {
-				fmt.Printf("%s: %s\n", ev.Peer, ev.Message)
-			}
-			if ev.Event == call.EventChat {
-				conf.Relay(ev.Peer, ev.Message)
-			}
-		},
+		OnEvent:     relay.onEvent,
 	})
 	if err != nil {
 		return err
@@ -147,7 +137,7 @@ func hostConference(ctx context.Context, c *conferenceOptions, peers []string, s
 
 	defer showChats(ctx, client, c.events)()
 	h := newHosting(c, phone)
-	if conf, err = h.start(call.ConferenceConfig{Phone: phone, Media: c.m.config(fc)}); err != nil {
+	if err := h.start(call.ConferenceConfig{Phone: phone, Media: c.m.config(fc)}, relay); err != nil {
 		return err
 	}
 	for _, p := range peers {
@@ -161,11 +151,12 @@ func hostConference(ctx context.Context, c *conferenceOptions, peers []string, s
 // hostFromCall turns from, a two-party call in progress, into a conference
 // hosted here without a break ("add NAME" typed during 'parley call' or
 // 'parley answer'), dials first into it, and runs it as hostConference
-// does; the caller's commands go on to the conference.
-func hostFromCall(ctx context.Context, c *conferenceOptions, phone *call.Phone, from *call.Call, first string, media call.MediaConfig, commands <-chan string) error {
+// does; the caller's commands go on to the conference, and relay, the
+// phone's OnEvent, passes the participants' chat on from then.
+func hostFromCall(ctx context.Context, c *conferenceOptions, phone *call.Phone, relay *chatRelay, from *call.Call, first string, media call.MediaConfig, commands <-chan string) error {
 	phone.SetMaxCalls(conferenceMaxParticipants)
 	h := newHosting(c, phone)
-	if _, err := h.start(call.ConferenceConfig{Phone: phone, Media: media, From: from}); err != nil {
+	if err := h.start(call.ConferenceConfig{Phone: phone, Media: media, From: from}, relay); err != nil {
 		return fmt.Errorf("conference: %w", err)
 	}
 	h.add(ctx, first)
@@ -193,16 +184,33 @@ func newHosting(c *conferenceOptions, phone *call.Phone) *hosting {
 	}
 }
 
-// start starts the conference of cfg, whose OnEvent it sets.
-func (h *hosting) start(cfg call.ConferenceConfig) (*call.Conference, error) {
+// start starts the conference of cfg, whose OnEvent it sets, and has
+// relay pass its chat on.
+func (h *hosting) start(cfg call.ConferenceConfig, relay *chatRelay) error {
 	cfg.OnEvent = func(ev call.ConferenceEvent) { h.changes <- ev }
 	conf, err := call.StartConference(cfg)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	h.conf = conf
+	relay.conf.Store(conf)
 	h.report.event("conference-started", "", fmt.Sprintf("%s hosts a conference", h.c.o.user), nil)
-	return conf, nil
+	return nil
+}
+
+// chatRelay is the OnEvent of a phone that hosts, or may come to host, a
+// conference: it prints the events as onEvent does and, once the
+// conference runs, passes a participant's chat message on to the others.
+type chatRelay struct {
+	print func(call.Event)
+	conf  atomic.Pointer[call.Conference]
+}
+
+func (r *chatRelay) onEvent(ev call.Event) {
+	r.print(ev)
+	if conf := r.conf.Load(); conf != nil && ev.Event == call.EventChat {
+		conf.Relay(ev.Peer, ev.Message)
+	}
 }
 
 func (h *hosting) add(ctx context.Context, peer string) {

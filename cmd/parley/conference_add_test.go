@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"maps"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -126,8 +127,9 @@ func TestAddToATwoPartyCall(t *testing.T) {
 }
 
 // TestAddDuringAnsweredCall: "add NAME" works on the answering side too:
-// bob, in alice's call, adds carol; hanging up ends it for both, and bob's
-// 'parley answer --calls 1' counts the conference as its call.
+// bob, in alice's call, adds carol; alice's chat reaches carol through bob;
+// hanging up ends it for both, and bob's 'parley answer --calls 1' counts
+// the conference as its call.
 func TestAddDuringAnsweredCall(t *testing.T) {
 	addr := startDirectory(t)
 	dir := t.TempDir()
@@ -140,12 +142,29 @@ func TestAddDuringAnsweredCall(t *testing.T) {
 	for _, p := range []*proc{bob, carol} {
 		p.await(t, "waiting for calls", 10*time.Second)
 	}
-	alice := startParley(t, as("alice", "call", "bob")...)
+	alice, aliceTypes := startWithCommands(t, as("alice", "call", "bob")...)
 	bob.awaitEvent(t, string(call.StateActive), 20*time.Second)
 	bobTypes.send(t, "add carol")
 	if line := bob.await(t, `"event":"joined","peer":"carol"`, 20*time.Second); line == "" {
 		t.Fatal("carol did not join")
 	}
+	// Carol's chat channel may open just after her call: alice says it
+	// until carol has it.
+	tick := time.NewTicker(500 * time.Millisecond)
+	defer tick.Stop()
+	deadline := time.After(10 * time.Second)
+	aliceTypes.send(t, "chat hi all")
+	for relayed := false; !relayed; {
+		select {
+		case line := <-carol.lines:
+			relayed = strings.Contains(line, `"message":"alice: hi all"`)
+		case <-tick.C:
+			aliceTypes.send(t, "chat hi all")
+		case <-deadline:
+			t.Fatal("alice's chat did not reach carol through bob within 10 s")
+		}
+	}
+	aliceTypes.w.Close()
 	bobTypes.send(t, "hangup")
 	bobTypes.w.Close()
 	for who, p := range map[string]*proc{"bob": bob, "alice": alice, "carol": carol} {

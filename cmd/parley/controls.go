@@ -99,8 +99,8 @@ func addCommand(line string) (string, bool) {
 // progress; with call waiting, a call that comes meanwhile rings until
 // "answer" (which holds the first) or "reject". "add NAME" makes the call
 // in progress a conference hosted here, as host says, which runs until it
-// ends.
-func answerCalls(ctx context.Context, phone *call.Phone, client *directory.Client, media call.MediaConfig, calls int, m *mediaOptions, host *conferenceOptions, commands <-chan string) error {
+// ends; relay is the phone's OnEvent.
+func answerCalls(ctx context.Context, phone *call.Phone, client *directory.Client, media call.MediaConfig, calls int, m *mediaOptions, host *conferenceOptions, relay *chatRelay, commands <-chan string) error {
 	var (
 		hosted   = map[*call.Call]bool{} // became a conference, which reported them
 		failed   error
@@ -197,7 +197,7 @@ func answerCalls(ctx context.Context, phone *call.Phone, client *directory.Clien
 				live = deleteCall(live, c)
 				finished++
 				hosted[c] = true
-				if err := hostFromCall(ctx, host, phone, c, name, media, commands); err != nil {
+				if err := hostFromCall(ctx, host, phone, relay, c, name, media, commands); err != nil {
 					fmt.Fprintln(os.Stderr, "parley:", err)
 					failed = err
 				}
