@@ -85,7 +85,14 @@ func TestConferenceMixesNMinusOne(t *testing.T) {
 			t.Errorf("%s's call ended %s, want remote-hangup", c.phone.cfg.Directory.User(), reason)
 		}
 	}
+	checkTones(t, tones, rec)
+}
 
+// checkTones checks that in the last two thirds of every party's
+// recording (once every call is up) each hears the others' tones and not
+// its own.
+func checkTones(t *testing.T, tones map[string]float64, rec func(user string) string) {
+	t.Helper()
 	for listener := range tones {
 		pcm, err := media.ReadWAV(rec(listener))
 		if err != nil {
@@ -94,7 +101,7 @@ func TestConferenceMixesNMinusOne(t *testing.T) {
 		if len(pcm) < media.SampleRate {
 			t.Fatalf("%s recorded %d samples", listener, len(pcm))
 		}
-		pcm = pcm[len(pcm)/3:] // once every call is up
+		pcm = pcm[len(pcm)/3:]
 		for speaker, hz := range tones {
 			level := 10 * math.Log10(toneLevel(pcm, hz)+1e-20)
 			t.Logf("%s hears %s's %.0f Hz at %.1f dB", listener, speaker, hz, level)
@@ -106,6 +113,57 @@ func TestConferenceMixesNMinusOne(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestCallBecomesConference: a two-party call turned into a conference
+// (ConferenceConfig.From) goes on without a break, and the peer added
+// then hears both, as both hear it.
+func TestCallBecomesConference(t *testing.T) {
+	url := startDirectory(t)
+	dir := t.TempDir()
+	tones := map[string]float64{"host": 400, "alice": 700, "bob": 1100}
+	rec := func(user string) string { return filepath.Join(dir, user+".wav") }
+	phoneOf := func(user string) *Phone {
+		return newPhone(t, url, user, PhoneConfig{Media: MediaConfig{
+			Mic: "tone:" + fmtHz(tones[user]), Speaker: "file:" + rec(user)}})
+	}
+	host, alice, bob := phoneOf("host"), phoneOf("alice"), phoneOf("bob")
+	first := dial(t, host, "alice", DialOptions{})
+	aliceCall := nextIncoming(t, alice)
+	aliceCall.Answer()
+	active(t, first)
+	time.Sleep(time.Second)
+
+	host.SetMaxCalls(3)
+	conf, err := StartConference(ConferenceConfig{Phone: host, From: first})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conf.Add(context.Background(), "bob"); err != nil {
+		t.Fatal(err)
+	}
+	bobCall := nextIncoming(t, bob)
+	bobCall.Answer()
+	active(t, bobCall)
+	time.Sleep(3 * time.Second)
+	results, err := conf.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(results) != 2 {
+		t.Fatalf("%d results, want 2", len(results))
+	}
+	for _, r := range results {
+		if r.EndReason != EndLocalHangup || r.Mix.FramesMixed == 0 {
+			t.Errorf("host's record of %s: %s, mix %+v", r.Peer, r.EndReason, r.Mix)
+		}
+	}
+	for _, c := range []*Call{aliceCall, bobCall} {
+		if st, reason := result(t, c); reason != EndRemoteHangup || st.DurationS < 3 {
+			t.Errorf("%s's call ended %s after %.1f s, want remote-hangup after 3 s or more", c.phone.cfg.Directory.User(), reason, st.DurationS)
+		}
+	}
+	checkTones(t, tones, rec)
 }
 
 func fmtHz(hz float64) string { return strconv.FormatFloat(hz, 'f', -1, 64) }
