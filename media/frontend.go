@@ -183,11 +183,8 @@ func OpenFrontEnd(cfg FrontEndConfig) (*FrontEnd, error) {
 	return f, nil
 }
 
-// isDevice reports whether spec opens a sound device.
-func isDevice(spec string) bool { return spec == "default" || strings.HasPrefix(spec, "device:") }
-
 func (f *FrontEnd) dspConfigLocked() dsp.Config {
-	dev := isDevice(f.cfg.Mic)
+	dev := IsDevice(f.cfg.Mic)
 	return dsp.Config{EchoOff: !f.cfg.AEC.on(dev), NoiseOff: !f.cfg.NS.on(dev), GainOff: !f.cfg.AGC.on(dev)}
 }
 
@@ -474,7 +471,7 @@ func (f *FrontEnd) readMic(ctx context.Context, pcm []int16) error {
 	if err := f.process(src, pcm); err != nil {
 		return err
 	}
-	f.micDBFS.Store(math.Float64bits(frameDBFS(pcm)))
+	f.micDBFS.Store(math.Float64bits(FrameDBFS(pcm)))
 	return nil
 }
 
@@ -548,7 +545,7 @@ func (f *FrontEnd) writeSpeaker(pcm []int16) error {
 	}
 	out := f.scaled[:len(pcm)]
 	scale(out, pcm, math.Float64frombits(f.volume.Load()))
-	f.spkDBFS.Store(math.Float64bits(frameDBFS(out)))
+	f.spkDBFS.Store(math.Float64bits(FrameDBFS(out)))
 	for {
 		f.mu.Lock()
 		sink, tapped, closed, spec := f.sink, f.tapped, f.speakerClose, f.cfg.Speaker
@@ -655,13 +652,6 @@ func scale(dst, src []int16, gain float64) {
 	for i, v := range src {
 		dst[i] = int16(max(math.MinInt16, min(math.MaxInt16, math.Round(float64(v)*gain))))
 	}
-}
-
-// frameDBFS is the RMS level of pcm in dBFS, SilenceDBFS for silence.
-func frameDBFS(pcm []int16) float64 {
-	var m levelMeter
-	m.add(pcm)
-	return m.meanDBFS()
 }
 
 // Do runs a text command from a call's standard input or a UI, and

@@ -42,4 +42,8 @@ func (m *levelMeter) meanDBFS() float64 {
 
 // FrameDBFS is the RMS level of one frame in dBFS, SilenceDBFS for
 // silence: what a level meter shows.
-func FrameDBFS(pcm []int16) float64 { return frameDBFS(pcm) }
+func FrameDBFS(pcm []int16) float64 {
+	var m levelMeter
+	m.add(pcm)
+	return m.meanDBFS()
+}

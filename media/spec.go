@@ -84,4 +84,4 @@ func OpenSink(spec string) (Sink, error) {
 
 // IsDevice reports whether a microphone or speaker spec names a sound
 // device ("default", "device:NAME") rather than a file, a tone or nothing.
-func IsDevice(spec string) bool { return isDevice(spec) }
+func IsDevice(spec string) bool { return spec == "default" || strings.HasPrefix(spec, "device:") }

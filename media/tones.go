@@ -149,7 +149,7 @@ const bell = "\a"
 // speaker spec if it is a sound device that opens, or else the terminal
 // bell, written to term at each ring.
 func Ring(ctx context.Context, speaker string, term io.Writer) error {
-	if isDevice(speaker) {
+	if IsDevice(speaker) {
 		sink, err := OpenSink(speaker)
 		if err == nil {
 			defer sink.Close()

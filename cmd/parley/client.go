@@ -141,7 +141,7 @@ func runCall(ctx context.Context, args []string) error {
 		duration    time.Duration
 		ringTimeout time.Duration
 	)
-	fs := newFlagSet("call", "call NAME [flags]", os.Stderr)
+	fs := newFlagSet("call", "call NAME [--add NAME]... [flags]", os.Stderr)
 	o.register(fs)
 	m.register(fs)
 	fs.DurationVar(&duration, "duration", 0, "hang up this long after the call connects (0: when the peer hangs up or on Ctrl-C)")

@@ -49,12 +49,10 @@ func runConference(ctx context.Context, args []string) error {
 	var c conferenceOptions
 	fs := newFlagSet("conference", "conference NAME... [flags]", os.Stderr)
 	c.register(fs)
-	peers, err := parseInterleaved(fs, args)
+	peers, err := parseFlags(fs, args)
 	switch {
-	case errors.Is(err, flag.ErrHelp):
-		return errHelp
 	case err != nil:
-		return errUsage
+		return err
 	case len(peers) == 0:
 		fmt.Fprintln(fs.Output(), "want at least one NAME")
 		fs.Usage()
