@@ -29,9 +29,10 @@ func runChat(ctx context.Context, args []string) error {
 		return errUsage
 	}
 	peer, text := pos[0], strings.Join(pos[1:], " ")
+	if err := checkUsername("chat", peer); err != nil {
+		return err
+	}
 	switch {
-	case !directory.ValidUsername(peer):
-		return badUsage("chat %q: not a username (3-32 of a-z 0-9 . _ -, starting with a letter or digit)", peer)
 	case !directory.ValidChatText(text):
 		return badUsage("chat: a message is 1-%d characters, no control characters but newline and tab", directory.MaxChatRunes)
 	}

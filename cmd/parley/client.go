@@ -152,9 +152,10 @@ func runCall(ctx context.Context, args []string) error {
 		return err
 	}
 	peer := pos[0]
+	if err := checkUsername("call", peer); err != nil {
+		return err
+	}
 	switch {
-	case !directory.ValidUsername(peer):
-		return badUsage("call %q: not a username (3-32 of a-z 0-9 . _ -, starting with a letter or digit)", peer)
 	case duration < 0, ringTimeout <= 0:
 		return badUsage("--duration must be 0 or more and --ring-timeout more than 0")
 	}

@@ -109,8 +109,8 @@ func (r *conferenceReport) event(kind, peer, text string, extra map[string]any) 
 // contacts who call in, and follows commands on stdin until it ends.
 func hostConference(ctx context.Context, c *conferenceOptions, peers []string, stdin io.Reader) error {
 	for _, p := range peers {
-		if !directory.ValidUsername(p) {
-			return badUsage("%q: not a username (3-32 of a-z 0-9 . _ -, starting with a letter or digit)", p)
+		if err := checkUsername("conference", p); err != nil {
+			return err
 		}
 	}
 	if c.duration < 0 || c.ringTimeout <= 0 {

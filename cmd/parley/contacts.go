@@ -60,8 +60,8 @@ func runContacts(ctx context.Context, args []string) error {
 	switch {
 	case verb == "list" && len(pos) == 1:
 	case isAction && len(pos) == 2:
-		if !directory.ValidUsername(pos[1]) {
-			return badUsage("contacts %s %q: not a username (3-32 of a-z 0-9 . _ -, starting with a letter or digit)", verb, pos[1])
+		if err := checkUsername("contacts "+verb, pos[1]); err != nil {
+			return err
 		}
 		if message != "" && action != directory.ContactAdd {
 			return badUsage("--message goes with add only")

@@ -42,6 +42,12 @@ type fileConfig struct {
 	Directory string `toml:"directory"`
 	Mic       string `toml:"mic"`
 	Speaker   string `toml:"speaker"`
+	// The UI's sound settings (tui_audio.go), which it keeps here.
+	AEC           string  `toml:"aec"`
+	NS            string  `toml:"ns"`
+	AGC           string  `toml:"agc"`
+	SpeakerVolume float64 `toml:"speaker_volume"`
+	MicGain       float64 `toml:"mic_gain"`
 }
 
 func (o *clientOptions) register(fs *flag.FlagSet) {
@@ -89,8 +95,10 @@ func (o *clientOptions) resolve() (fileConfig, error) {
 	}
 	o.directory = firstNonEmpty(o.directory, os.Getenv("PARLEY_DIRECTORY"), fc.Directory, defaultDirectory)
 	o.user = firstNonEmpty(o.user, os.Getenv("PARLEY_USER"), fc.User)
-	if o.user != "" && !directory.ValidUsername(o.user) {
-		return fileConfig{}, badUsage("username %q: want 3-32 of a-z 0-9 . _ -, starting with a letter or digit", o.user)
+	if o.user != "" {
+		if err := checkUsername("--user", o.user); err != nil {
+			return fileConfig{}, err
+		}
 	}
 	if err := o.ice.Validate(); err != nil {
 		return fileConfig{}, badUsage("%v", err)
@@ -167,6 +175,15 @@ func newFlagSet(name, synopsis string, stderr io.Writer) *flag.FlagSet {
 		fs.PrintDefaults()
 	}
 	return fs
+}
+
+// checkUsername is the usage error for a name that is not a username;
+// where says where it was given ("call", "--user").
+func checkUsername(where, name string) error {
+	if directory.ValidUsername(name) {
+		return nil
+	}
+	return badUsage("%s %q: not a username (3-32 of a-z 0-9 . _ -, starting with a letter or digit)", where, name)
 }
 
 // parseFlags parses a subcommand's command line (parseInterleaved) and
