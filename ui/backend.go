@@ -25,6 +25,8 @@ type Backend interface {
 	// SetDevices sets the microphone and speaker (media.OpenSource and
 	// media.OpenSink specs) of the calls to come.
 	SetDevices(mic, speaker string)
+	// SetAudio sets the processing and levels of the calls to come.
+	SetAudio(media.AudioSettings)
 	// PeerFingerprint is the fingerprint of the key pinned for peer, ""
 	// when none is.
 	PeerFingerprint(peer string) string
@@ -71,4 +73,6 @@ type Call interface {
 	// SwitchDevices moves the running call to another microphone and
 	// speaker (media specs; "" keeps one).
 	SwitchDevices(mic, speaker string) error
+	// SetAudio changes the running call's processing and levels.
+	SetAudio(media.AudioSettings) error
 }

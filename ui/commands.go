@@ -7,6 +7,7 @@ import (
 	tea "charm.land/bubbletea/v2"
 
 	"github.com/parley-voip/parley/directory"
+	"github.com/parley-voip/parley/media"
 )
 
 // commandHelp lists the command line's commands, for the help page.
@@ -19,6 +20,8 @@ var commandHelp = []struct{ usage, what string }{
 	{"status online|away|busy|invisible [NOTE]", "your presence and note"},
 	{"note TEXT", "your note alone (empty: none)"},
 	{"mic SPEC, speaker SPEC", "default, device:NAME, tone:HZ, null"},
+	{"aec|ns|agc on|off|auto", "echo canceller, noise suppressor, AGC"},
+	{"volume DB, mic-gain DB", "speaker volume, mic gain (v/V, g/G)"},
 	{"tone, miccheck, relay on|off", "test tone, mic level, relaying"},
 	{"history, settings, help, quit", "pages (again: back); leave"},
 }
@@ -93,6 +96,15 @@ func (m *Model) execute(line string) tea.Cmd {
 		}
 		m.setError(fmt.Errorf(":relay %q: want on or off", rest))
 		return nil
+	case "aec", "ns", "agc":
+		var s media.Switch
+		if err := s.Set(rest); err != nil {
+			m.setError(fmt.Errorf(":%s %w", verb, err))
+			return nil
+		}
+		return m.switchAudio(verb, s)
+	case "volume", "mic-gain":
+		return m.setGain(verb == "volume", rest)
 	case "tone":
 		return m.testTone()
 	case "miccheck":

@@ -202,6 +202,10 @@ func (m *Model) normalKey(k tea.KeyPressMsg) tea.Cmd {
 		return m.openInput(inputCommand, "note "+m.note)
 	case "+":
 		return m.openInput(inputCommand, "add ")
+	case "v", "V":
+		return m.stepGain(true, map[string]int{"v": -1, "V": 1}[k.String()])
+	case "g", "G":
+		return m.stepGain(false, map[string]int{"g": -1, "G": 1}[k.String()])
 	case "H":
 		return m.showPage(pageHistory)
 	case "S":

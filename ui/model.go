@@ -36,6 +36,12 @@ type Config struct {
 	Welcome string
 	// Mic and Speaker are the devices calls start with (media specs).
 	Mic, Speaker string
+	// Audio is the processing and levels calls start with; the settings
+	// and keys change it.
+	Audio media.AudioSettings
+	// SaveAudio keeps Audio, as changed, for the next runs; nil keeps it
+	// for this run only. It runs off the UI goroutine.
+	SaveAudio func(media.AudioSettings) error
 	// Devices lists the sound devices for the settings; nil shows none.
 	Devices func() ([]media.DeviceInfo, error)
 	// TestTone and MicLevel are the settings' checks; nil → PlayTestTone
@@ -145,7 +151,10 @@ type Model struct {
 	deviceSel int    // the selected device on the settings page
 	mic       string // the devices of the calls to come
 	speaker   string
-	checking  bool // a test tone or mic check runs
+	checking  bool                // a test tone or mic check runs
+	audio     media.AudioSettings // the processing and levels of calls
+	audioGen  int                 // changes to audio, which audioKept saves in order
+	audioKept *keeper
 	relayOn   bool
 
 	chats    map[string][]chatLine // conversations by contact
@@ -165,7 +174,7 @@ type endedCall struct {
 func New(cfg Config) *Model {
 	m := &Model{
 		cfg: cfg, now: cfg.Now, width: 80, height: 24,
-		status: directory.StatusOnline, mic: cfg.Mic, speaker: cfg.Speaker, relayOn: cfg.RelayOn,
+		status: directory.StatusOnline, mic: cfg.Mic, speaker: cfg.Speaker, audio: cfg.Audio, audioKept: new(keeper), relayOn: cfg.RelayOn,
 		chats: make(map[string][]chatLine), unread: make(map[string]int),
 	}
 	if m.now == nil {

@@ -79,6 +79,12 @@ func (b *fakeBackend) Contact(_ context.Context, action directory.ContactAction,
 }
 
 func (b *fakeBackend) SetDevices(mic, speaker string) { b.record("devices " + mic + " " + speaker) }
+func (b *fakeBackend) SetAudio(a media.AudioSettings) { b.record("audio " + audioString(a)) }
+
+// audioString writes a as the fakes record it.
+func audioString(a media.AudioSettings) string {
+	return fmt.Sprintf("aec %s ns %s agc %s volume %g gain %g", a.AEC, a.NS, a.AGC, a.SpeakerVolumeDB, a.MicGainDB)
+}
 
 func (b *fakeBackend) OwnStatus(context.Context) (string, string, error) {
 	return b.ownStatus, b.ownNote, nil
@@ -188,6 +194,11 @@ func (c *fakeCall) Meter() (media.Meter, bool) {
 
 func (c *fakeCall) SwitchDevices(mic, speaker string) error {
 	c.command("switch " + mic + " " + speaker)
+	return nil
+}
+
+func (c *fakeCall) SetAudio(a media.AudioSettings) error {
+	c.command("audio " + audioString(a))
 	return nil
 }
 
@@ -946,5 +957,61 @@ func TestCallWaiting(t *testing.T) {
 	h2.settle()
 	if got := third.awaitCommands(t, 1); !reflect.DeepEqual(got, []string{"reject"}) {
 		t.Errorf("a call during another got %q, want a reject", got)
+	}
+}
+
+// TestAudioSettings switches the processing from the settings and the
+// command line and moves the levels with their keys: the call in progress
+// takes each change, the calls to come get it, and it is kept.
+func TestAudioSettings(t *testing.T) {
+	b := newFakeBackend("alice", echo)
+	var (
+		mu    sync.Mutex
+		saved []media.AudioSettings
+	)
+	h := newHarness(t, Config{User: "alice", Audio: media.AudioSettings{NS: media.Off},
+		Start: func(context.Context, string) (Backend, error) { return b, nil },
+		SaveAudio: func(a media.AudioSettings) error {
+			mu.Lock()
+			defer mu.Unlock()
+			saved = append(saved, a)
+			return nil
+		}})
+	h.keys(":call echo<enter>")
+	c := b.calls[0]
+	close(c.active)
+	h.settle()
+	h.keys("VVVgg")
+	h.wantScreen("mic gain -6 dB (g/G)", "volume   +9 dB (v/V)")
+	h.keys("See")
+	h.wantScreen("aec      off", "ns       off", "agc      auto")
+	h.keys(":agc on<enter>:volume -40<enter>")
+	h.wantScreen(`"-40": want dB from -30 to +20`)
+	h.keys(":mic-gain 20<enter>G")
+	h.wantScreen("mic gain +20 dB")
+
+	last := "audio aec off ns off agc on volume 9 gain 20"
+	if got := c.awaitCommands(t, 10); len(got) != 10 || !slices.Contains(got, "audio "+audioString(media.AudioSettings{NS: media.Off, SpeakerVolumeDB: 3})) {
+		t.Errorf("the call got %q, want 10 changes, from the first volume step on", got)
+	}
+	if got := b.recorded(); got[len(got)-1] != last {
+		t.Errorf("the calls to come get %q, want %q", got[len(got)-1], last)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		mu.Lock()
+		n := len(saved)
+		var got string
+		if n > 0 {
+			got = "audio " + audioString(saved[n-1])
+		}
+		mu.Unlock()
+		if got == last {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("kept %d settings, the last %q; want the last %q", n, got, last)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }

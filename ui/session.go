@@ -28,7 +28,7 @@ type Session struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
-	// mu guards media, the devices of the calls to come.
+	// mu guards media, the devices and processing of the calls to come.
 	mu    sync.Mutex
 	media call.MediaConfig
 }
@@ -198,6 +198,27 @@ func (c sessionCall) SwitchDevices(mic, speaker string) error {
 		return fe.SetSpeaker(speaker)
 	}
 	return nil
+}
+
+// SetAudio applies a to the call's front end.
+func (c sessionCall) SetAudio(a media.AudioSettings) error {
+	fe := c.FrontEnd()
+	if fe == nil {
+		return errors.New("the call has no sound devices open")
+	}
+	if err := fe.SetProcessing(a.AEC, a.NS, a.AGC); err != nil {
+		return err
+	}
+	fe.SetMicGain(a.MicGainDB)
+	fe.SetSpeakerVolume(a.SpeakerVolumeDB)
+	return nil
+}
+
+// SetAudio sets the processing and levels of the calls to come.
+func (s *Session) SetAudio(a media.AudioSettings) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.media.Audio = a
 }
 
 // SetDevices sets the microphone and speaker of the calls to come.

@@ -44,6 +44,12 @@ func (m *Model) settingsKey(k tea.KeyPressMsg) (cmd tea.Cmd, ok bool) {
 		return m.micCheck(), true
 	case "r":
 		return m.setRelay(!m.relayOn), true
+	case "e":
+		return m.switchAudio("aec", nextSwitch(m.audio.AEC)), true
+	case "x":
+		return m.switchAudio("ns", nextSwitch(m.audio.NS)), true
+	case "c":
+		return m.switchAudio("agc", nextSwitch(m.audio.AGC)), true
 	default:
 		return nil, false
 	}

@@ -156,13 +156,13 @@ func (m *Model) helpBar() string {
 	case m.ringing != nil:
 		return "a answer  d decline  : command"
 	case m.page == pageSettings:
-		return "↑/↓ select  i mic  o speaker  t tone  l mic check  r relay  esc back"
+		return "↑/↓ select  i mic  o speaker  t tone  l mic check  e echo canc.  x noise supp.  c gain ctl  r relay  esc back"
 	case m.page == pageHistory:
 		return "↑/↓ select  ↵ call back  esc back  ? help  q quit"
 	case m.page != pageContacts:
 		return "esc back  ? help  q quit"
 	case m.cur != nil:
-		return "h hang up  m mute  o hold  : command  t chat  ? help  q quit  / filter"
+		return "h hang up  m mute  o hold  v/V volume  g/G mic gain  : command  t chat  ? help  q quit  / filter"
 	}
 	return "↵ call  t chat  : command  / filter  ? help  q quit  s status  H history  S settings"
 }
@@ -375,6 +375,7 @@ func (m *Model) activeLines() []string {
 		row("bitrate", fmt.Sprintf("%.1f kbit/s", float64(live.EncoderBitrateBPS)/1000), "buffer", fmt.Sprintf("%.1f ms", live.JitterBufferDelayMS)),
 		row("MOS", fmt.Sprintf("%.2f (E-model, %.0f ms)", mos, delayMS), "SAS", sas+" (compare aloud)"),
 		row("mic", meter(m.micLevel), "speaker", meter(m.speakerLevel)),
+		row("mic gain", formatDB(m.audio.MicGainDB)+" (g/G)", "volume", formatDB(m.audio.SpeakerVolumeDB)+" (v/V)"),
 	)
 }
 
@@ -439,6 +440,19 @@ func (m *Model) settingsLines() []string {
 		fmt.Sprintf("  mic      %-20s :mic SPEC (tone:HZ, silence, file:PATH.wav, …)", orDefault(m.mic)),
 		fmt.Sprintf("  speaker  %-20s :speaker SPEC (null, file:PATH.wav, …)", orDefault(m.speaker)),
 	}
+	for _, s := range []struct {
+		key, name, what string
+		sw              media.Switch
+	}{
+		{"e", "aec", "echo cancellation", m.audio.AEC},
+		{"x", "ns", "noise suppression", m.audio.NS},
+		{"c", "agc", "automatic gain control", m.audio.AGC},
+	} {
+		lines = append(lines, fmt.Sprintf("  %-8s %-20s %s cycles on/off/auto: %s", s.name, s.sw, styleKey.Render(s.key), s.what))
+	}
+	lines = append(lines, fmt.Sprintf("  levels   %-20s %s/%s volume, %s/%s mic gain (any page)",
+		"vol "+formatDB(m.audio.SpeakerVolumeDB)+", mic "+formatDB(m.audio.MicGainDB),
+		styleKey.Render("v"), styleKey.Render("V"), styleKey.Render("g"), styleKey.Render("G")))
 	if m.cfg.Relay != nil {
 		lines = append(lines, fmt.Sprintf("  relay    %-20s %s toggles: carry others' calls", onOff(m.relayOn), styleKey.Render("r")))
 	}

@@ -57,6 +57,10 @@ func runUI(ctx context.Context, args []string) error {
 		return err
 	}
 	configured = configured || fc.Directory != ""
+	settings, err := audioSettings(fc)
+	if err != nil {
+		return badUsage("%v", err)
+	}
 	if err := os.MkdirAll(o.home, 0o700); err != nil {
 		return fmt.Errorf("home: %w", err)
 	}
@@ -78,7 +82,7 @@ func runUI(ctx context.Context, args []string) error {
 		defer emb.close()
 		o.directory = emb.url // which hands out the embedded supernode
 	}
-	audio, banner := chooseAudio(call.MediaConfig{Mic: firstNonEmpty(mic, fc.Mic), Speaker: firstNonEmpty(speaker, fc.Speaker)})
+	audio, banner := chooseAudio(call.MediaConfig{Mic: firstNonEmpty(mic, fc.Mic), Speaker: firstNonEmpty(speaker, fc.Speaker), Audio: settings})
 
 	welcome := ""
 	if !configured {
@@ -95,6 +99,8 @@ func runUI(ctx context.Context, args []string) error {
 		CallWaiting: true, // as the phone's: a second call rings; answering it holds the first
 		Mic:         audio.Mic,
 		Speaker:     audio.Speaker,
+		Audio:       audio.Audio,
+		SaveAudio:   func(a media.AudioSettings) error { return saveAudio(o.home, a) },
 		Devices:     media.Devices,
 		RelayOn:     relay.on,
 		Relay: func(on bool) error {

@@ -144,6 +144,18 @@ func TestTUIFirstRunCallsEcho(t *testing.T) {
 		t.Errorf("the call timer did not run:\n%s", active)
 	}
 
+	// The speaker volume and mic gain keys act on the call, and the
+	// settings switch its processing; both are kept for the next run.
+	p.tmux("send-keys", "V", "V", "g")
+	p.await(5*time.Second, "mic gain -3 dB (g/G)", "volume   +6 dB (v/V)")
+	p.tmux("send-keys", "S", "e", "e", "x")
+	p.await(5*time.Second, "aec      off", "ns       on", "agc      auto", "ns on")
+	p.tmux("send-keys", "S")
+	p.await(5*time.Second, "call with echo  active")
+	if s := p.screen(); strings.Contains(s, "ns on:") {
+		t.Errorf("the call did not take the setting:\n%s", s)
+	}
+
 	p.typeLine(":hangup")
 	p.await(10*time.Second, "call ended", "call with echo ended: local-hangup after 00:0")
 
@@ -171,6 +183,8 @@ func TestTUIFirstRunCallsEcho(t *testing.T) {
 	p2.await(20*time.Second, "Parley  alice", "● echo")
 	p2.tmux("send-keys", "H")
 	p2.await(5*time.Second, "History", "→ echo", "local-hangup")
+	p2.tmux("send-keys", "S")
+	p2.await(5*time.Second, "aec      off", "ns       on", "vol +6 dB, mic -3 dB")
 	p2.tmux("send-keys", "C-c")
 	p2.await(10*time.Second, "parley exited: 0")
 }
