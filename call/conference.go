@@ -33,11 +33,13 @@ type ConferenceConfig struct {
 	Logger  *slog.Logger
 }
 
-// ConferenceEvent is a participant joining (its media started) or leaving.
+// ConferenceEvent is a participant joining (its media started) or
+// leaving, or one of the host's devices stopping and being replaced.
 type ConferenceEvent struct {
-	Kind   string // "joined" or "left"
-	Peer   string
-	Result *ParticipantResult // for "left"
+	Kind    string // "joined", "left" or "device"
+	Peer    string
+	Result  *ParticipantResult // for "left"
+	Message string             // for "device": which device, and what replaced it
 }
 
 // ParticipantResult is a participant's record: its call's stats, what went
@@ -138,6 +140,10 @@ func startMixing(cfg ConferenceConfig, fe *media.FrontEnd, mic media.Source, spe
 		cancel: cancel, mixDone: make(chan struct{}),
 		members: make(map[string]*Call),
 	}
+	// The host's devices are the conference's now, a call's before.
+	fe.OnFallback(func(fb media.Fallback) {
+		c.emit(ConferenceEvent{Kind: "device", Message: fmt.Sprintf("%s %s stopped; switched to %s", fb.Side, fb.Was, fb.Now)})
+	})
 	go func() {
 		c.mixErr = mixer.Run(ctx)
 		close(c.mixDone)
@@ -227,7 +233,9 @@ func (c *Conference) watch(call *Call, port *mix.Port) {
 }
 
 func (c *Conference) emit(ev ConferenceEvent) {
-	c.log.Info("participant "+ev.Kind, "peer", ev.Peer)
+	if ev.Peer != "" {
+		c.log.Info("participant "+ev.Kind, "peer", ev.Peer)
+	}
 	if c.cfg.OnEvent != nil {
 		c.cfg.OnEvent(ev)
 	}

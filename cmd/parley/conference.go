@@ -185,7 +185,16 @@ func newHosting(c *conferenceOptions, phone *call.Phone) *hosting {
 // start starts the conference of cfg, whose OnEvent it sets, and has
 // relay pass its chat on.
 func (h *hosting) start(cfg call.ConferenceConfig, relay *chatRelay) error {
-	cfg.OnEvent = func(ev call.ConferenceEvent) { h.changes <- ev }
+	cfg.OnEvent = func(ev call.ConferenceEvent) {
+		if ev.Kind != "device" {
+			h.changes <- ev // room is kept for every join and leave
+			return
+		}
+		select {
+		case h.changes <- ev:
+		default: // the mixer's device must not wait; the log has it too
+		}
+	}
 	conf, err := call.StartConference(cfg)
 	if err != nil {
 		return err
@@ -230,6 +239,8 @@ func (h *hosting) changed(ev call.ConferenceEvent) {
 		r := ev.Result
 		h.report.event("left", ev.Peer, fmt.Sprintf("%s left (%s)", ev.Peer, r.EndReason),
 			map[string]any{"end_reason": r.EndReason, "duration_s": r.DurationS})
+	case "device":
+		h.report.event("device", "", ev.Message, map[string]any{"message": ev.Message})
 	}
 }
 
