@@ -32,7 +32,7 @@ type Backend interface {
 	PeerFingerprint(peer string) string
 	// SendChat sends a text message to a contact; Inbox returns (and
 	// takes) those that came while the user was away, and Chats those that
-	// come while the UI runs.
+	// come while the UI runs, through the directory or over a call.
 	SendChat(ctx context.Context, to, text string) error
 	Inbox(ctx context.Context) ([]directory.Chat, error)
 	Chats() <-chan directory.Chat
@@ -75,4 +75,7 @@ type Call interface {
 	SwitchDevices(mic, speaker string) error
 	// SetAudio changes the running call's processing and levels.
 	SetAudio(media.AudioSettings) error
+	// Chat sends text to the peer over the call; call.ErrNoChat if the
+	// call's chat channel is not open.
+	Chat(text string) error
 }

@@ -72,18 +72,33 @@ func (m *Model) openChat(peer string) tea.Cmd {
 	return m.openInput(inputChat, "")
 }
 
-// sendChat sends text to peer through the directory, which keeps it until
-// peer's client takes it.
+// sendChat sends text to peer over the call with peer, if one is active,
+// or else (or if the call's chat is not open) through the directory, which
+// keeps it until peer's client takes it.
 func (m *Model) sendChat(peer, text string) tea.Cmd {
 	if !directory.ValidChatText(text) {
 		m.setError(fmt.Errorf("a message is 1-%d characters", directory.MaxChatRunes))
 		return nil
 	}
-	now := m.now
+	now, c := m.now, m.inCallWith(peer)
 	return m.ask(func(ctx context.Context, b Backend) tea.Msg {
-		err := b.SendChat(ctx, peer, text)
+		err := call.ErrNoChat
+		if c != nil {
+			err = c.Chat(text)
+		}
+		if errors.Is(err, call.ErrNoChat) {
+			err = b.SendChat(ctx, peer, text)
+		}
 		return msgChatSent{to: peer, text: text, at: now(), err: err}
 	})
+}
+
+// inCallWith returns the active call with peer, nil if there is none.
+func (m *Model) inCallWith(peer string) Call {
+	if m.cur != nil && m.curState == callActive && m.cur.Peer() == peer {
+		return m.cur
+	}
+	return nil
 }
 
 func (m *Model) chatUpdate(msg tea.Msg) tea.Cmd {
@@ -127,7 +142,11 @@ func (m *Model) chatUpdate(msg tea.Msg) tea.Cmd {
 
 // chatLines shows the end of the conversation with the open peer.
 func (m *Model) chatLines(room int) []string {
-	lines := []string{styleTitle.Render("Chat with "+m.chatPeer) + styleDim.Render("  (kept by the directory until delivered; esc leaves)")}
+	how := "  (kept by the directory until delivered; esc leaves)"
+	if m.inCallWith(m.chatPeer) != nil {
+		how = "  (over the call while it lasts; esc leaves)"
+	}
+	lines := []string{styleTitle.Render("Chat with "+m.chatPeer) + styleDim.Render(how)}
 	conv := m.chats[m.chatPeer]
 	if len(conv) == 0 {
 		return append(lines, styleDim.Render("  No messages yet: type one below and press Enter."))

@@ -135,6 +135,7 @@ func (b *fakeBackend) Err() error                                 { return nil }
 
 // fakeCall is a call whose life the test drives.
 type fakeCall struct {
+	noChat bool
 	peer   string
 	dir    call.Direction
 	active chan struct{}
@@ -194,6 +195,15 @@ func (c *fakeCall) Meter() (media.Meter, bool) {
 
 func (c *fakeCall) SwitchDevices(mic, speaker string) error {
 	c.command("switch " + mic + " " + speaker)
+	return nil
+}
+
+// Chat sends over the call, whose chat is open unless noChat.
+func (c *fakeCall) Chat(text string) error {
+	if c.noChat {
+		return call.ErrNoChat
+	}
+	c.command("chat " + text)
 	return nil
 }
 
@@ -1013,5 +1023,37 @@ func TestAudioSettings(t *testing.T) {
 			t.Fatalf("kept %d settings, the last %q; want the last %q", n, got, last)
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestChatDuringACall sends to the peer of the active call over the call,
+// to others (and when the call's chat is not open) through the directory;
+// what the peer sends over the call shows in the conversation.
+func TestChatDuringACall(t *testing.T) {
+	b := newFakeBackend("alice", echo, bob)
+	h := loggedIn(t, b)
+	h.keys(":call echo<enter>")
+	c := b.calls[0]
+	close(c.active)
+	h.settle()
+	h.keys(":chat echo<enter>")
+	h.wantScreen("Chat with echo", "over the call while it lasts")
+	h.keys("hello<enter>")
+	h.wantScreen("you: hello")
+	if got := c.awaitCommands(t, 1); !reflect.DeepEqual(got, []string{"chat hello"}) {
+		t.Errorf("the call got %q, want the message", got)
+	}
+	b.chats <- directory.Chat{From: "echo", Text: "hello yourself"}
+	h.wantScreen("echo: hello yourself")
+
+	h.keys("<esc>:chat bob hi bob<enter>")
+	c.noChat = true
+	h.keys(":chat echo not yet open<enter>")
+	h.settle()
+	if got, want := b.recorded(), []string{"chat bob hi bob", "chat echo not yet open"}; !reflect.DeepEqual(got[len(got)-2:], want) {
+		t.Errorf("the directory sent %q, want %q", got, want)
+	}
+	if got := c.recordedCommands(); len(got) != 1 {
+		t.Errorf("the call got %q, want only the first message", got)
 	}
 }

@@ -24,7 +24,9 @@ type Session struct {
 	fingerprint string
 	incoming    chan Call
 	chats       chan directory.Chat
+	callChats   chan directory.Chat // from CallEvent, for chatRunLoop
 
+	ctx    context.Context // ends at Close
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
@@ -59,6 +61,8 @@ func NewSession(cfg SessionConfig) *Session {
 		fingerprint: cfg.Identity.Fingerprint(),
 		incoming:    make(chan Call),
 		chats:       make(chan directory.Chat),
+		callChats:   make(chan directory.Chat),
+		ctx:         ctx,
 		cancel:      cancel,
 		media:       cfg.Media,
 	}
@@ -69,9 +73,8 @@ func NewSession(cfg SessionConfig) *Session {
 }
 
 // pass hands each value from in to out, converted, until ctx ends or the
-// directory session does, and then closes out; took runs after each value
-// handed over.
-func pass[T, U any](ctx context.Context, done <-chan struct{}, in <-chan T, out chan<- U, conv func(T) U, took func(T)) {
+// directory session does, and then closes out.
+func pass[T, U any](ctx context.Context, done <-chan struct{}, in <-chan T, out chan<- U, conv func(T) U) {
 	defer close(out)
 	for {
 		select {
@@ -85,7 +88,6 @@ func pass[T, U any](ctx context.Context, done <-chan struct{}, in <-chan T, out 
 			}
 			select {
 			case out <- conv(v):
-				took(v)
 			case <-ctx.Done():
 				return
 			}
@@ -98,23 +100,58 @@ func pass[T, U any](ctx context.Context, done <-chan struct{}, in <-chan T, out 
 func (s *Session) forwardRunLoop(ctx context.Context) {
 	defer s.wg.Done()
 	pass(ctx, s.client.Done(), s.phone.Incoming(), s.incoming,
-		func(c *call.Call) Call { return sessionCall{c, s} }, func(*call.Call) {})
+		func(c *call.Call) Call { return sessionCall{c, s} })
 }
 
-// chatRunLoop hands pushed chat messages to the UI and acknowledges each
-// it took, so that the directory forgets it; one it did not take stays
-// for the next login's Inbox.
+// chatRunLoop hands chat messages to the UI: those the directory pushes,
+// each acknowledged once taken so that the directory forgets it (one not
+// taken stays for the next login's Inbox), and those that come over a
+// call (CallEvent).
 func (s *Session) chatRunLoop(ctx context.Context) {
 	defer s.wg.Done()
-	pass(ctx, s.client.Done(), s.client.Chats(), s.chats,
-		func(c directory.Chat) directory.Chat { return c },
-		func(c directory.Chat) {
+	defer close(s.chats)
+	hand := func(c directory.Chat) bool {
+		select {
+		case s.chats <- c:
+			return true
+		case <-ctx.Done():
+			return false
+		}
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.client.Done():
+			return
+		case c := <-s.callChats:
+			if !hand(c) {
+				return
+			}
+		case c, ok := <-s.client.Chats():
+			if !ok || !hand(c) {
+				return
+			}
 			actx, cancel := context.WithTimeout(ctx, ackTimeout)
-			defer cancel()
 			if err := s.client.AckChats(actx, c.ID); err != nil {
 				s.log.Warn("acknowledge chat", "from", c.From, "err", err)
 			}
-		})
+			cancel()
+		}
+	}
+}
+
+// CallEvent is the phone's OnEvent: it hands the messages a peer sends
+// over a call (call.EventChat) to the UI with those from the directory,
+// in their order, and ignores the rest.
+func (s *Session) CallEvent(ev call.Event) {
+	if ev.Event != call.EventChat {
+		return
+	}
+	select {
+	case s.callChats <- directory.Chat{From: ev.Peer, To: s.client.User(), Text: ev.Message, Sent: ev.Time}:
+	case <-s.ctx.Done():
+	}
 }
 
 // ackTimeout bounds acknowledging a chat message.

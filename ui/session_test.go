@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/http/httptest"
 	"runtime"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -32,11 +33,18 @@ func newTestSession(t *testing.T, url, user string) (*Session, *identity.Identit
 		t.Fatal(err)
 	}
 	media := call.MediaConfig{Mic: "tone:440", Speaker: "null"}
-	phone, err := call.NewPhone(call.PhoneConfig{Directory: client, Media: media, Identity: id, Home: home, Logger: quiet})
+	var session atomic.Pointer[Session] // as parley's UI wires it
+	phone, err := call.NewPhone(call.PhoneConfig{Directory: client, Media: media, Identity: id, Home: home, Logger: quiet,
+		OnEvent: func(ev call.Event) {
+			if s := session.Load(); s != nil {
+				s.CallEvent(ev)
+			}
+		}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	s := NewSession(SessionConfig{Client: client, Phone: phone, Media: media, Home: home, Identity: id, Logger: quiet})
+	session.Store(s)
 	t.Cleanup(func() {
 		s.Close()
 		phone.Close()
@@ -145,6 +153,22 @@ func TestSessionOverARealDirectory(t *testing.T) {
 	}
 	if err := c.SwitchDevices("silence", ""); err != nil {
 		t.Errorf("switch to silence: %v", err)
+	}
+	// Chat over the call, both ways: it comes with the directory's.
+	if err := c.Chat("over the call"); err != nil {
+		t.Errorf("chat over the call: %v", err)
+	}
+	if got := receive(t, bob.Chats()); got.From != "alice" || got.Text != "over the call" || got.ID != "" {
+		t.Errorf("bob got %+v, want alice's message over the call", got)
+	}
+	if err := in.Chat("back at you"); err != nil {
+		t.Errorf("chat over the call: %v", err)
+	}
+	if got := receive(t, alice.Chats()); got.From != "bob" || got.Text != "back at you" {
+		t.Errorf("alice got %+v, want bob's message over the call", got)
+	}
+	if left, err := bob.Inbox(ctx); err != nil || len(left) != 0 {
+		t.Errorf("bob's inbox holds %+v (%v): the call's chat went through the directory", left, err)
 	}
 	c.Hangup()
 	final, err := c.Result()

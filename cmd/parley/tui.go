@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -274,13 +275,21 @@ func startSession(ctx context.Context, o *clientOptions, m call.MediaConfig, emb
 	if err != nil {
 		return nil, fmt.Errorf("identity: %w", err)
 	}
-	phone, client, err := startPhone(ctx, o, call.PhoneConfig{Media: m, Identity: id, Home: o.home, CallWaiting: true})
+	// The session, made after the phone, takes the calls' chat.
+	var session atomic.Pointer[ui.Session]
+	onEvent := func(ev call.Event) {
+		if s := session.Load(); s != nil {
+			s.CallEvent(ev)
+		}
+	}
+	phone, client, err := startPhone(ctx, o, call.PhoneConfig{Media: m, Identity: id, Home: o.home, CallWaiting: true, OnEvent: onEvent})
 	if err != nil {
 		return nil, err
 	}
 	log, _ := o.logger() // checked by resolve
 	s := &uiSession{phone: phone, client: client, ui: ui.NewSession(ui.SessionConfig{
 		Client: client, Phone: phone, Media: m, Home: o.home, Identity: id, Logger: log})}
+	session.Store(s.ui)
 	if embedded {
 		if err := befriendEcho(ctx, client); err != nil {
 			s.close()
