@@ -68,18 +68,7 @@ func TestConferenceMixesNMinusOne(t *testing.T) {
 		}
 	}
 
-	results, err := conf.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(results) != 2 {
-		t.Fatalf("%d results, want 2", len(results))
-	}
-	for _, r := range results {
-		if r.EndReason != EndLocalHangup || r.Mix.Name != r.Peer || r.Mix.FramesMixed == 0 {
-			t.Errorf("host's record of %s: %s, mix %+v", r.Peer, r.EndReason, r.Mix)
-		}
-	}
+	closeConference(t, conf, 2)
 	for _, c := range []*Call{aliceCall, bobCall} {
 		if _, reason := result(t, c); reason != EndRemoteHangup {
 			t.Errorf("%s's call ended %s, want remote-hangup", c.phone.cfg.Directory.User(), reason)
@@ -146,24 +135,31 @@ func TestCallBecomesConference(t *testing.T) {
 	bobCall.Answer()
 	active(t, bobCall)
 	time.Sleep(3 * time.Second)
-	results, err := conf.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(results) != 2 {
-		t.Fatalf("%d results, want 2", len(results))
-	}
-	for _, r := range results {
-		if r.EndReason != EndLocalHangup || r.Mix.FramesMixed == 0 {
-			t.Errorf("host's record of %s: %s, mix %+v", r.Peer, r.EndReason, r.Mix)
-		}
-	}
+	closeConference(t, conf, 2)
 	for _, c := range []*Call{aliceCall, bobCall} {
 		if st, reason := result(t, c); reason != EndRemoteHangup || st.DurationS < 3 {
 			t.Errorf("%s's call ended %s after %.1f s, want remote-hangup after 3 s or more", c.phone.cfg.Directory.User(), reason, st.DurationS)
 		}
 	}
 	checkTones(t, tones, rec)
+}
+
+// closeConference closes conf, which must have had n participants, each
+// hung up by the host after taking part in the mix.
+func closeConference(t *testing.T, conf *Conference, n int) {
+	t.Helper()
+	results, err := conf.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(results) != n {
+		t.Fatalf("%d results, want %d", len(results), n)
+	}
+	for _, r := range results {
+		if r.EndReason != EndLocalHangup || r.Mix.Name != r.Peer || r.Mix.FramesMixed == 0 {
+			t.Errorf("host's record of %s: %s, mix %+v", r.Peer, r.EndReason, r.Mix)
+		}
+	}
 }
 
 func fmtHz(hz float64) string { return strconv.FormatFloat(hz, 'f', -1, 64) }
