@@ -363,6 +363,15 @@ func (h *harness) fits() {
 	}
 }
 
+// activeCall calls peer and has the call answered.
+func activeCall(h *harness, b *fakeBackend, peer string) *fakeCall {
+	h.keys(":call " + peer + "<enter>")
+	c := b.calls[len(b.calls)-1]
+	close(c.active)
+	h.settle()
+	return c
+}
+
 func loggedIn(t *testing.T, b *fakeBackend) *harness {
 	return newHarness(t, Config{User: b.user, Directory: "127.0.0.1:8478", Speaker: "null",
 		Start: func(context.Context, string) (Backend, error) { return b, nil }})
@@ -885,10 +894,7 @@ func TestSwitchDevicesDuringACall(t *testing.T) {
 			return []media.DeviceInfo{{Name: "USB headset", InputChannels: 1, OutputChannels: 2}}, nil
 		},
 	})
-	h.keys(":call echo<enter>")
-	c := b.calls[0]
-	close(c.active)
-	h.settle()
+	c := activeCall(h, b, "echo")
 	h.keys("Si:speaker null<enter>")
 	h.wantScreen("the call now uses mic device:USB headset and speaker null")
 	if got, want := c.awaitCommands(t, 2), []string{"switch  null", "switch device:USB headset "}; !reflect.DeepEqual(got, want) {
@@ -987,10 +993,7 @@ func TestAudioSettings(t *testing.T) {
 			saved = append(saved, a)
 			return nil
 		}})
-	h.keys(":call echo<enter>")
-	c := b.calls[0]
-	close(c.active)
-	h.settle()
+	c := activeCall(h, b, "echo")
 	h.keys("VVVgg")
 	h.wantScreen("mic gain -6 dB (g/G)", "volume   +9 dB (v/V)")
 	h.keys("See")
@@ -1032,10 +1035,7 @@ func TestAudioSettings(t *testing.T) {
 func TestChatDuringACall(t *testing.T) {
 	b := newFakeBackend("alice", echo, bob)
 	h := loggedIn(t, b)
-	h.keys(":call echo<enter>")
-	c := b.calls[0]
-	close(c.active)
-	h.settle()
+	c := activeCall(h, b, "echo")
 	h.keys(":chat echo<enter>")
 	h.wantScreen("Chat with echo", "over the call while it lasts")
 	h.keys("hello<enter>")
