@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"os"
 	"strings"
 	"sync"
@@ -134,7 +135,7 @@ type chatEvent struct {
 // (the inbox) and then those the directory pushes while a phone runs
 // ('parley call', 'answer', 'conference'), and acknowledges each once
 // printed; the returned stop waits for it to end.
-func showChats(ctx context.Context, client *directory.Client, events bool) (stop func()) {
+func showChats(ctx context.Context, client *directory.Client, events bool, log *slog.Logger) (stop func()) {
 	ctx, cancel := context.WithCancel(ctx)
 	show := func(m directory.Chat) {
 		if events {
@@ -157,7 +158,7 @@ func showChats(ctx context.Context, client *directory.Client, events bool) (stop
 		})
 		icancel()
 		if err != nil {
-			fmt.Fprintln(os.Stderr, "parley: chat messages stay in the inbox:", err)
+			log.Warn("chat messages stay in the inbox", "err", err)
 		}
 		for {
 			select {
@@ -171,7 +172,7 @@ func showChats(ctx context.Context, client *directory.Client, events bool) (stop
 				}
 				actx, acancel := context.WithTimeout(ctx, chatTimeout)
 				if err := client.AckChats(actx, m.ID); err != nil {
-					fmt.Fprintln(os.Stderr, "parley: chat stays in the inbox:", err)
+					log.Warn("chat stays in the inbox", "id", m.ID, "err", err)
 				}
 				acancel()
 			}

@@ -176,7 +176,8 @@ func runCall(ctx context.Context, args []string) error {
 	}
 	defer client.Close()
 	defer phone.Close()
-	defer showChats(ctx, client, *events)()
+	log, _ := o.logger() // checked by resolve
+	defer showChats(ctx, client, *events, log)()
 	reportMissed(o.home, *events)
 
 	c, err := phone.Dial(ctx, peer, call.DialOptions{Duration: duration})
@@ -246,8 +247,8 @@ func runAnswer(ctx context.Context, args []string) error {
 	}
 	defer client.Close()
 	defer phone.Close()
-	defer showChats(ctx, client, *events)()
 	log, _ := o.logger() // checked by resolve
+	defer showChats(ctx, client, *events, log)()
 	stopRelay, err := o.relay.start(ctx, client, o.directory, log)
 	if err != nil {
 		return err

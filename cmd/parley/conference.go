@@ -133,7 +133,8 @@ func hostConference(ctx context.Context, c *conferenceOptions, peers []string, s
 	defer client.Close()
 	defer phone.Close()
 
-	defer showChats(ctx, client, c.events)()
+	log, _ := c.o.logger() // checked by resolve
+	defer showChats(ctx, client, c.events, log)()
 	h := newHosting(c, phone)
 	if err := h.start(call.ConferenceConfig{Phone: phone, Media: c.m.config(fc)}, relay); err != nil {
 		return err
