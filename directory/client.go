@@ -571,6 +571,14 @@ func (c *Client) PresenceUpdates() <-chan Presence { return c.presence }
 // refused in a way reconnecting cannot cure); Err says why.
 func (c *Client) Done() <-chan struct{} { return c.done }
 
+// Reconnecting reports whether the connection is lost and the client is
+// logging in again (ClientConfig.Reconnect); requests fail meanwhile.
+func (c *Client) Reconnecting() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.cur == nil && c.err == nil
+}
+
 // Err returns nil until Done is closed (also while reconnecting), then why
 // the client ended: ErrClosed
 // after Close, ErrReplaced when a newer login of the same user took over, or

@@ -55,8 +55,12 @@ func TestClientReconnectsWhenTheDirectoryReturns(t *testing.T) {
 	}
 	alice, bob := dial("alice"), dial("bob")
 	befriend(t, alice, bob)
+	if alice.Reconnecting() {
+		t.Error("Reconnecting while connected")
+	}
 
 	stop() // graceful: the clients are told to go away, and come back
+	eventually(t, "alice says she is reconnecting", alice.Reconnecting)
 	if err := alice.Send(ctxTimeout(t), directory.Signal{To: "bob", CallID: "c", Kind: directory.SignalOffer}); !errors.Is(err, directory.ErrConnectionLost) {
 		t.Errorf("Send while the directory is down: %v, want ErrConnectionLost", err)
 	}
@@ -71,6 +75,9 @@ func TestClientReconnectsWhenTheDirectoryReturns(t *testing.T) {
 	if took > 5*time.Second {
 		t.Errorf("back online after %v, want within 5 s", took)
 	}
+	if alice.Reconnecting() {
+		t.Error("Reconnecting after the client is back")
+	}
 	if got := nextSignal(t, bob); got.From != "alice" {
 		t.Errorf("bob got %+v after reconnecting", got)
 	}
@@ -84,6 +91,9 @@ func TestClientReconnectsWhenTheDirectoryReturns(t *testing.T) {
 	}
 	if err := waitDone(t, alice); !errors.Is(err, directory.ErrClosed) {
 		t.Errorf("after Close: %v, want ErrClosed", err)
+	}
+	if alice.Reconnecting() {
+		t.Error("Reconnecting after Close")
 	}
 }
 
