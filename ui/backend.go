@@ -44,6 +44,9 @@ type Backend interface {
 	ContactUpdates() <-chan directory.Contact
 	PresenceUpdates() <-chan directory.Presence
 	Incoming() <-chan Call
+	// Reconnecting reports whether the directory connection is lost and
+	// being made again; requests fail meanwhile.
+	Reconnecting() bool
 	// Done is closed when the session has ended for good; Err says why.
 	Done() <-chan struct{}
 	Err() error

@@ -157,6 +157,9 @@ type Model struct {
 	audioKept *keeper
 	relayOn   bool
 
+	// reconnecting: the directory connection is lost and being made again.
+	reconnecting bool
+
 	chats    map[string][]chatLine // conversations by contact
 	unread   map[string]int
 	chatPeer string // whose conversation pageChat shows
@@ -251,6 +254,7 @@ type (
 	}
 	msgBell      struct{ c Call }
 	msgRefresh   struct{}
+	msgConnected struct{ reconnecting bool }
 	msgOwnStatus struct {
 		status, note string
 		err          error
@@ -319,6 +323,28 @@ const refreshPeriod = 30 * time.Second
 
 func refreshLater() tea.Cmd {
 	return tea.Tick(refreshPeriod, func(time.Time) tea.Msg { return msgRefresh{} })
+}
+
+// connectionPeriod is how often the UI looks whether its directory
+// connection is being made again.
+const connectionPeriod = time.Second
+
+func (m *Model) checkConnection() tea.Cmd {
+	b := m.backend
+	return tea.Tick(connectionPeriod, func(time.Time) tea.Msg { return msgConnected{b.Reconnecting()} })
+}
+
+// connected shows whether the directory connection is being made again;
+// once it is back, the contact list is fetched whole, since pushes were
+// lost meanwhile.
+func (m *Model) connected(reconnecting bool) tea.Cmd {
+	was := m.reconnecting
+	m.reconnecting = reconnecting
+	if !was || reconnecting {
+		return m.checkConnection()
+	}
+	m.setInfo("back in touch with the directory")
+	return tea.Batch(m.loadContacts(), m.checkConnection())
 }
 
 func (m *Model) loadContacts() tea.Cmd {
@@ -392,9 +418,11 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 			m.setInfo(m.cfg.Welcome)
 		}
 		return m, tea.Batch(m.loadContacts(), m.listenContacts(), m.listenPresence(), m.listenIncoming(), m.listenDone(),
-			m.loadInbox(), m.listenChats(), m.loadOwnStatus(), refreshLater())
+			m.loadInbox(), m.listenChats(), m.loadOwnStatus(), refreshLater(), m.checkConnection())
 	case msgRefresh:
 		return m, tea.Batch(m.loadContacts(), refreshLater())
+	case msgConnected:
+		return m, m.connected(msg.reconnecting)
 	case msgOwnStatus:
 		if msg.err != nil {
 			m.setError(fmt.Errorf("your status: %w", msg.err))

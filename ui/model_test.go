@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 	"unicode"
@@ -30,6 +31,7 @@ type fakeBackend struct {
 	inbox    []directory.Chat
 	// ownStatus and ownNote are what the directory kept from last time.
 	ownStatus, ownNote string
+	reconnecting       atomic.Bool
 
 	contactUpdates chan directory.Contact
 	presence       chan directory.Presence
@@ -131,6 +133,7 @@ func (b *fakeBackend) ContactUpdates() <-chan directory.Contact   { return b.con
 func (b *fakeBackend) PresenceUpdates() <-chan directory.Presence { return b.presence }
 func (b *fakeBackend) Incoming() <-chan Call                      { return b.incoming }
 func (b *fakeBackend) Done() <-chan struct{}                      { return b.done }
+func (b *fakeBackend) Reconnecting() bool                         { return b.reconnecting.Load() }
 func (b *fakeBackend) Err() error                                 { return nil }
 
 // fakeCall is a call whose life the test drives.
@@ -1055,5 +1058,19 @@ func TestChatDuringACall(t *testing.T) {
 	}
 	if got := c.recordedCommands(); len(got) != 1 {
 		t.Errorf("the call got %q, want only the first message", got)
+	}
+}
+
+func TestReconnectingIsShown(t *testing.T) {
+	b := newFakeBackend("alice", echo)
+	h := loggedIn(t, b)
+	b.reconnecting.Store(true)
+	h.wantScreen("Reconnecting to the directory…")
+	h.fits()
+	b.contacts = append(b.contacts, bob) // accepted while the connection was down
+	b.reconnecting.Store(false)
+	h.wantScreen("back in touch with the directory", "Contacts (2)")
+	if s := h.screen(); strings.Contains(s, "Reconnecting") {
+		t.Errorf("still reconnecting once back:\n%s", s)
 	}
 }

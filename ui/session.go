@@ -320,6 +320,9 @@ func (s *Session) PresenceUpdates() <-chan directory.Presence { return s.client.
 // Incoming returns calls ringing here.
 func (s *Session) Incoming() <-chan Call { return s.incoming }
 
+// Reconnecting reports whether the directory client is logging in again.
+func (s *Session) Reconnecting() bool { return s.client.Reconnecting() }
+
 // Done is closed when the directory session has ended for good.
 func (s *Session) Done() <-chan struct{} { return s.client.Done() }
 

@@ -3,8 +3,11 @@ package ui
 import (
 	"context"
 	"log/slog"
+	"net"
 	"net/http/httptest"
 	"runtime"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -28,7 +31,7 @@ func newTestSession(t *testing.T, url, user string) (*Session, *identity.Identit
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	client, err := directory.Dial(ctx, directory.ClientConfig{URL: url, User: user, Identity: id, Logger: quiet})
+	client, err := directory.Dial(ctx, directory.ClientConfig{URL: url, User: user, Identity: id, Logger: quiet, Reconnect: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -181,6 +184,63 @@ func TestSessionOverARealDirectory(t *testing.T) {
 	}
 	if hist, err := alice.History(ctx); err != nil || len(hist) != 1 || hist[0].Peer != "bob" || hist[0].EndReason != call.EndLocalHangup {
 		t.Errorf("alice's history %+v (%v), want the call to bob", hist, err)
+	}
+}
+
+// serveDirectory runs a directory at addr ("127.0.0.1:0": any port) and
+// returns its URL and a function that shuts it down.
+func serveDirectory(t *testing.T, addr string) (string, func()) {
+	t.Helper()
+	srv, err := directory.NewServer(directory.ServerConfig{Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewUnstartedServer(srv.Handler())
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts.Listener.Close()
+	ts.Listener = ln // the same address again after a restart
+	ts.Start()
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			srv.Close()
+			ts.Close()
+		})
+	}
+	t.Cleanup(stop)
+	return ts.URL, stop
+}
+
+// TestReconnectingOverARealDirectory stops the directory under a UI on a
+// real Session and starts it again: the UI says it is reconnecting, and
+// then that it is back, with a session that works again.
+func TestReconnectingOverARealDirectory(t *testing.T) {
+	if testing.Short() {
+		t.Skip("real directory skipped in -short mode")
+	}
+	// No checkGoroutinesEnd: the harness leaves the UI's 30 s refresh tick.
+	url, stop := serveDirectory(t, "127.0.0.1:0")
+	alice, _ := newTestSession(t, url, "alice")
+	h := newHarness(t, Config{User: "alice", Start: func(context.Context, string) (Backend, error) { return alice, nil }})
+	h.wantScreen("Parley  alice", "No contacts yet")
+	if alice.Reconnecting() {
+		t.Fatal("reconnecting while connected")
+	}
+
+	stop()
+	h.wantScreen("Reconnecting to the directory…")
+	serveDirectory(t, strings.TrimPrefix(url, "http://"))
+	h.wantScreen("back in touch with the directory")
+	if s := h.screen(); strings.Contains(s, "Reconnecting") {
+		t.Errorf("still reconnecting once back:\n%s", s)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := alice.SetStatus(ctx, directory.StatusAway, "back"); err != nil {
+		t.Errorf("a request after reconnecting: %v", err)
 	}
 }
 

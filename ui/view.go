@@ -88,6 +88,9 @@ func (m *Model) mainLines() []string {
 	if m.cfg.Banner != "" {
 		top = append(top, styleBanner.Render(" "+m.cfg.Banner+" "))
 	}
+	if m.reconnecting {
+		top = append(top, styleBanner.Render(" Reconnecting to the directory… "))
+	}
 	top = append(top, styleDim.Render(strings.Repeat("─", m.width)))
 	bottom := []string{m.messageLine(), m.bottomLine()}
 	room := m.height - len(top) - len(bottom)
