@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/parley-voip/parley/call"
 )
 
 // The terminal UI's end-to-end tests run the built binary in a tmux pane of
@@ -212,8 +214,8 @@ func TestTUIAnswersAgainstATestDirectory(t *testing.T) {
 	p.typeLine(":accept carol")
 	p.await(10*time.Second, "carol is now a contact")
 
-	alice := startParley(t, "call", "bob", "--user", "alice", "--home", aliceHome, "--directory", addr,
-		"--duration", "6s", "--mic", "tone:300", "--speaker", "null")
+	alice, aliceIn := startWithCommands(t, "call", "bob", "--user", "alice", "--home", aliceHome, "--directory", addr,
+		"--duration", "9s", "--mic", "tone:300", "--speaker", "null", "--events")
 	ringing := p.await(20*time.Second, "Incoming call from alice", "key ")
 	t.Logf("an incoming call:\n%s", ringing)
 	fingerprint := regexp.MustCompile(`key ([A-Z0-9]{4}(-[A-Z0-9]{4}){4})`).FindStringSubmatch(ringing)
@@ -226,6 +228,15 @@ func TestTUIAnswersAgainstATestDirectory(t *testing.T) {
 	}
 	p.tmux("send-keys", "a")
 	p.await(20*time.Second, "call with alice  active")
+
+	// Chat during the call goes over it, both ways.
+	aliceIn.send(t, "chat over the call?")
+	p.await(10*time.Second, "alice: over the call?")
+	p.typeLine(":chat alice yes, over the call")
+	if ev := alice.awaitEvent(t, call.EventChat, 10*time.Second); ev.Message != "yes, over the call" {
+		t.Errorf("alice got %q over the call, want bob's answer", ev.Message)
+	}
+	aliceIn.w.Close() // no hang-up (DESIGN §6); exec waits for the end of a stdin it copies
 
 	// Call waiting: carol calls during alice's call; answering holds alice,
 	// and when carol hangs up, alice's call is back.
@@ -247,9 +258,9 @@ func TestTUIAnswersAgainstATestDirectory(t *testing.T) {
 	// Chat both ways through the directory: alice (offline but for the
 	// command) writes, bob reads and answers, alice's inbox has it.
 	runParley(t, "chat", "bob", "talk later?", "--user", "alice", "--home", aliceHome, "--directory", addr)
-	p.await(10*time.Second, "alice ✉1", "alice: talk later?")
+	p.await(10*time.Second, "alice ✉2", "alice: talk later?") // and the message over the call
 	p.tmux("send-keys", "t")
-	p.await(5*time.Second, "Chat with alice", "alice: talk later?")
+	p.await(5*time.Second, "Chat with alice", "alice: over the call?", "you: yes, over the call", "alice: talk later?")
 	p.typeLine("sure, bye")
 	p.await(5*time.Second, "you: sure, bye")
 	if out := runParley(t, "inbox", "--user", "alice", "--home", aliceHome, "--directory", addr); !strings.Contains(out, "bob: sure, bye") {
