@@ -46,6 +46,7 @@ func runUI(ctx context.Context, args []string) error {
 	relay.register(fs)
 	fs.StringVar(&mic, "mic", "", "microphone: default, device:NAME, file:PATH.wav, tone:HZ or silence")
 	fs.StringVar(&speaker, "speaker", "", "speaker: default, device:NAME, file:PATH.wav or null")
+	audioOver := audioFlags(fs)
 	if _, err := parseArgs(fs, args, 0); err != nil {
 		return err
 	}
@@ -62,6 +63,7 @@ func runUI(ctx context.Context, args []string) error {
 	if err != nil {
 		return badUsage("%v", err)
 	}
+	settings = audioOver(settings)
 	if err := os.MkdirAll(o.home, 0o700); err != nil {
 		return fmt.Errorf("home: %w", err)
 	}

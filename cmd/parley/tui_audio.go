@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -37,6 +38,37 @@ func audioSettings(fc fileConfig) (media.AudioSettings, error) {
 		}
 	}
 	return a, nil
+}
+
+// audioFlags registers the calling commands' sound flags (--aec, --ns,
+// --agc, --speaker-volume, --mic-gain) on fs; over returns the settings
+// with those given on the command line laid over them (flags win over the
+// config file).
+func audioFlags(fs *flag.FlagSet) (over func(media.AudioSettings) media.AudioSettings) {
+	var m mediaOptions
+	all := flag.NewFlagSet("", flag.ContinueOnError)
+	m.register(all)
+	for _, name := range []string{"aec", "ns", "agc", "speaker-volume", "mic-gain"} {
+		f := all.Lookup(name)
+		fs.Var(f.Value, name, f.Usage)
+	}
+	return func(a media.AudioSettings) media.AudioSettings {
+		fs.Visit(func(f *flag.Flag) {
+			switch f.Name {
+			case "aec":
+				a.AEC = m.audio.AEC
+			case "ns":
+				a.NS = m.audio.NS
+			case "agc":
+				a.AGC = m.audio.AGC
+			case "speaker-volume":
+				a.SpeakerVolumeDB = m.audio.SpeakerVolumeDB
+			case "mic-gain":
+				a.MicGainDB = m.audio.MicGainDB
+			}
+		})
+		return a
+	}
 }
 
 // saveAudio keeps a in home's config.toml, leaving its other settings as

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -57,6 +58,32 @@ func TestAudioSettingsFromTheConfigFile(t *testing.T) {
 				t.Errorf("error %v, want %q", err, tc.wantErr)
 			case tc.wantErr == "" && (err != nil || got != tc.want):
 				t.Errorf("got %+v (%v), want %+v", got, err, tc.want)
+			}
+		})
+	}
+}
+
+func TestAudioFlagsWinOverTheConfigFile(t *testing.T) {
+	file := media.AudioSettings{AEC: media.Off, NS: media.On, SpeakerVolumeDB: 6, MicGainDB: -3}
+	for _, tc := range []struct {
+		name string
+		args []string
+		want media.AudioSettings
+	}{
+		{name: "none-keeps-the-file", want: file},
+		{name: "some-replace-theirs", args: []string{"--aec", "auto", "--mic-gain", "4"},
+			want: media.AudioSettings{AEC: media.Auto, NS: media.On, SpeakerVolumeDB: 6, MicGainDB: 4}},
+		{name: "all", args: []string{"--aec", "on", "--ns", "off", "--agc", "on", "--speaker-volume", "-10", "--mic-gain", "0"},
+			want: media.AudioSettings{AEC: media.On, NS: media.Off, AGC: media.On, SpeakerVolumeDB: -10}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			fs := newFlagSet("ui", "", io.Discard)
+			over := audioFlags(fs)
+			if err := fs.Parse(tc.args); err != nil {
+				t.Fatal(err)
+			}
+			if got := over(file); got != tc.want {
+				t.Errorf("got %+v, want %+v", got, tc.want)
 			}
 		})
 	}

@@ -180,13 +180,14 @@ func TestTUIFirstRunCallsEcho(t *testing.T) {
 	p.tmux("send-keys", "q")
 	p.await(10*time.Second, "parley exited: 0")
 
-	// The second run remembers the name and logs in at once.
-	p2 := startPane(t, uiCommand(t, home))
+	// The second run remembers the name and logs in at once; a flag wins
+	// over the kept sound settings.
+	p2 := startPane(t, uiCommand(t, home, "--agc", "on"))
 	p2.await(20*time.Second, "Parley  alice", "● echo")
 	p2.tmux("send-keys", "H")
 	p2.await(5*time.Second, "History", "→ echo", "local-hangup")
 	p2.tmux("send-keys", "S")
-	p2.await(5*time.Second, "aec      off", "ns       on", "vol +6 dB, mic -3 dB")
+	p2.await(5*time.Second, "aec      off", "ns       on", "agc      on", "vol +6 dB, mic -3 dB")
 	p2.tmux("send-keys", "C-c")
 	p2.await(10*time.Second, "parley exited: 0")
 }
