@@ -67,8 +67,8 @@ type LAN struct {
 	// Loss drops this fraction (0..1) of the packets the router forwards,
 	// each way.
 	Loss float64
-	// RateKbps limits the router's upstream (WAN egress) with a token
-	// bucket; 0 is unlimited.
+	// RateKbps limits the router's upstream (WAN egress) from the start,
+	// as Lab.SetRate does; 0 is unlimited.
 	RateKbps int
 	// Delay and Jitter hold every packet between the router and the public
 	// segment for Delay ± Jitter (uniform; jitter reorders), each way, in a
@@ -353,12 +353,8 @@ func (l *Lab) buildLAN(b *batch, n int, lan LAN) {
 		ipt("-t", "mangle", "-A", "FORWARD", "-m", "statistic", "--mode", "random", "--probability", p, "-j", "DROP")
 	}
 	if lan.RateKbps > 0 {
-		// A burst of 10 ms at the rate (at least one full packet) and a
-		// queue of 50 ms, as a modest home uplink.
-		rate := strconv.Itoa(lan.RateKbps) + "kbit"
-		burst := strconv.Itoa(max(lan.RateKbps*10/8, 1600))
-		b.add("ip", "netns", "exec", r, "tc", "qdisc", "add", "dev", "wan", "root", "tbf",
-			"rate", rate, "burst", burst, "latency", "50ms")
+		// The same bucket and queue as Lab.SetRate's (rate.go), upstream only.
+		b.add("ip", append([]string{"netns", "exec", r, "tc", "qdisc", "add", "dev", "wan", "root"}, Rate{Kbps: lan.RateKbps}.tbfArgs()...)...)
 	}
 }
 

@@ -105,3 +105,23 @@ func TestSetRate(t *testing.T) {
 		t.Error("RateStats of LAN 1 of a one-LAN lab: no error")
 	}
 }
+
+// TestLANRateKbps caps a LAN's upstream from the start, with SetRate's
+// bucket: its rate holds upstream, and downstream is left alone.
+func TestLANRateKbps(t *testing.T) {
+	const capKbps = 96
+	l := newLab(t, "nlrkb", Config{LANs: []LAN{{NAT: Cone, RateKbps: capKbps}}})
+	h := l.Host(0, 0)
+	host := udpListen(t, h, h.IP.String()+":40000")
+	server := udpListen(t, l.Public(), l.PublicAddr(0).String()+":3478")
+	m := mapped(t, host, server)
+	if !m.IsValid() {
+		t.Fatal("no mapping")
+	}
+	if got := throughput(t, host, server, server.LocalAddr().(*net.UDPAddr).AddrPort()); got < 0.8*capKbps || got > 1.3*capKbps {
+		t.Errorf("capped at %d kbit/s: %.0f kbit/s went up", capKbps, got)
+	}
+	if got := throughput(t, server, host, m); got < 200 {
+		t.Errorf("%.0f kbit/s came down, want all ~256 (the cap is upstream only)", got)
+	}
+}
