@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -43,21 +42,11 @@ type inboxRecord struct {
 	Sent time.Time `json:"sent"`
 }
 
-// inboxStore is the bucket, opened at the first chat request (most
-// directories' users may never chat). The zero value is ready.
-type inboxStore struct {
-	mu sync.Mutex
-	kv jetstream.KeyValue
-}
-
-// open returns the bucket, creating it on first use.
-func (b *inboxStore) open(ctx context.Context, n *NATS) (jetstream.KeyValue, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.kv != nil {
-		return b.kv, nil
-	}
-	kv, err := n.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+// openInbox creates or opens the chat bucket; the directory opens it at
+// start, with the others, so that no request waits on JetStream creating a
+// replicated stream.
+func openInbox(ctx context.Context, n *NATS) (jetstream.KeyValue, error) {
+	kv, err := openBucket(ctx, n, jetstream.KeyValueConfig{
 		Bucket:      inboxBucket,
 		Description: "Parley chat messages, kept until delivered",
 		History:     1,
@@ -66,9 +55,8 @@ func (b *inboxStore) open(ctx context.Context, n *NATS) (jetstream.KeyValue, err
 		Replicas:    n.replicas,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("inbox bucket: %w", err)
+		return nil, fmt.Errorf("inbox: %w", err)
 	}
-	b.kv = kv
 	return kv, nil
 }
 
@@ -82,12 +70,8 @@ func (ss *session) handleInbox(msg wire.Message) {
 	}
 	ctx, cancel := context.WithTimeout(ss.srv.ctx, storeTimeout)
 	defer cancel()
-	kv, err := ss.srv.inbox.open(ctx, ss.srv.nats)
-	if err != nil {
-		ss.log.Error("directory: chat", "err", err)
-		ss.fail(id, wire.CodeInternal, "chat is unavailable; try again later")
-		return
-	}
+	kv := ss.srv.inbox
+	var err error
 	switch m := msg.(type) {
 	case *wire.Chat:
 		err = ss.srv.storeChat(ctx, kv, ss.user, m.To, m.Text)

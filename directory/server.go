@@ -17,6 +17,7 @@ import (
 
 	"github.com/coder/websocket"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"golang.org/x/time/rate"
 
 	"github.com/parley-voip/parley/directory/internal/wire"
@@ -149,7 +150,7 @@ type Server struct {
 	// relays is the registry of supernodes and volunteer relays (relays.go).
 	relays *relayRegistry
 	// inbox keeps chat messages until they are delivered (inbox.go).
-	inbox inboxStore
+	inbox jetstream.KeyValue
 
 	// mu guards the following fields.
 	mu     sync.Mutex
@@ -216,6 +217,10 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 		return nil, err
 	}
 	s.store = store
+	if s.inbox, err = openInbox(ctx, s.nats); err != nil {
+		s.closeNATS()
+		return nil, fmt.Errorf("directory: %w", err)
+	}
 	s.presenceSub, err = s.nats.conn.ChanSubscribe(presenceWildcard, s.routes)
 	if err != nil {
 		s.closeNATS()

@@ -96,33 +96,40 @@ func OpenStore(ctx context.Context, n *NATS) (Store, error) {
 		{&s.contacts, contactsBucket, "Parley contact lists: username → {peer: record}"},
 		{&s.settings, settingsBucket, "Parley user settings: username → status, note, last seen"},
 	} {
-		cfg := jetstream.KeyValueConfig{
+		kv, err := openBucket(ctx, n, jetstream.KeyValueConfig{
 			Bucket:      b.name,
 			Description: b.about,
 			History:     1,
 			Storage:     n.storage,
 			Replicas:    n.replicas,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("open directory store: %w", err)
 		}
-		// A cluster that is still electing its JetStream leader refuses for a
-		// while; directories started with it wait for it, up to ctx.
-		for {
-			// Each attempt is short: a cluster without a leader yet does not
-			// answer at all.
-			actx, cancel := context.WithTimeout(ctx, storeAttemptTimeout)
-			kv, err := n.js.CreateOrUpdateKeyValue(actx, cfg)
-			cancel()
-			if err == nil {
-				*b.kv = kv
-				break
-			}
-			select {
-			case <-ctx.Done():
-				return nil, fmt.Errorf("open directory store: bucket %s: %w", b.name, err)
-			case <-time.After(storeRetryInterval):
-			}
-		}
+		*b.kv = kv
 	}
 	return s, nil
+}
+
+// openBucket creates or opens the bucket cfg describes. A cluster that is
+// still electing its JetStream leader refuses for a while; a directory
+// started with it waits for it, up to ctx.
+func openBucket(ctx context.Context, n *NATS, cfg jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
+	for {
+		// Each attempt is short: a cluster without a leader yet does not
+		// answer at all.
+		actx, cancel := context.WithTimeout(ctx, storeAttemptTimeout)
+		kv, err := n.js.CreateOrUpdateKeyValue(actx, cfg)
+		cancel()
+		if err == nil {
+			return kv, nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("bucket %s: %w", cfg.Bucket, err)
+		case <-time.After(storeRetryInterval):
+		}
+	}
 }
 
 type kvStore struct{ accounts, contacts, settings jetstream.KeyValue }
